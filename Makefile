@@ -1,0 +1,86 @@
+# Clinical Evaluation Reports from public safety data. `make help` lists the targets.
+#
+# Every target installs what it needs on first use: .venv is built from requirements.lock and
+# rebuilt only when the lock (or pyproject.toml) changes (stamp on their hash).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PROJECT  := cer-notebooks
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+LOCK     := requirements.lock
+LOCK_ID  := $(shell cat $(LOCK) pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+STAMP    := $(VENV)/.installed-$(LOCK_ID)
+CER      := $(BIN)/cer
+
+# Command-line variables reach the recipes as environment variables and are quoted there
+# ("$$CODE"), so a hostile value is an argument, never shell code.
+CODE   ?=
+CODES  ?=
+KIND   ?=
+FROM   ?=
+MIRROR ?=
+export CODE CODES KIND FROM MIRROR
+
+REPORT_OPTS = $${KIND:+--kind "$$KIND"} $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
+
+.PHONY: help demo report batch lab book bench test doctor lock clean venv
+
+help: ## list the targets
+	@echo "Usage: make <target> [VAR=value]"
+	@echo
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables: CODE=LZG  CODES=\"LZG DQY\"  KIND=product_code|udi_di|drug|brand"
+	@echo "           FROM=api|mirror  MIRROR=dir (default: the demo mirror in .cache/mirror/demo)"
+
+$(STAMP): $(LOCK) pyproject.toml
+	@echo "==> building $(VENV) from $(LOCK) (first use or lock changed; about a minute)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -r $(LOCK)
+	@$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/python -m ipykernel install --sys-prefix --name $(PROJECT) --display-name "Python ($(PROJECT))" >/dev/null
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+	@echo "==> $(VENV) ready ($$(du -sh $(VENV) | cut -f1)), kernel '$(PROJECT)' registered"
+
+venv: $(STAMP) ## build or refresh .venv from the lock (a no-op when current)
+
+demo: $(STAMP) ## offline demo: a device CER for HWC from the bundled demo mirror
+	@$(CER) report HWC --from mirror
+
+report: $(STAMP) ## one report: make report CODE=LZG [KIND=..] [FROM=api|mirror] [MIRROR=dir]
+	@test -n "$$CODE" || { echo "CODE is required, e.g. make report CODE=LZG" >&2; exit 2; }
+	@$(CER) report "$$CODE" $(REPORT_OPTS)
+
+batch: $(STAMP) ## several reports: make batch CODES="LZG DQY" [same options]
+	@test -n "$$CODES" || { echo "CODES is required, e.g. make batch CODES=\"LZG DQY\"" >&2; exit 2; }
+	@set -f; $(CER) batch $$CODES $(REPORT_OPTS)
+
+lab: $(STAMP) ## JupyterLab on notebooks/ with the project kernel
+	@$(BIN)/jupyter lab --notebook-dir=notebooks
+
+book: $(STAMP) ## Jupyter Book site of every run under outputs/ (book/_build/html)
+	@$(CER) book
+
+bench: $(STAMP) ## benchmarks: requests per report, analysis time on the largest real series
+	@$(BIN)/python -m cer_lib.bench
+
+test: $(STAMP) ## the test suite (pytest + nbval on the stage notebooks)
+	@$(BIN)/python -m pytest
+
+doctor: $(STAMP) ## health check: versions, kernel, folders, services, mirror
+	@$(CER) doctor $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
+
+lock: ## re-pin requirements.lock from pyproject.toml and regenerate environment.yml
+	@$(PYTHON) -m venv .cache/lock-tools && .cache/lock-tools/bin/pip install --quiet pip-tools
+	@.cache/lock-tools/bin/pip-compile --quiet --extra test --strip-extras --no-emit-index-url \
+	    --no-emit-find-links --no-emit-trusted-host -o $(LOCK) pyproject.toml
+	@$(PYTHON) -m cer_lib._devtools
+
+clean: ## remove .venv, caches and the built book (never outputs/)
+	rm -rf $(VENV) .cache book/_build .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './outputs/*' -exec rm -rf {} +

@@ -1,0 +1,136 @@
+"""``cer`` (also ``python -m cer_lib``): a thin shell over the library.
+
+    cer report HWC --from mirror          one Clinical Evaluation Report
+    cer batch LZG DQY --from api          several; a failing code does not stop the others
+    cer book                              the Jupyter Book site of every run
+    cer doctor [--from api|mirror]        health table; non-zero when the chosen mode is broken
+    cer verify outputs/HWC/<run-id>       re-hash a run against its manifest
+    cer signals --reports R.csv --out S.csv   disproportionality scores for report_id,product,term
+
+Errors the user can act on are printed as one message (no traceback) with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import CerError
+from .params import deep_merge, parse_override, read_parameter_file
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", choices=["product_code", "udi_di", "drug", "brand"], help="what the code names (default: product_code)")
+    parser.add_argument("--from", dest="data_from", choices=["api", "mirror"], help="openFDA over HTTPS, or a local mirror")
+    parser.add_argument("--mirror", help="mirror folder (default: the demo mirror)")
+    parser.add_argument("--params", type=Path, metavar="FILE",
+                        help="a parameters file (e.g. a run's saved parameters.yaml) applied over the defaults")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a parameter, e.g. --set methods.forecast.horizon_months=6 (repeatable)")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    if args.params:
+        merged = read_parameter_file(args.params)
+        merged.pop("code", None)  # the code comes from the command line
+    for assignment in args.overrides:
+        merged = deep_merge(merged, parse_override(assignment))
+    if args.data_from:
+        merged["from"] = args.data_from
+    if args.mirror:
+        merged["mirror"] = str(Path(args.mirror).expanduser().resolve())
+    return merged
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cer", description="Clinical Evaluation Reports from public FDA/EU safety data.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    report = commands.add_parser("report", help="run the five stages for one code")
+    report.add_argument("code", help="device product code (e.g. LZG), UDI-DI, or brand with --kind")
+    _report_options(report)
+
+    batch = commands.add_parser("batch", help="run several codes; failures are reported, others go on")
+    batch.add_argument("codes", nargs="+")
+    _report_options(batch)
+
+    book = commands.add_parser("book", help="build the Jupyter Book site from outputs/")
+    book.add_argument("--outputs", help="outputs folder (default: outputs/)")
+
+    doctor = commands.add_parser("doctor", help="print a health table; non-zero when the chosen mode is broken")
+    doctor.add_argument("--from", dest="data_from", choices=["api", "mirror"], default="mirror")
+    doctor.add_argument("--mirror", help="mirror folder to check (default: the demo mirror)")
+
+    verify = commands.add_parser("verify", help="re-hash a run folder against its manifest")
+    verify.add_argument("run_dir", type=Path)
+
+    signals = commands.add_parser("signals", help="PRR, ROR, IC and EBGM for a long table of reports")
+    signals.add_argument("--reports", required=True, type=Path, help="CSV with columns report_id,product,term")
+    signals.add_argument("--out", required=True, type=Path, help="CSV to write, one row per (product, term)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args, ["cer", *argv])
+    except CerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
+    if args.command == "report":
+        from .pipeline import run_report
+
+        run_report(args.code, kind=args.kind, overrides=_overrides(args), command=command)
+        return 0
+    if args.command == "batch":
+        from .pipeline import run_batch
+
+        outcomes = run_batch(args.codes, kind=args.kind, overrides=_overrides(args), command=command)
+        width = max(len(o.code) for o in outcomes)
+        print("\nbatch summary:")
+        for o in outcomes:
+            print(f"  {o.code:<{width}}  {'ok    ' if o.ok else 'FAILED'}  {o.detail}")
+        return 0 if all(o.ok for o in outcomes) else 1
+    if args.command == "book":
+        from .report.book import build_book
+
+        print(build_book(outputs_dir=Path(args.outputs) if args.outputs else None))
+        return 0
+    if args.command == "doctor":
+        from .doctor import run_doctor
+
+        return run_doctor(data_from=args.data_from, mirror=args.mirror)
+    if args.command == "verify":
+        from .provenance import verify_run
+
+        report = verify_run(args.run_dir)
+        if report.ok:
+            print(f"{args.run_dir}: all {report.checked} files match the manifest")
+            return 0
+        print(f"{args.run_dir}: {len(report.problems)} of {report.checked} checks failed:")
+        for problem in report.problems:
+            print(f"  - {problem}")
+        return 1
+    if args.command == "signals":
+        from .analysis.disproportionality import signals_csv
+
+        try:
+            result = signals_csv(args.reports, args.out)
+        except (ValueError, FileNotFoundError) as exc:
+            raise CerError(str(exc)) from None
+        print(f"wrote {args.out} ({len(result.table)} product-term pairs)")
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""``cer doctor``: one table that says whether this machine can make a report, and in which mode.
+
+Each row is ok, info or FAIL. A row fails only when the chosen mode needs it: being offline is
+plainly reported, and is not an error when a mirror is used.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from .settings import PROJECT_ROOT, Settings
+
+KEY_PACKAGES = ("pandas", "statsmodels", "ruptures", "seaborn", "duckdb", "papermill", "nbconvert", "weasyprint", "jupyter-book")
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | info | FAIL
+    detail: str
+
+
+def _writable(folder: Path) -> tuple[bool, str]:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+        return True, str(folder)
+    except OSError as exc:
+        return False, f"{folder}: {exc.strerror or exc}"
+
+
+def _reachable(url: str, timeout: float = 5.0) -> tuple[bool, str]:
+    import requests
+
+    try:
+        response = requests.get(url, timeout=timeout)
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        if isinstance(exc, requests.ConnectionError):
+            reason = "no connection (offline, DNS or firewall)"
+        elif isinstance(exc, requests.Timeout):
+            reason = f"no answer within {timeout:.0f} s"
+        return False, f"unreachable: {reason}"
+    return response.status_code < 500, f"reachable (HTTP {response.status_code})"
+
+
+def _lock_drift() -> tuple[int, list[str]]:
+    from ._devtools import lock_pins
+
+    lock = PROJECT_ROOT / "requirements.lock"
+    if not lock.is_file():
+        return 0, ["requirements.lock missing"]
+    pins = lock_pins(lock.read_text())
+    drift = []
+    for pin in pins:
+        name, version = pin.split("==")
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            drift.append(f"{name} missing")
+            continue
+        if installed != version:
+            drift.append(f"{name} {installed} (lock {version})")
+    return len(pins), drift
+
+
+def collect_checks(data_from: str, mirror: str | None, settings: Settings | None = None) -> list[Check]:
+    settings = settings or Settings.from_env()
+    checks: list[Check] = []
+    add = lambda name, ok, detail, needed=True: checks.append(Check(name, "ok" if ok else ("FAIL" if needed else "info"), detail))
+
+    add("python", sys.version_info >= (3, 11), sys.version.split()[0])
+    n_pins, drift = _lock_drift()
+    add("packages", not drift, f"{n_pins - len(drift)}/{n_pins} match requirements.lock" + (f"; differ: {', '.join(drift[:4])}" if drift else ""))
+    versions = []
+    for name in KEY_PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} MISSING")
+    add("key packages", not any("MISSING" in v for v in versions), ", ".join(versions))
+    try:
+        from jupyter_client.kernelspec import find_kernel_specs
+
+        specs = find_kernel_specs()
+        add("jupyter kernel", "cer-notebooks" in specs, "cer-notebooks registered" if "cer-notebooks" in specs else "cer-notebooks not registered: run `make venv`")
+    except Exception as exc:  # noqa: BLE001 - any failure here means no kernel
+        add("jupyter kernel", False, f"cannot list kernels: {exc}")
+    for label, folder in (("outputs writable", settings.outputs_dir), ("cache writable", settings.cache_dir)):
+        ok, detail = _writable(folder)
+        add(label, ok, detail)
+    try:
+        import weasyprint  # noqa: F401
+
+        add("pdf engine", True, f"WeasyPrint {metadata.version('weasyprint')}")
+    except Exception as exc:  # noqa: BLE001 - missing system libraries surface as OSError
+        add("pdf engine", False, f"WeasyPrint unusable: {exc}")
+
+    api_ok, api_detail = _reachable(f"{settings.openfda_base_url}/device/classification.json?limit=1")
+    add("openFDA", api_ok, f"{settings.openfda_base_url}: {api_detail}" + ("" if api_ok or data_from == "api" else "; fine: this mode uses a mirror"), needed=data_from == "api")
+    eu_ok, eu_detail = _reachable(f"{settings.eudamed_base_url}/devices/udiDiData?page=0&pageSize=1&size=1&iso2Code=en&languageIso2Code=en")
+    add("Eudamed", eu_ok, f"{settings.eudamed_base_url}: {eu_detail} (optional: the report says when it was unavailable)", needed=False)
+    key = "set (never shown or stored)" if settings.openfda_api_key else "not set: 1,000 requests/day per IP; set OPENFDA_API_KEY for 120,000"
+    checks.append(Check("openFDA API key", "info" if not settings.openfda_api_key else "ok", key))
+
+    from .sources.foiclass import find_classification_file
+
+    if mirror:
+        folder = Path(mirror)
+        found = folder.is_dir()
+        detail = f"{folder}: " + ("found" if found else "not found")
+        if found:
+            detail += "; classification file " + ("found" if find_classification_file(folder) else "MISSING")
+        add("mirror", found, detail, needed=data_from == "mirror")
+    else:
+        folder = settings.demo_mirror_dir
+        if folder.is_dir():
+            add("mirror", True, f"demo mirror {folder} found")
+        else:
+            checks.append(Check("mirror", "info", f"demo mirror not built yet; `make demo` builds it in {folder}"))
+    real = settings.realdata_dir
+    checks.append(Check("real data", "ok" if real.is_dir() else "info",
+                        f"{real} found: demo uses real FDA data" if real.is_dir() else f"{real} absent: demo uses a small synthetic sample"))
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    checks.append(Check("chromium", "ok" if chromium else "info", chromium or "not installed: browser tests need `apt-get install chromium`"))
+    return checks
+
+
+def format_table(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = [f"{'check':<{width}}  status  detail", f"{'-' * width}  ------  ------"]
+    lines += [f"{c.name:<{width}}  {c.status:<6}  {c.detail}" for c in checks]
+    return "\n".join(lines)
+
+
+def run_doctor(data_from: str = "mirror", mirror: str | None = None) -> int:
+    checks = collect_checks(data_from, mirror or os.environ.get("MIRROR") or None)
+    print(f"cer doctor (mode: from {data_from})\n")
+    print(format_table(checks))
+    failed = [c.name for c in checks if c.status == "FAIL"]
+    print()
+    print(f"FAIL: {', '.join(failed)}" if failed else f"ready: reports can be made from {data_from}")
+    return 1 if failed else 0

@@ -1,0 +1,47 @@
+"""Every error the tool raises on purpose.
+
+Each carries a message written for the person at the terminal: what went wrong and what to do.
+The command line prints the message (no traceback) and exits non-zero.
+"""
+from __future__ import annotations
+
+
+class CerError(Exception):
+    """Base class: a problem the user can act on."""
+
+
+class ParameterError(CerError):
+    """Parameters (files, command line) are invalid."""
+
+
+class CodeError(ParameterError):
+    """The code to report on is malformed, unsafe or unknown."""
+
+
+class SourceError(CerError):
+    """A data source failed (HTTP error, unreachable, malformed response)."""
+
+
+class SourceUnavailable(SourceError):
+    """A source could not be reached at all (offline, DNS, refused)."""
+
+
+class RateLimited(SourceError):
+    """openFDA kept answering 429 after the allowed retries."""
+
+
+class MirrorError(CerError):
+    """The local mirror is missing or holds malformed files."""
+
+
+class StageFailed(CerError):
+    """A stage notebook raised; names the stage, the cell and the error."""
+
+    def __init__(self, stage: str, cell: int | None, error: str, notebook: str) -> None:
+        self.stage, self.cell, self.error, self.notebook = stage, cell, error, notebook
+        where = f"cell {cell}" if cell is not None else "an unknown cell"
+        super().__init__(f"stage {stage} failed in {where}: {error}\n  executed notebook kept at {notebook}")
+
+
+class VerifyError(CerError):
+    """A run folder does not match its manifest."""

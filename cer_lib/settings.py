@@ -1,0 +1,66 @@
+"""Settings from the environment: where the services are, where files go.
+
+The openFDA API key is read here and nowhere else. It is never part of a `Settings` repr, a
+manifest, a log line or a cache key: `Settings.openfda_api_key` is a `Secret` whose repr is masked.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+OPENFDA_PUBLIC = "https://api.fda.gov"
+EUDAMED_PUBLIC = "https://ec.europa.eu/tools/eudamed/api"
+
+
+class Secret:
+    """A string that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value or None
+
+    def reveal(self) -> str | None:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return self._value is not None
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret(None)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    openfda_base_url: str = OPENFDA_PUBLIC
+    eudamed_base_url: str = EUDAMED_PUBLIC
+    openfda_api_key: Secret = field(default_factory=lambda: Secret(None), repr=False, compare=False)
+    outputs_dir: Path = PROJECT_ROOT / "outputs"
+    cache_dir: Path = PROJECT_ROOT / ".cache"
+    realdata_dir: Path = PROJECT_ROOT.parent / "shared" / "realdata"
+
+    @property
+    def http_cache_path(self) -> Path:
+        return self.cache_dir / "http"
+
+    @property
+    def demo_mirror_dir(self) -> Path:
+        return self.cache_dir / "mirror" / "demo"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            openfda_base_url=env.get("OPENFDA_BASE_URL", "").rstrip("/") or OPENFDA_PUBLIC,
+            eudamed_base_url=env.get("EUDAMED_BASE_URL", "").rstrip("/") or EUDAMED_PUBLIC,
+            openfda_api_key=Secret(env.get("OPENFDA_API_KEY")),
+            outputs_dir=Path(env.get("CER_OUTPUTS_DIR") or defaults.outputs_dir),
+            cache_dir=Path(env.get("CER_CACHE_DIR") or defaults.cache_dir),
+            realdata_dir=Path(env.get("CER_REALDATA_DIR") or defaults.realdata_dir),
+        )

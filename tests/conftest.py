@@ -1,0 +1,47 @@
+"""Shared test fixtures.
+
+`realdata` points at ../shared/realdata (relative to the project root). Tests that need it use the
+fixture (or the `realdata` marker): elsewhere they skip with a reason; under CI=true a missing folder
+is a failure, never a silent skip.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REALDATA = PROJECT_ROOT.parent / "shared" / "realdata"
+
+
+# Tests (and the kernels nbval starts, which inherit this environment) never write into the
+# repository's outputs/ or .cache/: both point at a temporary folder for the whole session.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="cer-tests-"))
+os.environ.setdefault("CER_OUTPUTS_DIR", str(_SESSION_TMP / "outputs"))
+os.environ.setdefault("CER_CACHE_DIR", str(_SESSION_TMP / "cache"))
+# Nothing in the tests may reach the public services: unset keys, point the clients at a closed port.
+os.environ.pop("OPENFDA_API_KEY", None)
+os.environ.setdefault("OPENFDA_BASE_URL", "http://127.0.0.1:9")
+os.environ.setdefault("EUDAMED_BASE_URL", "http://127.0.0.1:9")
+
+
+def _require_realdata() -> Path:
+    if REALDATA.is_dir():
+        return REALDATA
+    message = f"real public data not found at {REALDATA} (see README: 'Real data for tests')"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true but " + message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """Path to ../shared/realdata; skip (or fail under CI=true) when it is absent."""
+    return _require_realdata()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("realdata") is not None:
+        _require_realdata()
