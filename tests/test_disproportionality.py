@@ -1,0 +1,538 @@
+"""Tests of cer_lib.analysis.disproportionality: 2x2 tables and frequentist scores.
+
+Every pinned number is cited to the source that computed it independently of this code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.stats import chi2_contingency
+from statsmodels.stats.contingency_tables import Table2x2
+
+from cer_lib.analysis.disproportionality import (
+    IC_DEFINITION,
+    SCORE_COLUMNS,
+    SignalResult,
+    SignalSettings,
+    contingency_from_counts,
+    contingency_from_reports,
+    detect_signals,
+    haldane_anscombe,
+    information_component,
+    information_component_bcpnn,
+    proportional_reporting_ratio,
+    reporting_odds_ratio,
+    score_device_problems,
+    score_table,
+    signals_csv,
+    yates_chi_square,
+)
+from cer_lib.analysis.ebgm import PriorFit, PriorFitNotPossible
+
+Z95 = 1.959964
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 1: 2x2 cells
+# ---------------------------------------------------------------------------------------------
+def openebgm_dat2() -> pd.DataFrame:
+    """The 10-report example of openEBGM's tests/testthat/testA_Counts.R (``dat2``)."""
+    return pd.DataFrame(
+        {
+            "report_id": range(1, 11),
+            "product": ["product_A"] + ["product_B"] * 3 + ["product_C"] + ["product_A"] * 2
+            + ["product_B"] * 2 + ["product_C"],
+            "term": ["event_1"] + ["event_2"] * 2 + ["event_3"] * 2 + ["event_2"] + ["event_3"] * 3
+            + ["event_1"],
+        }
+    )
+
+
+def test_contingency_matches_openebgm_hand_calculation() -> None:
+    # openEBGM tests/testthat/testA_Counts.R, data frame `hand` (unstratified, zero pairs
+    # dropped): N, E and PRR computed by hand by the openEBGM authors, rounded to 4 digits.
+    hand = pd.DataFrame(
+        {
+            "product": ["product_A"] * 3 + ["product_B"] * 2 + ["product_C"] * 2,
+            "term": ["event_1", "event_2", "event_3", "event_2", "event_3", "event_1", "event_3"],
+            "a": [1, 1, 1, 2, 3, 1, 1],
+            "E": [0.6, 0.9, 1.5, 1.5, 2.5, 0.4, 1.0],
+            "PRR": [2.3333, 1.1667, 0.5833, 2.0, 1.5, 4.0, 1.0],
+        }
+    )
+    table = contingency_from_reports(openebgm_dat2())
+    assert list(table.columns) == ["product", "term", "a", "b", "c", "d", "N", "E"]
+    assert table[["product", "term"]].equals(hand[["product", "term"]])
+    assert table["a"].tolist() == hand["a"].tolist()
+    np.testing.assert_allclose(table["E"], hand["E"], rtol=1e-12)
+    assert (table["N"] == 10).all()
+    assert (table[["a", "b", "c", "d"]].sum(axis=1) == 10).all()
+    assert all(pd.api.types.is_integer_dtype(table[k]) for k in ("a", "b", "c", "d", "N"))
+    prr, _, _ = proportional_reporting_ratio(table["a"], table["b"], table["c"], table["d"])
+    np.testing.assert_allclose(np.round(prr, 4), hand["PRR"], atol=1e-12)
+
+
+def _brute_force_cells(reports: pd.DataFrame) -> pd.DataFrame:
+    """Cells by explicit loops over sets of distinct reports (the definition, written plainly)."""
+    all_reports = set(reports["report_id"])
+    with_product: dict[str, set] = {}
+    with_term: dict[str, set] = {}
+    for rid, product, term in reports[["report_id", "product", "term"]].itertuples(index=False):
+        if isinstance(product, str):
+            with_product.setdefault(product, set()).add(rid)
+        if isinstance(term, str):
+            with_term.setdefault(term, set()).add(rid)
+    rows = []
+    for product, term in sorted(itertools.product(with_product, with_term)):
+        p_ids, t_ids = with_product[product], with_term[term]
+        a = len(p_ids & t_ids)
+        if a == 0:
+            continue
+        b = len(p_ids - t_ids)
+        c = len(t_ids - p_ids)
+        d = len(all_reports - p_ids - t_ids)
+        rows.append((product, term, a, b, c, d, len(all_reports), len(p_ids) * len(t_ids) / len(all_reports)))
+    return pd.DataFrame(rows, columns=["product", "term", "a", "b", "c", "d", "N", "E"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_contingency_from_reports_equals_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_rows = 400
+    reports = pd.DataFrame(
+        {
+            "report_id": rng.integers(0, 120, n_rows),
+            "product": rng.choice(["P1", "P2", "P3", "P4", "P5"], n_rows, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
+            "term": rng.choice([f"T{i}" for i in range(12)], n_rows),
+        }
+    )
+    # duplicated rows (the same report, product and term twice) and rows without a term
+    reports = pd.concat([reports, reports.sample(50, random_state=seed)], ignore_index=True)
+    reports.loc[reports.sample(15, random_state=seed + 10).index, "term"] = None
+    expected = _brute_force_cells(reports)
+    table = contingency_from_reports(reports)
+    pd.testing.assert_frame_equal(
+        table.reset_index(drop=True), expected, check_dtype=False, rtol=1e-12, atol=0
+    )
+    # properties: cells add up to N, E = (a+b)(a+c)/N, a never 0, a <= reports of the product
+    assert ((table["a"] + table["b"] + table["c"] + table["d"]) == table["N"]).all()
+    np.testing.assert_allclose(
+        table["E"], (table["a"] + table["b"]) * (table["a"] + table["c"]) / table["N"], rtol=1e-12
+    )
+    assert (table["a"] >= 1).all()
+    per_product = table.groupby("product")[["a", "b"]].first().sum(axis=1)
+    assert (table.groupby("product")["a"].max() <= per_product).all()
+    # within a product every row has the same a + b (the product margin)
+    assert (table.assign(ab=table["a"] + table["b"]).groupby("product")["ab"].nunique() == 1).all()
+
+
+def test_contingency_from_reports_counts_duplicates_once() -> None:
+    reports = pd.DataFrame(
+        {"report_id": [1, 1, 2, 3], "product": ["X", "X", "X", "Y"], "term": ["t", "t", "u", "t"]}
+    )
+    table = contingency_from_reports(reports).set_index(["product", "term"])
+    assert table.loc[("X", "t"), ["a", "b", "c", "d", "N"]].tolist() == [1, 1, 1, 0, 3]
+    assert table.loc[("Y", "t"), ["a", "b", "c", "d", "N"]].tolist() == [1, 0, 1, 1, 3]
+
+
+def test_contingency_from_reports_rejects_missing_columns_and_ids() -> None:
+    with pytest.raises(ValueError, match="'term'"):
+        contingency_from_reports(pd.DataFrame({"report_id": [1], "product": ["X"]}))
+    with pytest.raises(ValueError, match="report_id"):
+        contingency_from_reports(pd.DataFrame({"report_id": [None], "product": ["X"], "term": ["t"]}))
+
+
+def test_contingency_from_counts_equals_distinct_reports_when_one_product_per_report() -> None:
+    rng = np.random.default_rng(5)
+    reports = pd.DataFrame(
+        {
+            "report_id": np.arange(300),
+            "product": rng.choice(["A", "B", "C"], 300),
+        }
+    )
+    # 1-3 terms per report, one product per report
+    long = reports.loc[reports.index.repeat(rng.integers(1, 4, 300))].copy()
+    long["term"] = rng.choice(["t1", "t2", "t3", "t4", "t5"], len(long))
+    long = long.drop_duplicates()
+    term_counts = long.groupby(["product", "term"])["report_id"].nunique().rename("n_reports").reset_index()
+    product_totals = long.groupby("product")["report_id"].nunique().rename("n_reports").reset_index()
+    from_counts = contingency_from_counts(term_counts, product_totals)
+    from_reports = contingency_from_reports(long)
+    pd.testing.assert_frame_equal(from_counts, from_reports, check_dtype=False)
+
+
+def test_contingency_from_counts_counts_report_product_pairs() -> None:
+    # report 1 names products A and B with term t; report 2 names A with u; report 3 names B with t.
+    term_counts = pd.DataFrame({"product": ["A", "A", "B", "B"], "term": ["t", "u", "t", "v"],
+                                "n_reports": [1, 1, 2, 0]})
+    product_totals = pd.DataFrame({"product": ["A", "B"], "n_reports": [2, 2]})
+    table = contingency_from_counts(term_counts, product_totals).set_index(["product", "term"])
+    # N = 4 report-product pairs (3 distinct reports): the documented approximation
+    assert (table["N"] == 4).all()
+    assert table.loc[("A", "t"), ["a", "b", "c", "d"]].tolist() == [1, 1, 2, 0]
+    assert ("B", "v") not in table.index  # zero cells are never produced
+    assert table.loc[("B", "t"), "E"] == pytest.approx(2 * 3 / 4)
+
+
+@pytest.mark.parametrize(
+    ("term_counts", "product_totals", "message"),
+    [
+        (pd.DataFrame({"product": ["A"], "term": ["t"], "n_reports": [5]}),
+         pd.DataFrame({"product": ["A"], "n_reports": [3]}), "exceeds"),
+        (pd.DataFrame({"product": ["Z"], "term": ["t"], "n_reports": [1]}),
+         pd.DataFrame({"product": ["A"], "n_reports": [3]}), "without a total"),
+        (pd.DataFrame({"product": ["A", "A"], "term": ["t", "t"], "n_reports": [1, 1]}),
+         pd.DataFrame({"product": ["A"], "n_reports": [3]}), "more than once"),
+        (pd.DataFrame({"product": ["A"], "term": ["t"], "n_reports": [1.5]}),
+         pd.DataFrame({"product": ["A"], "n_reports": [3]}), "whole numbers"),
+        (pd.DataFrame({"product": ["A"], "term": ["t"]}),
+         pd.DataFrame({"product": ["A"], "n_reports": [3]}), "'n_reports'"),
+    ],
+)
+def test_contingency_from_counts_rejects_inconsistent_input(
+    term_counts: pd.DataFrame, product_totals: pd.DataFrame, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        contingency_from_counts(term_counts, product_totals)
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 2: frequentist scores, pinned to published worked examples and independent libraries
+# ---------------------------------------------------------------------------------------------
+def test_prr_and_yates_match_epi_info_worked_example() -> None:
+    # Epi Info "2 x 2 Table Statistics", Stratum 1 (exposure+: 66 disease+, 28 disease-;
+    # exposure-: 36, 32), from the EpiInformatics course material
+    # https://epiinformatics.com/DownloadFiles/SessionI.zip : Risk Ratio 1.326 (Taylor series
+    # 95% CI 1.023, 1.72), Yates corrected chi square 4.334. The risk ratio of the exposure row
+    # is the PRR of the 2x2 table with the same variance formula.
+    a, b, c, d = 66, 28, 36, 32
+    prr, lo, hi = proportional_reporting_ratio(a, b, c, d, Z95)
+    assert float(prr) == pytest.approx(1.326, abs=5e-4)
+    assert float(lo) == pytest.approx(1.023, abs=5e-4)
+    assert float(hi) == pytest.approx(1.72, abs=5e-3)
+    assert float(yates_chi_square(a, b, c, d)) == pytest.approx(4.334, abs=5e-4)
+    # and to more digits against independent libraries
+    table = Table2x2(np.array([[a, b], [c, d]]))
+    assert float(prr) == pytest.approx(table.riskratio, rel=1e-12)
+    np.testing.assert_allclose([lo, hi], table.riskratio_confint(alpha=0.05), rtol=1e-8)
+    assert float(yates_chi_square(a, b, c, d)) == pytest.approx(
+        chi2_contingency([[a, b], [c, d]], correction=True)[0], rel=1e-12
+    )
+
+
+def test_ror_woolf_interval_matches_agresti_aspirin_example() -> None:
+    # Agresti (1990) Categorical Data Analysis, Physicians' Health Study (placebo 189 MI /
+    # 10,845 no MI; aspirin 104 / 10,933) as worked in the STATISTICA documentation
+    # "Crosstabulations - Odds Ratio" (documentation.statsoft.com): odds ratio 1.832054,
+    # asymptotic 95% CI [1.440042, 2.330780] (Woolf: sqrt(1/a+1/b+1/c+1/d)).
+    ror, lo, hi = reporting_odds_ratio(189, 10845, 104, 10933, Z95)
+    assert float(ror) == pytest.approx(1.832054, rel=1e-6)
+    assert float(lo) == pytest.approx(1.440042, rel=1e-6)
+    assert float(hi) == pytest.approx(2.330780, rel=1e-6)
+    table = Table2x2(np.array([[189, 10845], [104, 10933]]))
+    assert float(ror) == pytest.approx(table.oddsratio, rel=1e-12)
+    np.testing.assert_allclose([lo, hi], table.oddsratio_confint(alpha=0.05), rtol=1e-8)
+
+
+def test_yates_chi_square_matches_scipy_on_random_tables() -> None:
+    rng = np.random.default_rng(11)
+    cells = rng.integers(1, 200, size=(200, 4))
+    cells[:20, 0] = 1  # tables where |ad - bc| < N/2: the correction stops at the expected counts
+    ours = yates_chi_square(*cells.T)
+    theirs = [chi2_contingency(c.reshape(2, 2), correction=True)[0] for c in cells]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_haldane_correction_only_for_tables_with_a_zero_cell() -> None:
+    # Row 0 has b = 0, row 1 has c = 0, row 2 has no zero cell.
+    table = pd.DataFrame(
+        {"product": ["P", "P", "P"], "term": ["t1", "t2", "t3"], "a": [5, 4, 6], "b": [0, 1, 14],
+         "c": [20, 0, 30], "d": [975, 995, 950]}
+    )
+    table["N"] = table[["a", "b", "c", "d"]].sum(axis=1)
+    table["E"] = (table["a"] + table["b"]) * (table["a"] + table["c"]) / table["N"]
+    scored = score_table(table, settings=SignalSettings())
+    assert scored["haldane"].tolist() == [True, True, False]
+    for _, row in scored.iterrows():
+        cells = np.array([[row["a"], row["b"]], [row["c"], row["d"]]], dtype=float)
+        # Haldane-Anscombe by hand, then statsmodels for the ratios and intervals. (statsmodels'
+        # own shift_zeros replaces zero cells by 0.5 instead of adding 0.5 to all four cells,
+        # despite its docstring, so it is not used here.)
+        ref = Table2x2(cells + 0.5 if (cells == 0).any() else cells, shift_zeros=False)
+        assert row["ROR"] == pytest.approx(ref.oddsratio, rel=1e-12)
+        # (z = 1.959964 here against the exact normal quantile in statsmodels: 1e-7 relative)
+        np.testing.assert_allclose([row["ROR_lo"], row["ROR_hi"]], ref.oddsratio_confint(), rtol=1e-7)
+        assert row["PRR"] == pytest.approx(ref.riskratio, rel=1e-12)
+        np.testing.assert_allclose([row["PRR_lo"], row["PRR_hi"]], ref.riskratio_confint(), rtol=1e-7)
+        # chi-square uses the raw cells
+        assert row["chi2_yates"] == pytest.approx(chi2_contingency(cells, correction=True)[0], rel=1e-12)
+    # the uncorrected table keeps its exact ratio: (6/20)/(30/980)
+    assert scored.loc[2, "PRR"] == pytest.approx((6 / 20) / (30 / 980), rel=1e-12)
+    # by hand for row 0: (5.5/6)/(20.5/996)
+    assert scored.loc[0, "PRR"] == pytest.approx((5.5 / 6.0) / (20.5 / 996.0), rel=1e-12)
+    # vigipy applies the same rule (all four cells, only tables with a zero cell)
+    from vigipy import prr as vigipy_prr
+    from vigipy import ror as vigipy_ror
+
+    for fn, col in ((vigipy_prr, "PRR"), (vigipy_ror, "ROR")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref_v = fn(_vigipy_container(table), min_events=1, decision_metric="rank",
+                       decision_thres=1.0).all_signals
+        merged = scored.merge(ref_v.rename(columns={"Product": "product", "Adverse Event": "term"}),
+                              on=["product", "term"], suffixes=("", "_vigipy"))
+        assert len(merged) == 3
+        np.testing.assert_allclose(merged[col], merged[f"{col}_vigipy"], rtol=1e-10)
+        np.testing.assert_allclose(merged[f"{col}_lo"], merged["CI Lower"], rtol=1e-6)
+    corrected = haldane_anscombe([5, 6], [0, 14], [20, 30], [975, 950])
+    assert corrected[4].tolist() == [True, False]
+    assert corrected[1].tolist() == [0.5, 14.0]
+
+
+def _vigipy_container(table: pd.DataFrame):  # noqa: ANN202 - vigipy type
+    from vigipy.utils.Container import DataContainer
+
+    data = pd.DataFrame(
+        {
+            "events": table["a"].to_numpy(),
+            "product_aes": (table["a"] + table["b"]).to_numpy(),
+            "count_across_brands": (table["a"] + table["c"]).to_numpy(),
+            "ae_name": table["term"].to_numpy(),
+            "product_name": table["product"].to_numpy(),
+        }
+    )
+    return DataContainer(data=data, N=int(table["N"].iloc[0]))
+
+
+def _random_report_table(seed: int, n_reports: int = 3000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    product = rng.choice([f"P{i}" for i in range(8)], n_reports, p=np.r_[0.5, np.full(7, 0.5 / 7)])
+    long = pd.DataFrame({"report_id": np.arange(n_reports), "product": product})
+    long = long.loc[long.index.repeat(rng.integers(1, 4, n_reports))].copy()
+    long["term"] = rng.choice([f"T{i}" for i in range(25)], len(long), p=np.r_[np.full(5, 0.1), np.full(20, 0.025)])
+    # a product-specific excess of one term
+    mask = long["product"].eq("P3") & (rng.random(len(long)) < 0.3)
+    long.loc[mask, "term"] = "T24"
+    return long
+
+
+def test_prr_ror_match_vigipy() -> None:
+    from vigipy import prr as vigipy_prr
+    from vigipy import ror as vigipy_ror
+
+    table = contingency_from_reports(_random_report_table(3))
+    scored = score_table(table, settings=SignalSettings(n_starts=2))
+    container = _vigipy_container(table)
+    for fn, col in ((vigipy_prr, "PRR"), (vigipy_ror, "ROR")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = fn(container, min_events=1, decision_metric="rank", decision_thres=1.0).all_signals
+        ref = ref.rename(columns={"Product": "product", "Adverse Event": "term"})
+        merged = scored.merge(ref, on=["product", "term"], suffixes=("", "_vigipy"))
+        assert len(merged) == len(scored)
+        np.testing.assert_allclose(merged[col], merged[f"{col}_vigipy"], rtol=1e-10)
+        np.testing.assert_allclose(merged[f"{col}_lo"], merged["CI Lower"], rtol=1e-6)
+        np.testing.assert_allclose(merged[f"{col}_hi"], merged["CI Upper"], rtol=1e-6)
+
+
+def test_information_component_shrinkage_definition() -> None:
+    # Noren, Hopstadius & Bate (2013) Stat Methods Med Res 22:57-69:
+    # IC = log2((a + 0.5)/(E + 0.5)); IC025 ~ IC - 3.3 (a+0.5)^-1/2 - 2 (a+0.5)^-3/2.
+    # a = 3, E = 0.5: IC = log2(3.5) = 1.807355; IC025 = 1.807355 - 3.3/sqrt(3.5) - 2/3.5^1.5
+    # = 1.807355 - 1.763924 - 0.305441 = -0.262011 (hand calculation).
+    ic, ic025 = information_component(np.array([3.0]), np.array([0.5]))
+    assert float(ic[0]) == pytest.approx(1.807355, abs=5e-7)
+    assert float(ic025[0]) == pytest.approx(-0.262011, abs=5e-6)
+    # the closed form approximates the 2.5% point of the Gamma(a + 0.5, E + 0.5) posterior
+    # (vigicaen::ic_tail: log2(qgamma(0.025, a + .5, rate = E + .5))) to within 0.06 log2 units
+    a = np.array([1, 3, 3, 10, 50, 200, 1000], dtype=float)
+    e = np.array([0.1, 0.5, 3.0, 2.0, 10.0, 180.0, 20.0])
+    _, approx = information_component(a, e)
+    exact = np.log2(stats.gamma.ppf(0.025, a + 0.5, scale=1 / (e + 0.5)))
+    assert np.max(np.abs(approx - exact)) < 0.06
+    assert "shrinkage" in IC_DEFINITION and "Noren" in IC_DEFINITION
+
+
+def test_bcpnn_expectation_matches_vigipy() -> None:
+    from vigipy import bcpnn as vigipy_bcpnn
+
+    table = contingency_from_reports(_random_report_table(4))
+    mean, var = information_component_bcpnn(table["a"], table["a"] + table["b"],
+                                             table["a"] + table["c"], table["N"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = vigipy_bcpnn(_vigipy_container(table), min_events=1, MC=False, decision_metric="rank",
+                           decision_thres=1.0, ranking_statistic="quantile").all_signals
+    ref = ref.rename(columns={"Product": "product", "Adverse Event": "term"})
+    merged = table.assign(lower=stats.norm.ppf(0.025, mean, np.sqrt(var))).merge(ref, on=["product", "term"])
+    assert len(merged) == len(table)
+    # vigipy's 'quantile' column is norm.ppf(0.025, E[IC], sd[IC]) of its Gould BCPNN
+    np.testing.assert_allclose(merged["lower"], merged["quantile"], rtol=1e-8, atol=1e-10)
+    # the two IC definitions differ at small a (the reason the report names the one it uses)
+    ic, _ = information_component(table["a"], table["E"])
+    small = table["a"].to_numpy() <= 2
+    assert np.max(np.abs(ic[small] - mean[small])) > 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps 3-5 and the entry points
+# ---------------------------------------------------------------------------------------------
+def test_score_table_columns_and_rules() -> None:
+    table = contingency_from_reports(_random_report_table(6))
+    settings = SignalSettings(n_starts=3)
+    scored = score_table(table, settings=settings)
+    assert tuple(scored.columns[:19]) == SCORE_COLUMNS
+    assert list(scored.columns[19:]) == ["N", "haldane", "evans_signal", "eb05_signal"]
+    assert (scored["a"] >= 1).all()
+    expected_evans = (scored["PRR"] >= 2) & (scored["chi2_yates"] >= 4) & (scored["a"] >= 3)
+    assert scored["evans_signal"].tolist() == expected_evans.tolist()
+    assert scored["eb05_signal"].tolist() == (scored["EB05"] >= 2).tolist()
+    # the planted excess (P3, T24) is flagged by every method
+    row = scored.set_index(["product", "term"]).loc[("P3", "T24")]
+    assert row["evans_signal"] and row["eb05_signal"] and row["IC025"] > 0 and row["ROR_lo"] > 1
+    assert scored[["product", "term"]].equals(
+        scored[["product", "term"]].sort_values(["product", "term"]).reset_index(drop=True)
+    )
+
+
+def test_zero_cells_are_never_scored() -> None:
+    table = contingency_from_reports(openebgm_dat2())
+    assert not ((table["product"] == "product_B") & (table["term"] == "event_1")).any()
+    bad = table.copy()
+    bad.loc[0, "a"] = 0
+    with pytest.raises(ValueError, match="a = 0"):
+        score_table(bad)
+
+
+def test_prior_fit_not_possible_on_few_pairs_is_reported_not_raised() -> None:
+    result = detect_signals(contingency_from_reports(openebgm_dat2()))
+    assert isinstance(result.prior_fit, PriorFitNotPossible)
+    assert "7 product-term pairs" in result.prior_fit.reason
+    assert result.table[["EBGM", "EB05", "EB95"]].isna().all().all()
+    assert not result.table["eb05_signal"].any()
+    assert "Not computed" in result.methods["EBGM"]
+    # frequentist scores are still there
+    assert result.table["PRR"].notna().all()
+
+
+def test_signal_result_to_dict_is_json() -> None:
+    result = detect_signals(contingency_from_reports(_random_report_table(7)),
+                            settings=SignalSettings(n_starts=2))
+    assert isinstance(result, SignalResult)
+    assert isinstance(result.prior_fit, PriorFit)
+    out = result.to_dict()
+    text = json.dumps(out, allow_nan=False)  # NaN would raise
+    back = json.loads(text)
+    assert back["ic_definition"] == IC_DEFINITION
+    assert back["columns"][:19] == list(SCORE_COLUMNS)
+    assert len(back["records"]) == len(result.table)
+    assert set(back["methods"]) == {"contingency", "PRR", "ROR", "IC", "EBGM"}
+    assert back["prior_fit"]["truncation"] == "per-component"
+    assert "truncated at N* separately" in back["methods"]["EBGM"]
+    whole = detect_signals(contingency_from_reports(_random_report_table(7)),
+                           settings=SignalSettings(n_starts=2, truncation="whole-mixture"))
+    assert whole.prior_fit.truncation == "whole-mixture"
+    assert "as a whole" in whole.methods["EBGM"]
+    first = back["records"][0]
+    assert isinstance(first["PRR"], float) and isinstance(first["a"], int) and isinstance(first["haldane"], bool)
+    # NaN becomes None
+    small = detect_signals(contingency_from_reports(openebgm_dat2())).to_dict()
+    json.dumps(small, allow_nan=False)
+    assert small["records"][0]["EBGM"] is None
+
+
+def test_signals_csv_round_trip(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    reports = _random_report_table(8, n_reports=800)
+    src = tmp_path / "reports.csv"
+    reports.to_csv(src, index=False)
+    out = tmp_path / "out" / "signals.csv"
+    result = signals_csv(src, out, SignalSettings(n_starts=2))
+    written = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert list(written.columns[:19]) == list(SCORE_COLUMNS)
+    assert list(written.columns) == list(result.table.columns)
+    assert written[["product", "term"]].equals(
+        written[["product", "term"]].sort_values(["product", "term"]).reset_index(drop=True)
+    )
+    assert not written.duplicated(["product", "term"]).any()
+    for col in ("a", "b", "c", "d", "N"):
+        assert written[col].tolist() == result.table[col].tolist()
+    for col in ("E", "PRR", "PRR_lo", "ROR_hi", "IC025", "EBGM", "EB05", "EB95"):
+        np.testing.assert_allclose(written[col], result.table[col], rtol=1e-12)
+    assert written["haldane"].tolist() == result.table["haldane"].tolist()
+    assert list(tmp_path.joinpath("out").iterdir()) == [out]  # no temporary file left behind
+
+
+def test_signals_csv_errors(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    missing = tmp_path / "missing.csv"
+    missing.write_text("report_id,device\n1,X\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) 'product', 'term'"):
+        signals_csv(missing, tmp_path / "o.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        signals_csv(empty, tmp_path / "o.csv")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("report_id,product,term\n")
+    with pytest.raises(ValueError, match="no rows"):
+        signals_csv(header_only, tmp_path / "o.csv")
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_score_device_problems_scores_the_family() -> None:
+    long = _random_report_table(9)
+    term_counts = long.groupby(["product", "term"])["report_id"].nunique().rename("n_reports").reset_index()
+    product_totals = long.groupby("product")["report_id"].nunique().rename("n_reports").reset_index()
+    result = score_device_problems(term_counts, product_totals, "P3", SignalSettings(n_starts=2))
+    assert result.product_of_interest == "P3"
+    assert set(result.table["product"]) == set(product_totals["product"])  # the whole family
+    mine = result.for_product("P3")
+    assert (mine["product"] == "P3").all() and len(mine) == (term_counts["product"] == "P3").sum()
+    assert "report-product pairs" in result.methods["contingency"]
+    with pytest.raises(ValueError, match="not in product_totals"):
+        score_device_problems(term_counts, product_totals, "NOPE")
+
+
+def test_settings_validate() -> None:
+    with pytest.raises(ValueError):
+        SignalSettings(n_star=0)
+    with pytest.raises(ValueError):
+        SignalSettings(min_pairs_for_prior=2)
+    with pytest.raises(ValueError, match="truncation"):
+        SignalSettings(truncation="both")  # type: ignore[arg-type]
+    assert SignalSettings().z == Z95
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SignalSettings().z = 2.0  # type: ignore[misc]
+
+
+def test_many_pairs_are_fast() -> None:
+    # ~1e5 report rows -> a table in well under a second (vectorised groupbys, no loops on pairs)
+    import time
+
+    rng = np.random.default_rng(12)
+    n = 100_000
+    reports = pd.DataFrame({"report_id": rng.integers(0, 40_000, n),
+                            "product": rng.integers(0, 200, n).astype(str),
+                            "term": rng.integers(0, 500, n).astype(str)})
+    start = time.perf_counter()
+    table = contingency_from_reports(reports)
+    assert time.perf_counter() - start < 5.0
+    assert math.isclose(table["N"].iloc[0], reports["report_id"].nunique())
+    # reports here name several products: pairs are report-level co-occurrences, a superset of rows
+    assert len(table) >= len(reports[["product", "term"]].drop_duplicates())
+    assert ((table["a"] + table["b"] + table["c"] + table["d"]) == table["N"]).all()
+
+
+def test_every_observed_pair_appears_once() -> None:
+    reports = _random_report_table(10, n_reports=500)
+    table = contingency_from_reports(reports)
+    observed = set(map(tuple, reports[["product", "term"]].drop_duplicates().to_numpy()))
+    assert set(map(tuple, table[["product", "term"]].to_numpy())) == observed
+    assert not table.duplicated(["product", "term"]).any()
