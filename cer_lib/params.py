@@ -63,7 +63,7 @@ class ChangepointMethod(_Strict):
 
 
 class ForecastMethod(_Strict):
-    model: Literal["ets", "sarimax"] = "ets"
+    model: Literal["ets"] = Field("ets", description="ETS (additive errors; ANN/AAN/AAdN/ANA chosen by AICc)")
     horizon_months: int = Field(12, ge=1, le=60)
     min_months: int = Field(24, ge=12)
     backtest_origins: int = Field(12, ge=3, le=60)

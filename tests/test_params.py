@@ -40,7 +40,7 @@ def test_per_code_file_overrides_defaults_and_command_line_overrides_both(parame
     ("overrides", "expected"),
     [
         ({"from": "ftp"}, ["from:", "'api' or 'mirror'", "'ftp'"]),
-        ({"methods": {"forecast": {"model": "prophet"}}}, ["methods.forecast.model", "'ets' or 'sarimax'"]),
+        ({"methods": {"forecast": {"model": "prophet"}}}, ["methods.forecast.model", "'ets'", "'prophet'"]),
         ({"methods": {"trend": {"alpha": 2}}}, ["methods.trend.alpha", "less than 0.5"]),
         ({"sourcez": {"maude": False}}, ["sourcez", "unknown field"]),
         ({"window": {"start": "2021-01-01", "end": "2020-01-01"}}, ["window", "before window.start"]),

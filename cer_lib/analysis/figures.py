@@ -1,0 +1,437 @@
+"""Figures of the time-series analyses, saved as PNG (150 dpi) and SVG.
+
+Each function takes result objects and a folder, draws one figure, writes ``<id>.png`` and
+``<id>.svg`` atomically (temporary file, then rename) and returns a
+:class:`~cer_lib.analysis.results.FigureRecord` whose caption is built from the result's numbers.
+
+Drawing never touches pyplot or the global backend: figures are ``matplotlib.figure.Figure``
+objects rendered by the Agg canvas, so nothing needs a display and a notebook's own backend is left
+alone. One restrained style (seaborn ``whitegrid`` with a fixed rc) and the Okabe-Ito colour-blind-
+safe palette throughout. SVG text stays text (searchable, small); SVG output carries no date and a
+fixed hash salt, so the same results give the same bytes (useful for the run manifest's hashes).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .results import (
+    EVENT_TYPES,
+    ChangePointAnalysis,
+    ControlChartResult,
+    CusumResult,
+    FigureRecord,
+    ForecastResult,
+    MonthlySeries,
+    ProblemProfile,
+    TrendAnalysis,
+)
+
+__all__ = [
+    "EVENT_COLOURS",
+    "OKABE_ITO",
+    "make_figures",
+    "plot_change_points",
+    "plot_control_chart",
+    "plot_cusum",
+    "plot_forecast",
+    "plot_monthly_counts",
+    "plot_top_problems",
+]
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7",
+    "grey": "#999999",
+}
+EVENT_COLOURS: dict[str, str] = {
+    "Death": OKABE_ITO["vermillion"], "Injury": OKABE_ITO["orange"],
+    "Malfunction": OKABE_ITO["blue"], "Other": OKABE_ITO["grey"],
+}
+_SIGNAL = OKABE_ITO["vermillion"]
+_LINE = OKABE_ITO["black"]
+_ACCENT = OKABE_ITO["blue"]
+_DPI = 150
+_SIZE = (8.0, 4.6)
+
+_RC = {
+    **sns.axes_style("whitegrid"),
+    "font.size": 9.0, "axes.titlesize": 11.0, "axes.titleweight": "bold", "axes.labelsize": 9.0,
+    "xtick.labelsize": 8.0, "ytick.labelsize": 8.0, "legend.fontsize": 8.0, "legend.frameon": False,
+    "axes.spines.top": False, "axes.spines.right": False, "grid.color": "#e6e6e6",
+    "svg.hashsalt": "cer_lib", "svg.fonttype": "none", "figure.dpi": 100, "savefig.dpi": _DPI,
+}
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    with mpl.rc_context(_RC):
+        yield
+
+
+def _new_figure(ncols: int = 1, size: tuple[float, float] = _SIZE):
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def _date_axis(ax) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _atomic_save(fig: Figure, path: Path, fmt: str) -> None:
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        metadata = {"Date": None} if fmt == "svg" else None
+        fig.savefig(tmp, format=fmt, dpi=_DPI, metadata=metadata)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the report and book must be able to read it
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save(fig: Figure, out_dir: str | os.PathLike[str], figure_id: str, title: str,
+          caption: str) -> FigureRecord:
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    png, svg = folder / f"{figure_id}.png", folder / f"{figure_id}.svg"
+    fig.draw_without_rendering()  # run the constrained layout once ...
+    fig.set_layout_engine("none")  # ... and keep it for both formats
+    _atomic_save(fig, png, "png")
+    _atomic_save(fig, svg, "svg")
+    return FigureRecord(id=figure_id, title=title, caption=caption, png=png.as_posix(), svg=svg.as_posix())
+
+
+def _field_label(result: MonthlySeries | ControlChartResult | CusumResult | ForecastResult
+                 | ChangePointAnalysis) -> str:
+    field = getattr(result, "date_field", None) or result.parameters.get("date_field", "date_received")
+    return str(field).replace("_", " ")
+
+
+def _fmt_month(value) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m")
+
+
+def _legend(fig: Figure, ax, ncols: int = 4) -> None:
+    """One legend below the axes, outside the data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols, len(handles)))
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9,
+            color=OKABE_ITO["grey"], wrap=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+
+
+def plot_monthly_counts(series: MonthlySeries, out_dir: str | os.PathLike[str], *,
+                        figure_id: str = "monthly_counts") -> FigureRecord:
+    """Stacked bars of monthly reports by event type; incomplete months hatched and labelled."""
+    table = series.table
+    title = f"Reports per month by event type ({_field_label(series)})"
+    with _style():
+        fig, ax = _new_figure()
+        bottom = np.zeros(len(table))
+        width = 24  # days
+        for event_type in EVENT_TYPES:
+            values = table[event_type].to_numpy(dtype=float)
+            if values.sum() == 0:
+                continue
+            ax.bar(table["month"], values, width=width, bottom=bottom, align="edge",
+                   color=EVENT_COLOURS[event_type], label=event_type, linewidth=0)
+            bottom += values
+        incomplete = ~table["complete"].to_numpy()
+        if incomplete.any():
+            ax.bar(table["month"][incomplete], bottom[incomplete], width=width, align="edge",
+                   facecolor="white", alpha=0.55, edgecolor=_LINE, hatch="///", linewidth=0.6,
+                   label="incomplete month (not tested)")
+        ax.set_title(title, loc="left")
+        ax.set_xlabel(f"month ({_field_label(series)})")
+        ax.set_ylabel("reports per month")
+        _date_axis(ax)
+        if bottom.sum() == 0:
+            _note(ax, "no reports in the window")
+        _legend(fig, ax, ncols=5)
+        ax.set_ylim(0, max(1.0, bottom.max()) * 1.05)
+        ax.grid(axis="x", visible=False)
+        gaps = ", ".join(_fmt_month(m) for m in series.incomplete_months) or "none"
+        caption = (
+            f"Reports per calendar month by event type, counted on {_field_label(series)}, "
+            f"{_fmt_month(table['month'].iloc[0])} to {_fmt_month(table['month'].iloc[-1])} "
+            f"({series.n_reports} reports; data as of {series.as_of.isoformat()}). Incomplete months "
+            f"(hatched: {gaps}) are shown but excluded from tests and models. Counts are reports "
+            "(numerators only), not incidence."
+        )
+        return _save(fig, out_dir, figure_id, title, caption)
+
+
+def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str], *,
+                       figure_id: str = "control_chart") -> FigureRecord:
+    """c-chart: monthly counts with centre line and limits; baseline shaded; points beyond marked."""
+    title = "c-chart of monthly reports"
+    with _style():
+        fig, ax = _new_figure()
+        ax.set_title(title, loc="left")
+        ax.set_xlabel(f"month ({_field_label(chart)})")
+        ax.set_ylabel("reports per month")
+        if chart.status != "ok" or chart.points is None:
+            _note(ax, f"no control chart: {chart.reason}")
+            caption = f"No c-chart: {chart.reason}."
+            return _save(fig, out_dir, figure_id, title, caption)
+        points = chart.points
+        base = points.loc[points["phase"] == "baseline", "month"]
+        ax.axvspan(base.iloc[0], base.iloc[-1] + pd.offsets.MonthEnd(0), color=OKABE_ITO["sky_blue"],
+                   alpha=0.12, linewidth=0, label="baseline")
+        ax.plot(points["month"], points["count"], color=_LINE, marker="o", markersize=3, linewidth=1,
+                label="reports")
+        steps = dict(where="mid", linewidth=1)
+        ax.step(points["month"], points["center"], color=_ACCENT,
+                label=f"centre ({chart.center:.1f} per average month)", **{**steps, "linewidth": 1.2})
+        ax.step(points["month"], points["ucl"], color=_SIGNAL, linestyle="--", label="upper control limit",
+                **steps)
+        if (points["lcl"] > 0).any():
+            ax.step(points["month"], points["lcl"], color=_SIGNAL, linestyle=":", label="lower control limit",
+                    **steps)
+        flagged = points.loc[points["above_ucl"] | points["below_lcl"]]
+        ax.scatter(flagged["month"], flagged["count"], s=40, facecolor="none", edgecolor=_SIGNAL,
+                   linewidth=1.4, zorder=5, label="beyond a limit")
+        _date_axis(ax)
+        ax.set_ylim(bottom=0)
+        _legend(fig, ax, ncols=3)
+        caption = (
+            f"c-chart of monthly reports (complete months). Centre = the baseline's "
+            f"({_fmt_month(chart.baseline_start)} to {_fmt_month(chart.baseline_end)}) reports per day times "
+            f"the month's days ({chart.center:.1f} in an average month); limits centre +/- "
+            f"{chart.sigma_multiplier:g} sqrt(centre) (average month: UCL {chart.ucl:.1f}, "
+            f"LCL {chart.lcl:.1f}). "
+            f"{len(chart.months_above_ucl)} month(s) above the upper limit, {len(chart.months_below_lcl)} "
+            "below the lower limit. Limits assume Poisson variation"
+            + (f"; baseline Pearson chi2/df {chart.baseline_dispersion:.2g}." if chart.baseline_dispersion
+               is not None and np.isfinite(chart.baseline_dispersion) else ".")
+        )
+        return _save(fig, out_dir, figure_id, title, caption)
+
+
+def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
+               figure_id: str = "cusum") -> FigureRecord:
+    """Upper Poisson CUSUM path with the decision interval h and alarms."""
+    title = "Poisson CUSUM for an increase in monthly reports"
+    with _style():
+        fig, ax = _new_figure()
+        ax.set_title(title, loc="left")
+        ax.set_xlabel(f"month ({_field_label(cusum)})")
+        ax.set_ylabel("CUSUM (reports)")
+        if cusum.status != "ok" or cusum.path is None or cusum.path.empty:
+            reason = cusum.reason if cusum.status != "ok" else "no months after the baseline"
+            _note(ax, f"no CUSUM: {reason}")
+            return _save(fig, out_dir, figure_id, title, f"No CUSUM: {reason}.")
+        path = cusum.path
+        ax.plot(path["month"], path["cusum"], color=_LINE, linewidth=1.2, marker="o", markersize=2.5,
+                label="CUSUM S_t")
+        ax.axhline(cusum.h, color=_SIGNAL, linestyle="--", linewidth=1, label=f"h = {cusum.h:.3g}")
+        alarms = path.loc[path["alarm"]]
+        ax.scatter(alarms["month"], alarms["cusum"], s=30, color=_SIGNAL, zorder=5, label="alarm")
+        if cusum.first_alarm is not None:
+            ax.axvline(pd.Timestamp(cusum.first_alarm), color=_SIGNAL, linewidth=0.8, alpha=0.6)
+        _date_axis(ax)
+        ax.set_ylim(bottom=0, top=max(cusum.h * 1.3, float(path["cusum"].max()) * 1.1))
+        _legend(fig, ax, ncols=3)
+        first = _fmt_month(cusum.first_alarm) if cusum.first_alarm else "none"
+        arl0 = (f"{cusum.arl0:,.0f}" if cusum.arl0 is not None and cusum.arl0 < 1e5
+                else "over 100,000")
+        caption = (
+            f"Upper Poisson CUSUM of monthly reports after the baseline {_fmt_month(cusum.baseline_start)} "
+            f"to {_fmt_month(cusum.baseline_end)} (in-control mean {cusum.in_control_mean:.1f} per month). "
+            f"Tuned to a {cusum.shift_ratio:g}-fold increase: k = {cusum.k:.3g}, h = {cusum.h:.3g}, "
+            "in-control "
+            f"average run length {arl0} months. First alarm: {first}."
+        )
+        return _save(fig, out_dir, figure_id, title, caption)
+
+
+def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
+                       out_dir: str | os.PathLike[str], *, figure_id: str = "change_points") -> FigureRecord:
+    """Monthly totals with PELT segment means (95% CI bands) and change dates; Binseg dates as ticks."""
+    title = "Change points in monthly reports"
+    table = series.complete()
+    with _style():
+        fig, ax = _new_figure()
+        ax.set_title(title, loc="left")
+        ax.set_xlabel(f"month ({_field_label(series)})")
+        ax.set_ylabel("reports per month")
+        ax.plot(table["month"], table[changes.event_type], color=OKABE_ITO["grey"], marker="o",
+                markersize=3, linewidth=0.8, label="reports (complete months)")
+        if changes.pelt is not None:
+            for row in changes.pelt.segments.itertuples():
+                x = [row.start, row.end + pd.offsets.MonthEnd(0)]
+                ax.fill_between(x, row.ci_low, row.ci_high, color=_ACCENT, alpha=0.15, linewidth=0)
+                ax.plot(x, [row.rate, row.rate], color=_ACCENT, linewidth=2)
+            ax.plot([], [], color=_ACCENT, linewidth=2, label="segment mean (95% CI)")
+            for point in changes.pelt.change_points:
+                ax.axvline(pd.Timestamp(point.date), color=_SIGNAL, linewidth=1.2)
+            if changes.pelt.change_points:
+                ax.plot([], [], color=_SIGNAL, linewidth=1.2, label="change point (PELT)")
+        if changes.binseg is not None and changes.binseg.change_points:
+            dates = [pd.Timestamp(p.date) for p in changes.binseg.change_points]
+            ax.plot(dates, np.zeros(len(dates)), linestyle="none", marker="^", color=OKABE_ITO["orange"],
+                    markersize=8, clip_on=False, label="change point (binary segmentation)")
+        if changes.status != "ok":
+            _note(ax, f"no change-point search: {changes.reason}")
+        _date_axis(ax)
+        ax.set_ylim(bottom=0)
+        _legend(fig, ax, ncols=2)
+        points = changes.change_points
+        if changes.status != "ok":
+            caption = f"Monthly reports (complete months). No change-point search: {changes.reason}."
+        else:
+            if not points:
+                found = "No change point found."
+            else:
+                found = "Change points: " + "; ".join(
+                    f"{_fmt_month(p.date)} ({p.rate_before:.1f} to {p.rate_after:.1f} reports per month"
+                    + (f", ratio {p.rate_ratio:.2f}" if p.rate_ratio is not None and np.isfinite(p.rate_ratio)
+                       else "") + ")" for p in points) + "."
+            caption = (
+                f"Monthly reports (complete months) with segments of constant mean found by PELT "
+                f"(Poisson cost, penalty {changes.penalty:.2f} = 2 ln n, segments of at least "
+                f"{changes.min_size} months); triangles mark binary segmentation's dates. {found} "
+                f"Sensitivity: {changes.detectable_shift.get('note', '')}."
+            )
+        return _save(fig, out_dir, figure_id, title, caption)
+
+
+def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str | os.PathLike[str], *,
+                  figure_id: str = "forecast") -> FigureRecord:
+    """History (complete months; incomplete hollow), forecast mean and 80%/95% prediction bands."""
+    title = f"Forecast of monthly reports ({forecast.horizon} months)"
+    table = series.table
+    done = table.loc[table["complete"]]
+    partial = table.loc[~table["complete"]]
+    with _style():
+        fig, ax = _new_figure()
+        ax.set_title(title, loc="left")
+        ax.set_xlabel(f"month ({_field_label(series)})")
+        ax.set_ylabel("reports per month")
+        ax.plot(done["month"], done[forecast.event_type], color=_LINE, linewidth=1.1, marker="o",
+                markersize=2.5, label="observed")
+        if not partial.empty:
+            ax.scatter(partial["month"], partial[forecast.event_type], facecolor="white", edgecolor=_LINE,
+                       s=22, zorder=5, label="incomplete month (partial count)")
+        if forecast.status == "ok" and forecast.forecast is not None:
+            frame = forecast.forecast
+            ax.fill_between(frame["month"], frame["pi95_low"], frame["pi95_high"], color=_ACCENT,
+                            alpha=0.15, linewidth=0, label="95% prediction interval")
+            ax.fill_between(frame["month"], frame["pi80_low"], frame["pi80_high"], color=_ACCENT,
+                            alpha=0.3, linewidth=0, label="80% prediction interval")
+            ax.plot(frame["month"], frame["mean"], color=_ACCENT, linewidth=1.5, linestyle="--",
+                    label=f"forecast, {forecast.model}")
+            mase = forecast.backtest.get("mase") if forecast.backtest else None
+            mase_text = f"{mase:.2f}" if mase is not None else "not available"
+            naive = forecast.backtest.get("naive_mase") if forecast.backtest else None
+            caption = (
+                f"Monthly reports to {_fmt_month(forecast.train_end)} and a {forecast.horizon}-month "
+                f"{forecast.model} forecast (selected by AICc) with 80% and 95% prediction intervals, cut "
+                f"at zero. Rolling-origin back-test over {forecast.backtest['n_origins']} origins, "
+                f"{forecast.backtest['horizon']}-step: MASE {mase_text}"
+                + (f" (naive forecast {naive:.2f})" if naive is not None else "")
+                + "; MASE below 1 beats the in-sample one-step naive error. A forecast extrapolates "
+                "reporting patterns, it does not predict incidents."
+            )
+        else:
+            _note(ax, f"no forecast: {forecast.warning}")
+            caption = f"Monthly reports; no forecast: {forecast.warning}."
+        _date_axis(ax)
+        ax.set_ylim(bottom=0)
+        _legend(fig, ax, ncols=3)
+        return _save(fig, out_dir, figure_id, title, caption)
+
+
+def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], *,
+                      figure_id: str = "top_problems") -> FigureRecord:
+    """Horizontal bars of the top device- and patient-problem terms, share of reports (%)."""
+    title = f"Top problem terms, {profile.product_code} (share of reports)"
+    top = profile.top_terms
+    n_rows = max(1, int(top.groupby("problem_type").size().max()) if not top.empty else 1)
+    with _style():
+        fig, axes = _new_figure(ncols=2, size=(9.0, max(3.0, 0.32 * n_rows + 1.4)))
+        for ax, ptype, colour in zip(axes, ("device", "patient"), (_ACCENT, OKABE_ITO["bluish_green"]),
+                                     strict=True):
+            rows = top.loc[top["problem_type"] == ptype]
+            ax.set_title(f"{ptype} problems", loc="left", fontsize=10)
+            ax.set_xlabel("share of reports (%)")
+            if rows.empty:
+                _note(ax, "no terms")
+                ax.set_yticks([])
+                continue
+            labels = [_shorten(t) for t in rows["term"]]
+            shares = rows["share"].to_numpy(dtype=float) * 100
+            positions = np.arange(len(rows))[::-1]
+            ax.barh(positions, shares, color=colour, height=0.7)
+            ax.set_yticks(positions, labels)
+            for pos, share, count in zip(positions, shares, rows["n_reports"], strict=True):
+                ax.text(share, pos, f" {count:,}", va="center", fontsize=7)
+            ax.set_xlim(0, max(1.0, float(np.nanmax(shares))) * 1.25)
+            ax.grid(axis="y", visible=False)
+        fig.suptitle(title, x=0.01, ha="left", fontweight="bold", fontsize=11)
+        changed = profile.share_changes
+        significant = changed.loc[changed["significant"].astype(bool)] if not changed.empty else changed
+        recent = profile.recent_years
+        span = f"{recent[0]}-{recent[-1]}" if len(recent) > 1 else (recent[0] if recent else "recent years")
+        caption = (
+            f"Most frequent device-problem and patient-problem terms for {profile.product_code}, as a share "
+            f"of its {profile.n_reports:,} reports (numbers at the bar ends are reports). A report can carry "
+            f"several terms, so shares do not add up to 100%. {len(significant)} term(s) changed share "
+            f"between {span} and earlier "
+            f"years at FDR q = {profile.parameters.get('q', 0.05):g} (Fisher exact, Benjamini-Hochberg)."
+        )
+        return _save(fig, out_dir, figure_id, title, caption)
+
+
+def _shorten(term: str, width: int = 38) -> str:
+    text = str(term)
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def make_figures(
+    series: MonthlySeries,
+    out_dir: str | os.PathLike[str],
+    *,
+    trend: TrendAnalysis | None = None,
+    changes: ChangePointAnalysis | None = None,
+    forecast: ForecastResult | None = None,
+    problems: ProblemProfile | None = None,
+) -> list[FigureRecord]:
+    """Every figure the given results allow, in report order."""
+    records = [plot_monthly_counts(series, out_dir)]
+    if trend is not None:
+        records.append(plot_control_chart(trend.control_chart, out_dir))
+        records.append(plot_cusum(trend.cusum, out_dir))
+    if changes is not None:
+        records.append(plot_change_points(series, changes, out_dir))
+    if forecast is not None:
+        records.append(plot_forecast(series, forecast, out_dir))
+    if problems is not None:
+        records.append(plot_top_problems(problems, out_dir))
+    return records

@@ -1,0 +1,420 @@
+"""The analyze stage: tidy tables in, ``results/analysis.json`` and ``figures/`` out.
+
+It reads as the analysis does: monthly series -> trend (GLM, control chart, CUSUM, trend-reporting
+verdict) -> change points -> forecast -> problem profiles -> disproportionality against the
+comparator product codes -> figures. Every step is a function of its own module; this module only
+feeds them the run's tables and parameters and writes the results in the shape the narrative and
+the report read (``schema_version`` 1, documented in `AnalysisResults.to_dict`).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..context import RunContext
+from ..integrate import load_tables
+from ..provenance import sha256_file
+from .changepoints import change_points
+from .disproportionality import SignalResult, SignalSettings, score_device_problems
+from .figures import make_figures
+from .forecast import forecast_counts
+from .problems import problem_profile
+from .results import ChangePointAnalysis, FigureRecord, ForecastResult, MonthlySeries, ProblemProfile, TrendAnalysis, to_jsonable
+from .series import monthly_counts
+from .trend import trend_analysis
+
+SCHEMA_VERSION = 1
+EVENT_TYPES = ("Death", "Injury", "Malfunction", "Other")
+INPUT_TABLES = ("event_counts", "problem_counts", "report_totals")
+
+
+@dataclass
+class AnalysisResults:
+    """Everything the analyze stage computed, and where it was written."""
+
+    code: str
+    window: tuple[dt.date, dt.date]
+    as_of: dt.date
+    series: MonthlySeries
+    series_date_of_event: MonthlySeries | None
+    trend: TrendAnalysis
+    changes: ChangePointAnalysis
+    forecast: ForecastResult
+    problems: ProblemProfile
+    signals: dict[str, SignalResult]  # by problem type (device, patient)
+    signals_unavailable: str | None
+    comparators: list[str]
+    figures: list[FigureRecord]
+    inputs: list[dict[str, str]]
+    parameters: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    run_dir: Path | None = None
+
+    def to_dict(self, device_name: str | None = None, kind: str | None = None) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "meta": {
+                "code": self.code,
+                "kind": kind,
+                "device_name": device_name,
+                "window": {"start": self.window[0], "end": self.window[1]},
+                "as_of": self.as_of,
+                "inputs": self.inputs,
+                "parameters": self.parameters,
+                "notes": self.notes,
+            },
+            "monthly_counts": _monthly_counts_view(self.series),
+            "monthly_counts_date_of_event": _monthly_counts_view(self.series_date_of_event) if self.series_date_of_event else None,
+            "trend": _trend_view(self.trend),
+            "change_points": _change_points_view(self.changes),
+            "change_point_method": {
+                "text": self.changes.definition,
+                "status": self.changes.status,
+                "reason": self.changes.reason,
+                "cost": self.changes.cost,
+                "penalty": self.changes.penalty,
+                "min_segment_months": self.changes.min_size,
+                "dispersion": self.changes.dispersion,
+                "detectable_shift": self.changes.detectable_shift,
+                "binseg_agrees_on": self.changes.agreement,
+            },
+            "forecast": _forecast_view(self.forecast),
+            "problems": _problems_view(self.problems),
+            "signals": _signals_view(self.signals, self.signals_unavailable, self.code, self.comparators),
+            "figures": [f.to_dict() for f in self.figures],
+            "details": {  # the typed results in full, for auditors
+                "series": self.series.to_dict(),
+                "trend": self.trend.to_dict(),
+                "change_points": self.changes.to_dict(),
+                "forecast": self.forecast.to_dict(),
+                "problems": self.problems.to_dict(),
+            },
+        }
+
+    def _repr_html_(self) -> str:
+        verdict = self.trend.verdicts["total"]
+        rows = [
+            ("reports in window", f"{self.series.n_reports:,}"),
+            ("complete months", str(self.series.n_complete_months)),
+            ("trend model", str(self.trend.glm["total"].model or self.trend.glm["total"].status)),
+            ("trend-reporting verdict", verdict.verdict),
+            ("change points (PELT)", ", ".join(str(c.date) for c in self.changes.change_points) or "none"),
+            ("forecast", self.forecast.status + (f": {self.forecast.warning}" if self.forecast.warning else "")),
+            ("signals (Evans or EB05 rule)", str(_count_signals(self.signals, self.code))),
+        ]
+        table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        images = ""
+        if self.run_dir is not None:
+            for figure in self.figures:
+                data = base64.b64encode((self.run_dir / figure.png).read_bytes()).decode()
+                images += (f'<figure><img alt="{html.escape(figure.title)}" src="data:image/png;base64,{data}" '
+                           f'style="max-width:100%"><figcaption>{html.escape(figure.caption)}</figcaption></figure>')
+        return f"<table>{table}</table>{images}"
+
+
+def analyze(ctx: RunContext) -> AnalysisResults:
+    """Run the analysis on the run's tables and write ``results/analysis.json`` and ``figures/``."""
+    params = ctx.params
+    methods = params.methods
+    tables = load_tables(ctx.run_dir, names=list(INPUT_TABLES))
+    resolution = _read_json(ctx.run_dir / "collected" / "resolution.json")
+    status = _read_json(ctx.run_dir / "collected" / "status.json")
+    window = (params.window.start, params.window.end)
+    as_of = _as_of(status, window[1])
+    device = resolution.get("product_code") or params.code
+
+    counts = tables["event_counts"]
+    received = counts[(counts["date_field"] == "date_received") & counts["event_type"].isin(EVENT_TYPES)]
+    series = monthly_counts(received, date_field="date_received", window_start=window[0], window_end=window[1], as_of=as_of)
+    series_event = _date_of_event_series(counts, window, as_of)
+
+    trend = trend_analysis(
+        series,
+        recent_months=methods.trend.recent_months,
+        baseline_months=methods.trend.baseline_months,
+        alpha=methods.trend.alpha,
+        dispersion_threshold=methods.trend.overdispersion_threshold,
+    )
+    changes = change_points(series, penalty_factor=methods.changepoint.penalty_multiplier, min_size=methods.changepoint.min_segment_months)
+    forecast = forecast_counts(
+        series,
+        horizon=methods.forecast.horizon_months,
+        min_months=methods.forecast.min_months,
+        n_origins=methods.forecast.backtest_origins,
+    )
+    totals = tables["report_totals"]
+    device_totals = totals[(totals["scope"] == "device") & (totals["period"] != "all")]
+    problems = problem_profile(
+        tables["problem_counts"],
+        product_code=device,
+        reports_per_period=dict(zip(device_totals["period"], device_totals["n_reports"].astype(int))),
+        as_of=as_of,
+        top_n=methods.problems.top_n,
+        recent_years=methods.problems.recent_years,
+        q=methods.problems.fdr_q,
+    )
+    comparators = [c["product_code"] for c in resolution.get("comparators", [])]
+    signals, unavailable = _signals(tables["problem_counts"], totals, device, comparators, methods.signals)
+    figures = make_figures(series, ctx.figures_dir, trend=trend, changes=changes, forecast=forecast, problems=problems)
+    figures = [_relative_figure(f, ctx.run_dir) for f in figures]
+
+    notes = list(series.notes)
+    if any(tables["problem_counts"]["truncated"].fillna(False)):
+        notes.append("At least one problem-term count returned the maximum number of terms and may be truncated.")
+    results = AnalysisResults(
+        code=params.code, window=window, as_of=as_of, series=series, series_date_of_event=series_event,
+        trend=trend, changes=changes, forecast=forecast, problems=problems, signals=signals,
+        signals_unavailable=unavailable, comparators=comparators, figures=figures,
+        inputs=[{"path": f"tables/{name}.parquet", "sha256": sha256_file(ctx.run_dir / "tables" / f"{name}.parquet")} for name in INPUT_TABLES],
+        parameters=params.methods.model_dump(mode="json") | {"window": {"start": window[0], "end": window[1]}},
+        notes=notes, run_dir=ctx.run_dir,
+    )
+    _write_json(ctx.results_dir / "analysis.json", to_jsonable(results.to_dict(resolution.get("device_name"), params.kind.value)))
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _as_of(status: dict[str, Any], window_end: dt.date) -> dt.date:
+    """The data's ``last_updated`` (device events), never later than the window end."""
+    stamp = status.get("sources", {}).get("device_event", {}).get("last_updated")
+    try:
+        updated = dt.date.fromisoformat(stamp) if stamp else window_end
+    except ValueError:
+        updated = window_end
+    return min(updated, window_end)
+
+
+def _date_of_event_series(counts: pd.DataFrame, window: tuple[dt.date, dt.date], as_of: dt.date) -> MonthlySeries | None:
+    """Monthly totals by date of event (collected for all event types together).
+
+    The count rows carry ``event_type = all``; they are passed to `monthly_counts` under one event
+    type so that only its ``total`` column is meaningful, and only that column is reported.
+    """
+    rows = counts[(counts["date_field"] == "date_of_event") & (counts["event_type"] == "all")]
+    if rows.empty:
+        return None
+    rows = rows.assign(event_type="Other")
+    return monthly_counts(rows, date_field="date_of_event", window_start=window[0], window_end=window[1], as_of=as_of)
+
+
+def _signals(
+    problem_counts: pd.DataFrame, totals: pd.DataFrame, device: str, comparators: list[str], settings: Any
+) -> tuple[dict[str, SignalResult], str | None]:
+    """Disproportionality of the device's problem terms against the comparator product codes."""
+    if not comparators:
+        return {}, "no comparator product codes (none share the device's regulation number, or the code has no classification)"
+    family_totals = totals[totals["period"] == "all"].rename(columns={"product_code": "product"})[["product", "n_reports"]]
+    family_totals = family_totals[family_totals["n_reports"] > 0].drop_duplicates("product")
+    if device not in set(family_totals["product"]):
+        return {}, "the device has no reports in the window"
+    if len(family_totals) < 2:
+        return {}, f"none of the {len(comparators)} comparator product codes has reports in the window"
+    signal_settings = SignalSettings(
+        n_star=settings.n_star, prr_threshold=settings.prr_threshold, chi2_threshold=settings.chi2_threshold,
+        min_cases=settings.min_a, eb05_threshold=settings.eb05_threshold,
+    )
+    results = {}
+    for problem_type in ("device", "patient"):
+        rows = problem_counts[problem_counts["problem_type"] == problem_type]
+        # The device's terms come per year (each report falls in one year, so the sum is exact);
+        # the comparators' terms come for the whole window.
+        device_rows = rows[(rows["product_code"] == device) & (rows["period"] != "all")]
+        comparator_rows = rows[(rows["product_code"] != device) & (rows["period"] == "all")]
+        term_counts = (
+            pd.concat([device_rows, comparator_rows])
+            .groupby(["product_code", "term"], as_index=False)["n_reports"].sum()
+            .rename(columns={"product_code": "product"})
+        )
+        term_counts = term_counts[term_counts["product"].isin(family_totals["product"])]
+        if term_counts.empty or device not in set(term_counts["product"]):
+            continue
+        results[problem_type] = score_device_problems(term_counts, family_totals, device, signal_settings)
+    return results, None if results else "no problem terms were coded for the device's reports"
+
+
+# ----------------------------------------------------------------------------------------------
+# views: the stable shape of analysis.json
+
+
+def _monthly_counts_view(series: MonthlySeries) -> dict[str, Any]:
+    table = series.table
+    rows = [
+        {"month": month, "event_type": event_type, "n_reports": int(count), "complete": bool(complete)}
+        for month, complete, *values in table[["month", "complete", *EVENT_TYPES, "total"]].itertuples(index=False)
+        for event_type, count in zip((*EVENT_TYPES, "total"), values)
+    ]
+    complete = table[table["complete"]]
+    totals = {"all": int(table["total"].sum()), **{t: int(table[t].sum()) for t in EVENT_TYPES}}
+    return {
+        "date_field": series.date_field,
+        "method": series.definition,
+        "rows": rows,
+        "totals": totals,
+        "first_month": table["month"].min() if len(table) else None,
+        "last_complete_month": complete["month"].max() if len(complete) else None,
+        "n_complete_months": series.n_complete_months,
+        "incomplete_month": series.incomplete_months[-1] if series.incomplete_months else None,
+        "incomplete_months": series.incomplete_months,
+        "notes": series.notes,
+    }
+
+
+def _trend_view(trend: TrendAnalysis) -> dict[str, Any]:
+    glm = trend.glm["total"]
+    verdict = trend.verdicts["total"]
+    return {
+        "status": glm.status,
+        "reason": glm.reason,
+        "model": glm.model,
+        "model_reason": glm.model_reason,
+        "method": glm.definition,
+        "dispersion": glm.pearson_dispersion,
+        "overdispersed": glm.model not in (None, "poisson"),
+        "rate_ratio_per_year": glm.rate_ratio_per_year,
+        "ci_low": glm.ci_low,
+        "ci_high": glm.ci_high,
+        "p_value": glm.p_value,
+        "verdict": _verdict_view(verdict),
+        "by_event_type": {
+            t: {"model": g.model, "status": g.status, "rate_ratio_per_year": g.rate_ratio_per_year, "ci_low": g.ci_low,
+                "ci_high": g.ci_high, "p_value": g.p_value, "verdict": _verdict_view(trend.verdicts[t])}
+            for t, g in trend.glm.items() if t != "total"
+        },
+        "control_chart": {
+            "method": trend.control_chart.definition,
+            "status": trend.control_chart.status,
+            "centre": trend.control_chart.center,
+            "ucl": trend.control_chart.ucl,
+            "lcl": trend.control_chart.lcl,
+            "signals": [
+                {"month": row.month, "n_reports": int(row.count)}
+                for row in (trend.control_chart.points.itertuples() if trend.control_chart.points is not None else [])
+                if row.above_ucl
+            ],
+            "notes": trend.control_chart.notes,
+        },
+        "cusum": {
+            "method": trend.cusum.definition,
+            "status": trend.cusum.status,
+            "k": trend.cusum.k,
+            "h": trend.cusum.h,
+            "first_alarm": trend.cusum.first_alarm,
+            "alarms": trend.cusum.alarms,
+            "notes": trend.cusum.notes,
+        },
+    }
+
+
+def _verdict_view(v: Any) -> dict[str, Any]:
+    return {
+        "verdict": v.verdict,
+        "reason": v.reason,
+        "method": v.definition,
+        "test": v.test,
+        "alpha": v.alpha,
+        "recent": {"start": v.recent_start, "end": v.recent_end, "months": v.parameters.get("recent_months"), "n_reports": v.recent_reports,
+                   "rate_per_month": v.recent_rate_per_month},
+        "baseline": {"start": v.baseline_start, "end": v.baseline_end, "months": v.parameters.get("baseline_months"),
+                     "n_reports": v.baseline_reports, "rate_per_month": v.baseline_rate_per_month},
+        "rate_ratio": v.rate_ratio,
+        "ci_low": v.ci_low,
+        "ci_high": v.ci_high,
+        "p_value": v.p_value,
+        "dispersion_adjusted": v.dispersion_adjusted,
+    }
+
+
+def _change_points_view(changes: ChangePointAnalysis) -> list[dict[str, Any]]:
+    points = []
+    for algorithm, result in (("PELT", changes.pelt), ("Binseg", changes.binseg)):
+        for c in result.change_points if result is not None else []:
+            points.append({
+                "date": c.date, "method": algorithm,
+                "rate_before": c.rate_before, "before_ci": [c.rate_before_ci_low, c.rate_before_ci_high],
+                "rate_after": c.rate_after, "after_ci": [c.rate_after_ci_low, c.rate_after_ci_high],
+                "rate_ratio": c.rate_ratio, "rate_ratio_ci": [c.rate_ratio_ci_low, c.rate_ratio_ci_high],
+                "reports_before": c.reports_before, "reports_after": c.reports_after,
+            })
+    return points
+
+
+def _forecast_view(forecast: ForecastResult) -> dict[str, Any]:
+    backtest = forecast.backtest or {}
+    return {
+        "status": forecast.status,
+        "warning": forecast.warning,
+        "model": forecast.model,
+        "method": forecast.definition,
+        "horizon_months": forecast.horizon,
+        "rows": forecast.forecast if forecast.forecast is not None else [],
+        "mase": backtest.get("mase"),
+        "mase_scale": backtest.get("scale") or backtest.get("mase_scale"),
+        "backtest": backtest,
+    }
+
+
+def _problems_view(problems: ProblemProfile) -> dict[str, Any]:
+    top = problems.top_terms
+    return {
+        "method": problems.definition,
+        "n_reports": problems.n_reports,
+        "top": {t: top[top["problem_type"] == t][["term", "n_reports", "share"]] for t in ("device", "patient")},
+        "changes": problems.share_changes,
+        "recent_years": problems.recent_years,
+        "earlier_years": problems.earlier_years,
+        "notes": problems.notes,
+    }
+
+
+def _signals_view(signals: dict[str, SignalResult], unavailable: str | None, device: str, comparators: list[str]) -> dict[str, Any]:
+    if not signals:
+        return {"status": "not possible", "reason": unavailable, "device": device, "comparators": comparators, "rows": []}
+    first = next(iter(signals.values()))
+    rows = []
+    for problem_type, result in signals.items():
+        for record in result.for_product(device).to_dict(orient="records"):
+            rows.append({"problem_type": problem_type, **record})
+    return {
+        "status": "ok",
+        "reason": None,
+        "method": "\n\n".join(first.methods.values()),
+        "methods": first.methods,
+        "ic_definition": first.ic_definition,
+        "data_description": first.data_description,
+        "device": device,
+        "comparators": comparators,
+        "prior": {t: r.prior_fit.to_dict() for t, r in signals.items()},
+        "n_pairs": {t: len(r.table) for t, r in signals.items()},
+        "rows": rows,
+    }
+
+
+def _count_signals(signals: dict[str, SignalResult], device: str) -> int:
+    return sum(int((r.for_product(device)["evans_signal"] | r.for_product(device)["eb05_signal"]).sum()) for r in signals.values())
+
+
+def _relative_figure(figure: FigureRecord, run_dir: Path) -> FigureRecord:
+    rel = lambda p: Path(os.path.relpath(Path(p).resolve(), run_dir.resolve())).as_posix()
+    return FigureRecord(id=figure.id, title=figure.title, caption=figure.caption, png=rel(figure.png), svg=rel(figure.svg))
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
