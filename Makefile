@@ -4,6 +4,7 @@
 # rebuilt only when the lock (or pyproject.toml) changes (stamp on their hash).
 
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 
 PROJECT  := cer-notebooks
@@ -14,6 +15,8 @@ LOCK     := requirements.lock
 LOCK_ID  := $(shell cat $(LOCK) pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 STAMP    := $(VENV)/.installed-$(LOCK_ID)
 CER      := $(BIN)/cer
+# pip repeats a warning per package when a configured local index folder is absent: drop only those lines
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 # Command-line variables reach the recipes as environment variables and are quoted there
 # ("$$CODE"), so a hostile value is an argument, never shell code.
@@ -39,9 +42,9 @@ help: ## list the targets
 $(STAMP): $(LOCK) pyproject.toml
 	@echo "==> building $(VENV) from $(LOCK) (first use or lock changed; about a minute)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -r $(LOCK)
-	@$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | $(QUIET_PIP)
+	@$(BIN)/python -m pip install --quiet -r $(LOCK) 2>&1 | $(QUIET_PIP)
+	@PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
 	@$(BIN)/python -m ipykernel install --sys-prefix --name $(PROJECT) --display-name "Python ($(PROJECT))" >/dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $@
@@ -67,7 +70,7 @@ book: $(STAMP) ## Jupyter Book site of every run under outputs/ (book/_build/htm
 	@$(CER) book
 
 bench: $(STAMP) ## benchmarks: requests per report, analysis time on the largest real series
-	@$(BIN)/python -m cer_lib.bench
+	@$(BIN)/python tests/benchmarks.py
 
 test: $(STAMP) ## the test suite (pytest + nbval on the stage notebooks)
 	@$(BIN)/python -m pytest

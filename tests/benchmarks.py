@@ -1,0 +1,200 @@
+"""Benchmarks (`make bench`): figures and ratios, side by side in one run, never pass/fail timings.
+
+1. Requests per report against the number of events (openFDA request economy): the collect stage
+   against a local openFDA stand-in (a real HTTP server) serving 100 ... 100 000 events of one code.
+2. The analyze stage on the largest real series in ../shared/realdata: the MiniMed 3032 MAUDE sheet
+   (50 200 reports), read through the mirror; target under 10 s on this machine.
+3. Report assembly (cer.html + cer.pdf) of the newest demo run, when there is one.
+
+Run from the project root: ``.venv/bin/python tests/benchmarks.py``.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+from pytest_httpserver import HTTPServer
+
+from cer_lib.analysis.stage import analyze
+from cer_lib.collect import collect, window_chunks, window_years
+from cer_lib.context import RunContext
+from cer_lib.integrate import integrate
+from cer_lib.params import load_parameters, save_parameters
+from cer_lib.settings import PROJECT_ROOT, Settings
+from cer_lib.sources.base import DateRange, Match, Query
+from cer_lib.sources.mirror import Mirror
+from cer_lib.sources.openfda import OpenFDA
+from openfda_server import clone_events, in2bones_datasets, serve_openfda
+
+REALDATA = PROJECT_ROOT.parent / "shared" / "realdata"
+ANALYSIS_TARGET_SECONDS = 10.0
+
+
+def heading(text: str) -> None:
+    print(f"\n{text}\n{'-' * len(text)}")
+
+
+def _context(root: Path, code: str, overrides: dict, settings: Settings) -> RunContext:
+    params = load_parameters(code, overrides=overrides).resolved()
+    run = root / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    save_parameters(params, run / "parameters.yaml")
+    return RunContext(run, params, settings, stage="01_collect")
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. requests per report
+
+
+def bench_requests_per_report(sizes: tuple[int, ...] = (100, 1_000, 10_000, 100_000)) -> None:
+    heading("1. openFDA requests per report against the number of events (collect stage, local openFDA stand-in)")
+    datasets = in2bones_datasets(REALDATA)
+    template = [r for r in datasets["device/event"] if r["device"][0]["device_report_product_code"] == "HWC"]
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    rows = []
+    try:
+        for n in sizes:
+            server.clear()
+            events = clone_events(template, n, product_code="HWC", days=2900, first_key=10_000_000)
+            fda = serve_openfda(server, {**datasets, "device/event": events})
+            with tempfile.TemporaryDirectory() as tmp:
+                settings = Settings(openfda_base_url=fda.base_url, eudamed_base_url="http://127.0.0.1:9", cache_dir=Path(tmp) / "cache",
+                                    outputs_dir=Path(tmp) / "outputs")
+                ctx = _context(Path(tmp), "HWC", {"from": "api", "sources": {"eudamed": False},
+                                                  "window": {"start": "2015-01-01", "end": "2022-12-31"}}, settings)
+                t0 = time.perf_counter()
+                with contextlib.redirect_stdout(io.StringIO()):  # the stage's progress lines
+                    summary = collect(ctx, OpenFDA.for_run(ctx, backoff_seconds=0.01))
+                rows.append((n, summary.requests, time.perf_counter() - t0))
+    finally:
+        server.stop()
+    base = rows[0][1]
+    print(f"{'events':>9}  {'requests':>8}  {'ratio to ' + str(rows[0][0]):>12}  {'collect s':>9}")
+    for n, requests, seconds in rows:
+        print(f"{n:>9,}  {requests:>8}  {requests / base:>12.2f}  {seconds:>9.1f}")
+    print(f"target: requests for {sizes[-1]:,} events <= 2 x requests for {sizes[0]:,} -> ratio {rows[-1][1] / base:.2f}")
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. analysis on the largest real series
+
+
+def _sheet_inputs(mirror: Mirror, run: Path, start: dt.date, end: dt.date) -> None:
+    """collected/ for every report of a publisher sheet, with the count queries the collect stage uses."""
+    out = run / "collected"
+    (out / "records").mkdir(parents=True, exist_ok=True)
+    counts, totals = [], []
+    window = DateRange("date_received", start, end)
+
+    def count(query: Query, field: str, period: str, event_type: str) -> None:
+        result = mirror.count("device/event", query, field, limit=1000)
+        counts.append({"name": "device_event", "endpoint": "device/event", "search": query.describe(), "field": field, "scope": "device",
+                       "product_code": None, "period": period, "event_type": event_type, "limit": 1000,
+                       "truncated": result.truncated, "rows": result.rows})
+
+    for a, b in window_chunks(start, end):
+        span = DateRange("date_received", a, b)
+        count(Query((span,)), "date_received", "all", "all")
+        for event_type in ("Death", "Injury", "Malfunction"):
+            count(Query((span, Match("event_type", (event_type,), exact=False))), "date_received", "all", event_type)
+    totals.append({"scope": "device", "product_code": None, "period": "all", "n_reports": mirror.total("device/event", Query((window,)))})
+    for year, a, b in window_years(start, end):
+        span = Query((DateRange("date_received", a, b),))
+        totals.append({"scope": "device", "product_code": None, "period": year, "n_reports": mirror.total("device/event", span)})
+        for field in ("product_problems.exact", "patient.patient_problems.exact"):
+            count(span, field, year, "all")
+    (out / "counts.jsonl").write_text("".join(json.dumps(c) + "\n" for c in counts))
+    (out / "totals.jsonl").write_text("".join(json.dumps(t) + "\n" for t in totals))
+    (out / "resolution.json").write_text(json.dumps({"code": "MINIMED 3032 SHEET", "kind": "brand", "product_code": None, "comparators": []}))
+    (out / "status.json").write_text(json.dumps({"origin": "mirror", "synthetic": False, "sources": {
+        "device_event": {"name": "device_event", "status": "ok", "last_updated": str(mirror.last_updated or end)}}}))
+
+
+def bench_analysis_on_largest_real_series() -> None:
+    heading("2. analyze stage on the largest real series (MiniMed 3032 MAUDE sheet, realdata/maude)")
+    sheet = REALDATA / "maude" / "medtronic_minimed_pump_mdl_3032.xlsx"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "mirror"
+        (folder / "maude-sheets").mkdir(parents=True)
+        (folder / "maude-sheets" / sheet.name).symlink_to(sheet)
+        start, end = dt.date(2020, 1, 1), dt.date(2025, 4, 30)
+        t0 = time.perf_counter()
+        mirror = Mirror(folder)
+        run = Path(tmp) / "run"
+        _sheet_inputs(mirror, run, start, end)
+        build_seconds = time.perf_counter() - t0
+        settings = Settings(outputs_dir=Path(tmp) / "outputs", cache_dir=Path(tmp) / "cache")
+        params = load_parameters("MINIMED 3032 SHEET", kind="brand", overrides={
+            "from": "mirror", "mirror": str(folder), "window": {"start": start, "end": end}})
+        save_parameters(params, run / "parameters.yaml")
+        ctx = RunContext(run, params, settings, stage="03_analyze")
+        integrate(ctx)
+        n_reports = json.loads((run / "collected" / "totals.jsonl").read_text().splitlines()[0])["n_reports"]
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            results = analyze(ctx)
+            times.append(time.perf_counter() - t0)
+    best, median = min(times), statistics.median(times)
+    print(f"reports in the series:          {n_reports:,} over {results.series.n_complete_months} complete months")
+    print(f"mirror load + count queries:    {build_seconds:.1f} s (first read of the sheet; cached afterwards)")
+    print(f"analyze stage, 3 runs:          {', '.join(f'{t:.2f}' for t in times)} s (best {best:.2f}, median {median:.2f})")
+    print(f"target {ANALYSIS_TARGET_SECONDS:.0f} s -> median / target = {median / ANALYSIS_TARGET_SECONDS:.2f}")
+    print(f"trend model chosen: {results.trend.glm['total'].model}; verdict: {results.trend.verdicts['total'].verdict}; "
+          f"change points: {', '.join(str(c.date) for c in results.changes.change_points) or 'none'}")
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. report assembly
+
+
+def bench_assembly() -> None:
+    heading("3. report assembly (cer.html + cer.pdf) of the newest demo run")
+    outputs = Settings.from_env().outputs_dir
+    latest = outputs / "HWC" / "latest"
+    if not latest.is_dir():
+        print("no demo run yet: `make demo` first; skipped")
+        return
+    from cer_lib.report.assemble import assemble_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        import shutil
+
+        copy = Path(tmp) / "run"
+        shutil.copytree(latest.resolve(), copy, symlinks=True)
+        for name in ("cer.html", "cer.pdf", "manifest.json"):
+            (copy / name).unlink(missing_ok=True)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            assemble_report(copy)
+            times.append(time.perf_counter() - t0)
+        size_html, size_pdf = (copy / "cer.html").stat().st_size, (copy / "cer.pdf").stat().st_size
+    print(f"assembly, 3 runs: {', '.join(f'{t:.2f}' for t in times)} s; cer.html {size_html / 1e6:.1f} MB, cer.pdf {size_pdf / 1e6:.1f} MB")
+
+
+def main() -> int:
+    if not REALDATA.is_dir():
+        print(f"{REALDATA} not found: the benchmarks use the real public data there", file=sys.stderr)
+        return 1
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the local server's access log
+    print(f"cer benchmarks on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S')}; pandas {pd.__version__}")
+    bench_requests_per_report()
+    bench_analysis_on_largest_real_series()
+    bench_assembly()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
