@@ -77,11 +77,21 @@ def code_slug(code: str, kind: Kind | str) -> str:
     return slug if kind in (Kind.product_code, Kind.udi_di) else f"{kind.value}-{slug}"
 
 
+def close_matches(code: str, known: Iterable[str], n: int = 6) -> list[str]:
+    """Codes one letter away from ``code`` (same position), then difflib's nearest; at most ``n``."""
+    known = sorted(set(known))
+    differ = lambda k: [i for i, (a, b) in enumerate(zip(k, code)) if a != b]
+    # a slip in the last letter is likeliest: those first, then the middle, then the first letter
+    one_off = sorted((k for k in known if len(k) == len(code) and len(differ(k)) == 1), key=lambda k: (-differ(k)[0], k))
+    rest = [k for k in difflib.get_close_matches(code, known, n=n, cutoff=0.6) if k not in one_off]
+    return (one_off + rest)[:n]
+
+
 def check_product_code_exists(code: str, known_codes: Iterable[str], *, source: str) -> None:
     """Raise `CodeError` naming ``code`` and suggesting close matches when it is not in ``known_codes``."""
     known = set(known_codes)
     if code in known:
         return
-    close = difflib.get_close_matches(code, sorted(known), n=5, cutoff=0.6)
+    close = close_matches(code, known)
     hint = f" Close matches: {', '.join(close)}." if close else ""
     raise CodeError(f"{code!r} is not an FDA product code in {source} ({len(known):,} codes).{hint}")

@@ -96,14 +96,14 @@ class RunResult:
     stages: list[StageTiming] = field(default_factory=list)
 
 
-def _execute_stage(stage: str, run_dir: Path, params: Parameters) -> None:
+def _execute_stage(stage: str, run_dir: Path, params: Parameters, notebooks_dir: Path) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     notebook = f"{stage}.ipynb"
     try:
         papermill.execute_notebook(
-            str(NOTEBOOKS_DIR / notebook),
+            str(notebooks_dir / notebook),
             str(run_dir / notebook),
             parameters={"code": params.code, "kind": params.kind.value, "data_from": params.data_from, "run_dir": "."},
             kernel_name=KERNEL_NAME,
@@ -132,6 +132,7 @@ def run_report(
     settings: Settings | None = None,
     progress: Progress = _stderr,
     command: Sequence[str] | None = None,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
 ) -> RunResult:
     """Run all stages for one code; return the finished run folder or raise `CerError`."""
     settings = settings or Settings.from_env()
@@ -152,7 +153,7 @@ def run_report(
             progress(f"  [{number}/{len(STAGES)}] {stage} ...")
             t0 = time.perf_counter()
             try:
-                _execute_stage(stage, work, params)
+                _execute_stage(stage, work, params, notebooks_dir)
             finally:
                 seconds = time.perf_counter() - t0
             result.stages.append(StageTiming(stage, f"{stage}.ipynb", round(seconds, 2), "ok"))

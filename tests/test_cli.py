@@ -1,0 +1,99 @@
+"""The command line and the Makefile: bad input fails fast and loses nothing; doctor tells the truth."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cer_lib.settings import PROJECT_ROOT
+
+
+def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "CER_OUTPUTS_DIR": str(tmp_path / "outputs"), "CER_CACHE_DIR": str(tmp_path / "cache"), **env}
+    return subprocess.run(args, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=120)
+
+
+def _finished_runs(outputs: Path) -> list[Path]:
+    return [p for p in outputs.rglob("*") if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists()]
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("NOPE", "'NOPE' is not a valid product code: expected exactly three letters"),
+        ("../../etc", "It contains '..', '/'"),
+        ("A+OR+B", "'+OR+'"),
+        ('HWC" OR "1', "'\"'"),
+    ],
+)
+def test_bad_codes_fail_fast_with_a_message_and_create_nothing(code: str, message: str, tmp_path: Path) -> None:
+    started = time.perf_counter()
+    done = _run([sys.executable, "-m", "cer_lib", "report", code, "--from", "mirror"], tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert time.perf_counter() - started < 15
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").iterdir())
+
+
+@pytest.mark.realdata
+def test_unknown_product_code_is_checked_against_the_classification_file(tmp_path: Path) -> None:
+    done = _run([sys.executable, "-m", "cer_lib", "report", "HWZ", "--from", "mirror"], tmp_path)
+    assert done.returncode == 2
+    assert "'HWZ' is not an FDA product code in the classification file foiclass.txt (7,039 codes)" in done.stderr
+    assert "Close matches: " in done.stderr and "HWC" in done.stderr
+    assert not _finished_runs(tmp_path / "outputs")
+
+
+@pytest.mark.parametrize("code", ["NOPE", "../../etc"])
+def test_make_report_refuses_bad_codes(code: str, tmp_path: Path) -> None:
+    done = _run(["make", "-s", "report", f"CODE={code}"], tmp_path)
+    assert done.returncode != 0
+    assert repr(code) in done.stderr
+    assert not _finished_runs(tmp_path / "outputs")
+
+
+@pytest.mark.parametrize("template", ["HWC; touch {marker}", "`touch {marker}`", "HWC\" ; touch {marker} ; \""])
+def test_make_passes_hostile_values_as_arguments_not_shell(template: str, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    done = _run(["make", "-s", "report", "CODE=" + template.format(marker=marker), "KIND=product_code"], tmp_path)
+    assert done.returncode != 0 and not marker.exists()
+    assert "is not a valid product code" in done.stderr and "refused" in done.stderr
+
+
+def test_drug_reports_say_they_are_not_built_yet(tmp_path: Path) -> None:
+    done = _run([sys.executable, "-m", "cer_lib", "report", "metformin", "--kind", "drug"], tmp_path)
+    assert done.returncode == 2 and "drug reports" in done.stderr and "not built yet" in done.stderr
+
+
+def test_doctor_reports_offline_plainly_and_is_not_an_error_with_a_mirror(tmp_path: Path) -> None:
+    closed = {"OPENFDA_BASE_URL": "http://127.0.0.1:9", "EUDAMED_BASE_URL": "http://127.0.0.1:9"}
+    mirror_mode = _run([sys.executable, "-m", "cer_lib", "doctor", "--from", "mirror"], tmp_path, **closed)
+    assert "openFDA" in mirror_mode.stdout and "unreachable" in mirror_mode.stdout
+    assert "fine: this mode uses a mirror" in mirror_mode.stdout
+    for check in ("python", "packages", "jupyter kernel", "outputs writable", "cache writable", "Eudamed", "mirror"):
+        assert check in mirror_mode.stdout
+    api_mode = _run([sys.executable, "-m", "cer_lib", "doctor", "--from", "api"], tmp_path, **closed)
+    assert api_mode.returncode == 1 and "FAIL: openFDA" in api_mode.stdout
+    assert mirror_mode.returncode == 0, mirror_mode.stdout
+
+
+def test_verify_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    done = _run([sys.executable, "-m", "cer_lib", "verify", str(tmp_path)], tmp_path)
+    assert done.returncode == 2 and "not a finished run folder" in done.stderr
+
+
+def test_signals_command_writes_the_documented_columns(tmp_path: Path) -> None:
+    reports = tmp_path / "reports.csv"
+    lines = ["report_id,product,term"] + [f"r{i},{'A' if i % 3 else 'B'},{'rash' if i % 4 == 0 else 'nausea'}" for i in range(60)]
+    reports.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "signals.csv"
+    done = _run([sys.executable, "-m", "cer_lib", "signals", "--reports", str(reports), "--out", str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:19] == "product,term,a,b,c,d,E,PRR,PRR_lo,PRR_hi,chi2_yates,ROR,ROR_lo,ROR_hi,IC,IC025,EBGM,EB05,EB95".split(",")
+    missing = _run([sys.executable, "-m", "cer_lib", "signals", "--reports", str(out), "--out", str(tmp_path / "x.csv")], tmp_path)
+    assert missing.returncode == 2 and "report_id" in missing.stderr
