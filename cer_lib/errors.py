@@ -35,11 +35,15 @@ class MirrorError(CerError):
 
 
 class StageFailed(CerError):
-    """A stage notebook raised; names the stage, the cell and the error."""
+    """A stage notebook raised; names the stage, the cell (counted from 1, as in the executed
+    notebook, which includes papermill's injected-parameters cell), and the error."""
 
-    def __init__(self, stage: str, cell: int | None, error: str, notebook: str) -> None:
-        self.stage, self.cell, self.error, self.notebook = stage, cell, error, notebook
+    def __init__(self, stage: str, cell: int | None, error: str, notebook: str, source: str = "") -> None:
+        self.stage, self.cell, self.error, self.notebook, self.source = stage, cell, error, notebook, source
         where = f"cell {cell}" if cell is not None else "an unknown cell"
+        first_line = source.strip().splitlines()[0] if source.strip() else ""
+        if first_line:
+            where += f" ({first_line[:60]}{'…' if len(first_line) > 60 else ''})"
         super().__init__(f"stage {stage} failed in {where}: {error}\n  executed notebook kept at {notebook}")
 
 

@@ -112,7 +112,7 @@ def _execute_stage(stage: str, run_dir: Path, params: Parameters, notebooks_dir:
             log_output=False,
         )
     except PapermillExecutionError as exc:
-        raise StageFailed(stage, exc.cell_index, f"{exc.ename}: {exc.evalue}", notebook) from None
+        raise StageFailed(stage, exc.cell_index + 1, f"{exc.ename}: {exc.evalue}", notebook, exc.source) from None
 
 
 def _point_latest(code_dir: Path, run_dir: Path) -> None:
@@ -172,8 +172,7 @@ def run_report(
         if work.exists():
             work.rename(failed)
         if isinstance(exc, StageFailed):
-            exc.notebook = str(failed / exc.notebook)
-            raise StageFailed(exc.stage, exc.cell, exc.error, exc.notebook) from None
+            raise StageFailed(exc.stage, exc.cell, exc.error, str(failed / exc.notebook), exc.source) from None
         raise
     work.rename(final)
     _point_latest(code_dir, final)

@@ -125,8 +125,14 @@ class Provenance:
         )
 
     def record_input(self, path: Path, *, role: str) -> str:
-        """Hash ``path`` (a file the run read) and log it; returns the sha256."""
+        """Hash ``path`` (a file from outside the run that the run read) and log it; returns the sha256.
+
+        Files inside the run folder are the run's own artifacts: the manifest hashes them as outputs,
+        so they are not logged here (their paths change when the run folder is renamed).
+        """
         digest = sha256_file(path)
+        if Path(path).resolve().is_relative_to(self.folder.parent.resolve()):
+            return digest
         _append_jsonl(
             self.inputs_path,
             {"path": display_path(path), "sha256": digest, "bytes": Path(path).stat().st_size, "role": role},
