@@ -1,0 +1,764 @@
+"""Facts: every number (and every data-derived phrase) the report's prose may state.
+
+`build_facts(run_dir)` is the only place that reads a run's results for prose. It returns `Facts`,
+a flat mapping ``name -> Fact``; each `Fact` holds the value, the text exactly as the prose prints
+it, and a pointer to where the value comes from, e.g.::
+
+    trend_rr          1.1234   "1.12"   results/analysis.json#/trend/rate_ratio_per_year
+    n_recalls_device  3        "3"      tables/recalls.parquet (rows where scope = device)
+
+Every fact name always exists, whatever the run holds; a value that is missing (a source was
+unavailable, an analysis was not possible, a float was NaN) is ``None`` with the text
+"not available", and templates test ``fact.available``. Repeated facts (change points, top problem
+terms, flagged signals, sources, citations) are groups named ``<group>.<key>.<field>``; see
+`Facts.group`.
+
+Formatting (one place, so the prose and the tables agree): counts ``1,234``; ratios and other
+decimals two places ``1.12``; report means per month one place ``11.3``; p-values three places or
+``< 0.001``; shares as percentages ``12.3%``; dates ISO ``2024-05-31``; months ``May 2024``;
+negative numbers with a minus sign ``−0.25``.
+
+Citations (regulations, guidance, methods papers) are facts too, so that no number is typed in a
+template: their source is the publication.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["CITATIONS", "SOURCE_NAMES", "Fact", "Facts", "build_facts", "format_value", "load_run_tables",
+           "read_json", "NOT_AVAILABLE"]
+
+NOT_AVAILABLE = "not available"
+MINUS = "\u2212"
+
+#: status.json source names, in report order, with the label the report uses and the openFDA endpoint.
+SOURCE_NAMES: dict[str, tuple[str, str | None]] = {
+    "device_event": ("openFDA device adverse events (MAUDE)", "/device/event.json"),
+    "device_recall": ("openFDA device recalls", "/device/recall.json"),
+    "device_enforcement": ("openFDA device enforcement reports", "/device/enforcement.json"),
+    "device_510k": ("openFDA 510(k) clearances", "/device/510k.json"),
+    "device_pma": ("openFDA premarket approvals (PMA)", "/device/pma.json"),
+    "device_classification": ("openFDA device classification", "/device/classification.json"),
+    "device_udi": ("openFDA GUDID (UDI)", "/device/udi.json"),
+    "device_registrationlisting": ("openFDA registration and listing", "/device/registrationlisting.json"),
+    "eudamed": ("EUDAMED public device data", None),
+}
+
+STATUS_WORDS = {
+    "ok": "available",
+    "empty": "no matching records",
+    "unavailable": "unavailable",
+    "error": "failed with an error",
+    "disabled": "not queried (disabled in the parameters)",
+}
+
+#: Publications and regulatory texts the report cites: key -> (short form, full reference).
+CITATIONS: dict[str, tuple[str, str]] = {
+    "meddev": ("MEDDEV 2.7/1 revision 4",
+               "European Commission. MEDDEV 2.7/1 revision 4: Clinical evaluation: a guide for manufacturers and notified bodies under directives 93/42/EEC and 90/385/EEC. June 2016."),
+    "meddev_a9": ("MEDDEV 2.7/1 revision 4, Appendix A9",
+                  "European Commission. MEDDEV 2.7/1 revision 4, Appendix A9: Clinical evaluation report, proposed table of contents. June 2016."),
+    "mdr": ("Regulation (EU) 2017/745 (MDR)",
+            "Regulation (EU) 2017/745 of the European Parliament and of the Council of 5 April 2017 on medical devices."),
+    "mdr_art61": ("MDR Article 61", "Regulation (EU) 2017/745, Article 61: Clinical evaluation."),
+    "mdr_art88": ("MDR Article 88", "Regulation (EU) 2017/745, Article 88: Trend reporting."),
+    "mdcg_2020_13": ("MDCG 2020-13", "MDCG 2020-13: Clinical evaluation assessment report template. July 2020."),
+    "mdcg_2020_5": ("MDCG 2020-5", "MDCG 2020-5: Clinical evaluation: equivalence. A guide for manufacturers and notified bodies. April 2020."),
+    "cfr_803": ("21 CFR Part 803", "US Code of Federal Regulations, Title 21, Part 803: Medical device reporting."),
+    "cfr_807": ("21 CFR Part 807 Subpart E", "US Code of Federal Regulations, Title 21, Part 807, Subpart E: Premarket notification procedures (510(k))."),
+    "evans": ("Evans et al. (2001)",
+              "Evans SJW, Waller PC, Davis S. Use of proportional reporting ratios (PRRs) for signal generation from spontaneous adverse drug reaction reports. Pharmacoepidemiol Drug Saf. 2001;10:483-486."),
+    "rothman": ("Rothman et al. (2004)",
+                "Rothman KJ, Lanes S, Sacks ST. The reporting odds ratio and its advantages over the proportional reporting ratio. Pharmacoepidemiol Drug Saf. 2004;13:519-523."),
+    "noren": ("Norén et al. (2013)",
+              "Norén GN, Hopstadius J, Bate A. Shrinkage observed-to-expected ratios for robust and transparent large-scale pattern discovery. Stat Methods Med Res. 2013;22:57-69."),
+    "dumouchel": ("DuMouchel (1999)",
+                  "DuMouchel W. Bayesian data mining in large frequency tables, with an application to the FDA spontaneous reporting system. Am Stat. 1999;53:177-190."),
+    "killick": ("Killick et al. (2012)",
+                "Killick R, Fearnhead P, Eckley IA. Optimal detection of changepoints with a linear computational cost. J Am Stat Assoc. 2012;107:1590-1598."),
+    "lucas": ("Lucas (1985)", "Lucas JM. Counted data CUSUM's. Technometrics. 1985;27:129-144."),
+    "hyndman": ("Hyndman and Koehler (2006)",
+                "Hyndman RJ, Koehler AB. Another look at measures of forecast accuracy. Int J Forecast. 2006;22:679-688."),
+    "bh": ("Benjamini and Hochberg (1995)",
+           "Benjamini Y, Hochberg Y. Controlling the false discovery rate: a practical and powerful approach to multiple testing. J R Stat Soc B. 1995;57:289-300."),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Fact and Facts
+
+
+def _clean_text(text: str) -> str:
+    """One line: runs of whitespace (newlines included) become one space."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One named value with its printed text and where it comes from."""
+
+    name: str
+    value: Any
+    text: str
+    source: str
+    kind: str = "text"
+
+    @property
+    def available(self) -> bool:
+        return self.value is not None
+
+    def __str__(self) -> str:
+        return self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "text": self.text, "source": self.source, "kind": self.kind}
+
+
+class Facts(Mapping[str, Fact]):
+    """A flat, read-only mapping of `Fact` by name."""
+
+    def __init__(self, facts: Mapping[str, Fact], run_dir: Path | None = None) -> None:
+        self._facts = dict(facts)
+        self.run_dir = run_dir
+
+    def __getitem__(self, name: str) -> Fact:
+        try:
+            return self._facts[name]
+        except KeyError:
+            raise KeyError(f"no fact named {name!r}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._facts)
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    def group(self, prefix: str) -> list[dict[str, Fact]]:
+        """Members of group ``prefix`` in insertion order: ``[{field: Fact}, ...]``.
+
+        ``facts.group("change_point")`` -> ``[{"date": Fact, "rate_before": Fact, ...}, ...]``.
+        """
+        members: dict[str, dict[str, Fact]] = {}
+        start = prefix + "."
+        for name, fact in self._facts.items():
+            if name.startswith(start):
+                key, _, field_name = name[len(start):].partition(".")
+                if field_name:
+                    members.setdefault(key, {})[field_name] = fact
+        return list(members.values())
+
+    def member(self, prefix: str, key: str) -> dict[str, Fact]:
+        """Fields of one group member: ``facts.member("source", "device_recall")["status"]``."""
+        start = f"{prefix}.{key}."
+        found = {name[len(start):]: fact for name, fact in self._facts.items() if name.startswith(start)}
+        if not found:
+            raise KeyError(f"no fact group member {prefix}.{key}")
+        return found
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: fact.to_dict() for name, fact in self._facts.items()}
+
+    def texts(self) -> set[str]:
+        return {fact.text for fact in self._facts.values()}
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self._facts["synthetic"].value)
+
+    def __repr__(self) -> str:
+        return f"Facts({len(self)} facts)"
+
+    def _repr_html_(self) -> str:
+        frame = pd.DataFrame(
+            [{"fact": n, "text": f.text, "source": f.source} for n, f in self._facts.items()],
+            columns=["fact", "text", "source"],
+        )
+        return frame.to_html(index=False, escape=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# formatting
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and not math.isfinite(value):
+        return True
+    try:
+        return bool(pd.isna(value)) if not isinstance(value, (str, list, tuple, dict)) else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _signed(text: str) -> str:
+    return MINUS + text[1:] if text.startswith("-") else text
+
+
+def _to_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and value.strip():
+        raw = value.strip()
+        for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y-%m"):
+            try:
+                return dt.datetime.strptime(raw[:10] if fmt == "%Y-%m-%d" else raw, fmt).date()
+            except ValueError:
+                continue
+        try:
+            return pd.Timestamp(raw).date()
+        except (ValueError, TypeError):
+            return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    return None
+
+
+def format_value(value: Any, kind: str) -> tuple[Any, str]:
+    """``(json_value, text)`` of ``value`` formatted as ``kind``; missing values -> ``(None, "not available")``."""
+    if _is_missing(value):
+        return None, NOT_AVAILABLE
+    if kind == "count":
+        number = int(value)
+        return number, _signed(f"{number:,}")
+    if kind in ("ratio", "decimal"):
+        number = float(value)
+        return number, _signed(f"{number:,.2f}")
+    if kind == "rate":
+        number = float(value)
+        return number, _signed(f"{number:,.1f}")
+    if kind == "p_value":
+        number = float(value)
+        return number, "< 0.001" if number < 0.001 else f"{number:.3f}"
+    if kind == "share":
+        number = float(value)
+        return number, f"{100 * number:.1f}%"
+    if kind == "percent":  # already in percent units
+        number = float(value)
+        return number, f"{number:g}%"
+    if kind in ("date", "month"):
+        day = _to_date(value)
+        if day is None:
+            return None, NOT_AVAILABLE
+        return day.isoformat(), day.isoformat() if kind == "date" else f"{day:%B %Y}"
+    if kind == "flag":
+        flag = bool(value)
+        return flag, "yes" if flag else "no"
+    if kind == "list":
+        items = [_clean_text(str(v)) for v in value if not _is_missing(v) and str(v).strip()]
+        if not items:
+            return None, NOT_AVAILABLE
+        return items, ", ".join(items)
+    text = _clean_text(str(value))
+    if not text:
+        return None, NOT_AVAILABLE
+    return text, text
+
+
+# ----------------------------------------------------------------------------------------------
+# reading the run folder
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file, or ``{}`` when absent."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def load_run_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
+    """The run's tidy tables, checked against their schemas (`cer_lib.integrate.load_tables`).
+
+    A run whose stage 02 did not complete (no ``tables/summary.json``) raises ``TablesNotFound``.
+    """
+    from ..integrate import load_tables
+
+    return load_tables(run_dir)
+
+
+def _get(data: Any, *path: Any) -> Any:
+    for key in path:
+        if isinstance(data, Mapping):
+            data = data.get(key)
+        elif isinstance(data, list) and isinstance(key, int) and -len(data) <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+UNUSABLE_STATES = ("unavailable", "error", "disabled")
+
+
+class _Builder:
+    """Collects facts. A fact that ``needs`` sources the run could not use (all of them) gets no
+    value ("not available"), never a misleading zero from an empty table."""
+
+    def __init__(self, unusable: set[str] | None = None) -> None:
+        self.facts: dict[str, Fact] = {}
+        self.unusable = unusable or set()
+        self.needs: tuple[str, ...] = ()  # default for the facts being added (see `using`)
+
+    def using(self, *sources: str) -> "_Builder":
+        self.needs = sources
+        return self
+
+    def add(self, name: str, value: Any, kind: str, source: str, text: str | None = None,
+            needs: tuple[str, ...] | None = None) -> None:
+        if name in self.facts:
+            raise ValueError(f"fact {name!r} defined twice")
+        needs = self.needs if needs is None else needs
+        if needs and all(n in self.unusable for n in needs):
+            value = None
+        json_value, formatted = format_value(value, kind)
+        if text is not None and json_value is not None:
+            formatted = _clean_text(text)
+        self.facts[name] = Fact(name, json_value, formatted, source, kind)
+
+
+def _ptr(path: str, *keys: Any) -> str:
+    return path + "#/" + "/".join(str(k) for k in keys)
+
+
+# ----------------------------------------------------------------------------------------------
+# build
+
+
+def build_facts(run_dir: str | Path | Any) -> Facts:
+    """All facts of a run folder (a path, or a `RunContext`)."""
+    run_dir = Path(getattr(run_dir, "run_dir", run_dir))
+    from ..params import read_parameters
+
+    params = read_parameters(run_dir / "parameters.yaml")
+    run = read_json(run_dir / "run.json")
+    status = read_json(run_dir / "collected" / "status.json")
+    resolution = read_json(run_dir / "collected" / "resolution.json")
+    analysis = read_json(run_dir / "results" / "analysis.json")
+    tables = load_run_tables(run_dir)
+    summary = read_json(run_dir / "tables" / "summary.json")
+
+    sources = status.get("sources") if isinstance(status.get("sources"), Mapping) else {}
+    unusable = {name for name, e in sources.items() if isinstance(e, Mapping) and e.get("status") in UNUSABLE_STATES}
+    b = _Builder(unusable)
+    _run_facts(b, params, run, status, analysis)
+    _device_facts(b, params, resolution)
+    _source_facts(b, status)
+    _method_facts(b, params)
+    _maude_facts(b, analysis, tables, summary)
+    _trend_facts(b, analysis)
+    _change_point_facts(b, analysis)
+    _forecast_facts(b, analysis)
+    _problem_facts(b, analysis)
+    _signal_facts(b, analysis)
+    _recall_facts(b, tables)
+    _submission_facts(b, tables)
+    _product_facts(b, tables)
+    _citation_facts(b)
+    return Facts(b.facts, run_dir)
+
+
+def _run_facts(b: _Builder, params: Any, run: dict, status: dict, analysis: dict) -> None:
+    b.add("run_id", run.get("run_id"), "text", _ptr("run.json", "run_id"))
+    b.add("code", params.code, "text", _ptr("parameters.yaml", "code"))
+    b.add("kind", params.kind.value.replace("_", " "), "text", _ptr("parameters.yaml", "kind"))
+    as_of = _get(analysis, "meta", "as_of") or params.window.end
+    b.add("as_of", as_of, "date", _ptr("results/analysis.json", "meta", "as_of") if _get(analysis, "meta", "as_of")
+          else _ptr("parameters.yaml", "window", "end"))
+    b.add("window_start", params.window.start, "date", _ptr("parameters.yaml", "window", "start"))
+    b.add("window_end", params.window.end, "date", _ptr("parameters.yaml", "window", "end"))
+    origin = status.get("origin")
+    origin_text = {"api": "the openFDA and EUDAMED public APIs", "mirror": "a local mirror of openFDA bulk files"}.get(origin)
+    b.add("data_origin", origin_text, "text", _ptr("collected/status.json", "origin"))
+    b.add("offline", bool(status.get("offline")), "flag", _ptr("collected/status.json", "offline"))
+    b.add("synthetic", bool(status.get("synthetic")), "flag", _ptr("collected/status.json", "synthetic"))
+    version = run.get("code_version") or {}
+    commit = version.get("git_commit")
+    b.add("git_commit", commit, "text", _ptr("run.json", "code_version", "git_commit"),
+          text=commit[:12] if isinstance(commit, str) else None)
+    b.add("git_dirty", version.get("dirty"), "flag", _ptr("run.json", "code_version", "dirty"))
+    lock = version.get("lock_sha256")
+    b.add("lock_sha256", lock, "text", _ptr("run.json", "code_version", "lock_sha256"),
+          text=lock[:16] if isinstance(lock, str) else None)
+    b.add("tool_version", run.get("tool_version"), "text", _ptr("run.json", "tool_version"))
+    b.add("started_utc", run.get("started_utc"), "date", _ptr("run.json", "started_utc"))
+
+
+def _device_facts(b: _Builder, params: Any, resolution: dict) -> None:
+    src = "collected/resolution.json"
+    b.add("device_name", resolution.get("device_name"), "text", _ptr(src, "device_name"))
+    b.add("product_code", resolution.get("product_code") or (params.code if params.kind.value == "product_code" else None),
+          "text", _ptr(src, "product_code"))
+    klass = resolution.get("device_class")
+    class_text = {"1": "Class I", "2": "Class II", "3": "Class III", "U": "unclassified", "N": "not classified",
+                  "F": "HDE"}.get(str(klass), None) if klass is not None else None
+    b.add("device_class", klass, "text", _ptr(src, "device_class"), text=class_text or (f"class {klass}" if klass else None))
+    regulation = resolution.get("regulation_number")
+    b.add("regulation_number", regulation, "text", _ptr(src, "regulation_number"),
+          text=f"21 CFR {regulation}" if regulation else None)
+    b.add("review_panel", resolution.get("review_panel"), "text", _ptr(src, "review_panel"))
+    b.add("medical_specialty", resolution.get("medical_specialty"), "text", _ptr(src, "medical_specialty"))
+    b.add("implant", resolution.get("implant"), "flag", _ptr(src, "implant"))
+    b.add("life_sustaining", resolution.get("life_sustaining"), "flag", _ptr(src, "life_sustaining"))
+    b.add("definition", resolution.get("definition"), "text", _ptr(src, "definition"))
+    comparators = [c for c in resolution.get("comparators") or [] if isinstance(c, Mapping)]
+    b.add("n_comparators", len(comparators), "count", _ptr(src, "comparators") + " (number of entries)")
+    b.add("comparator_codes", [c.get("product_code") for c in comparators], "list", _ptr(src, "comparators") + " (product_code)")
+    b.add("comparators_truncated", bool(resolution.get("comparators_truncated")), "flag", _ptr(src, "comparators_truncated"))
+    b.add("max_comparators", params.methods.signals.max_comparators, "count",
+          _ptr("parameters.yaml", "methods", "signals", "max_comparators"))
+
+
+def _source_facts(b: _Builder, status: dict) -> None:
+    sources = status.get("sources") if isinstance(status.get("sources"), Mapping) else {}
+    not_ok = []
+    for name, (label, endpoint) in SOURCE_NAMES.items():
+        entry = sources.get(name) if isinstance(sources.get(name), Mapping) else {}
+        src = "collected/status.json"
+        state = entry.get("status")
+        prefix = f"source.{name}"
+        b.add(f"{prefix}.label", label, "text", "cer_lib/report/facts.py#SOURCE_NAMES")
+        b.add(f"{prefix}.state", state, "text", _ptr(src, "sources", name, "status"))
+        b.add(f"{prefix}.status", STATUS_WORDS.get(state, state) if state else "not recorded", "text",
+              _ptr(src, "sources", name, "status"))
+        b.add(f"{prefix}.reason", entry.get("reason"), "text", _ptr(src, "sources", name, "reason"))
+        b.add(f"{prefix}.last_updated", entry.get("last_updated"), "date", _ptr(src, "sources", name, "last_updated"))
+        b.add(f"{prefix}.total", entry.get("total"), "count", _ptr(src, "sources", name, "total"))
+        b.add(f"{prefix}.fetched", entry.get("fetched"), "count", _ptr(src, "sources", name, "fetched"))
+        b.add(f"{prefix}.truncated", bool(entry.get("truncated")), "flag", _ptr(src, "sources", name, "truncated"))
+        base = status.get("base_url") or ("https://api.fda.gov" if endpoint else None)
+        url = f"{base.rstrip('/')}{endpoint}" if endpoint and base else ("https://ec.europa.eu/tools/eudamed" if name == "eudamed" else None)
+        b.add(f"{prefix}.url", url, "text", _ptr(src, "base_url") + " + endpoint")
+        if state not in ("ok", None):
+            not_ok.append(state)
+    b.add("n_sources_not_ok", len(not_ok), "count", "collected/status.json#/sources (status other than ok)")
+    b.add("n_sources_unusable", sum(s in UNUSABLE_STATES for s in not_ok), "count",
+          "collected/status.json#/sources (status unavailable, error or disabled)")
+    b.add("n_sources_empty", sum(s == "empty" for s in not_ok), "count", "collected/status.json#/sources (status empty)")
+
+
+def _method_facts(b: _Builder, params: Any) -> None:
+    m = params.methods
+    p = "parameters.yaml"
+    b.add("alpha", m.trend.alpha, "decimal", _ptr(p, "methods", "trend", "alpha"), text=f"{m.trend.alpha:g}")
+    b.add("recent_months", m.trend.recent_months, "count", _ptr(p, "methods", "trend", "recent_months"))
+    b.add("baseline_months", m.trend.baseline_months, "count", _ptr(p, "methods", "trend", "baseline_months"))
+    b.add("overdispersion_threshold", m.trend.overdispersion_threshold, "decimal",
+          _ptr(p, "methods", "trend", "overdispersion_threshold"), text=f"{m.trend.overdispersion_threshold:g}")
+    b.add("prr_threshold", m.signals.prr_threshold, "decimal", _ptr(p, "methods", "signals", "prr_threshold"),
+          text=f"{m.signals.prr_threshold:g}")
+    b.add("chi2_threshold", m.signals.chi2_threshold, "decimal", _ptr(p, "methods", "signals", "chi2_threshold"),
+          text=f"{m.signals.chi2_threshold:g}")
+    b.add("min_a", m.signals.min_a, "count", _ptr(p, "methods", "signals", "min_a"))
+    b.add("eb05_threshold", m.signals.eb05_threshold, "decimal", _ptr(p, "methods", "signals", "eb05_threshold"),
+          text=f"{m.signals.eb05_threshold:g}")
+    b.add("fdr_q", m.problems.fdr_q, "decimal", _ptr(p, "methods", "problems", "fdr_q"), text=f"{m.problems.fdr_q:g}")
+    b.add("recent_years", m.problems.recent_years, "count", _ptr(p, "methods", "problems", "recent_years"))
+    b.add("review_sample_size", m.review_sample_size, "count", _ptr(p, "methods", "review_sample_size"))
+    b.add("ci_level", 95, "percent", "cer_lib.analysis (two-sided 95% intervals throughout)")
+    b.add("pi_levels", "80% and 95%", "text", _ptr("results/analysis.json", "forecast", "rows") + " (pi80_*, pi95_*)")
+
+
+def _maude_facts(b: _Builder, analysis: dict, tables: Mapping[str, pd.DataFrame], summary: dict) -> None:
+    src = "results/analysis.json"
+    mc = analysis.get("monthly_counts") or {}
+    totals = mc.get("totals") or {}
+    all_reports = totals.get("all")
+    b.add("reports_total", all_reports, "count", _ptr(src, "monthly_counts", "totals", "all"))
+    for event_type in ("Death", "Injury", "Malfunction", "Other"):
+        n = totals.get(event_type)
+        key = event_type.lower()
+        b.add(f"reports_{key}", n, "count", _ptr(src, "monthly_counts", "totals", event_type))
+        share = n / all_reports if isinstance(n, (int, float)) and all_reports else None
+        b.add(f"share_{key}", share, "share", _ptr(src, "monthly_counts", "totals", event_type) + " / totals/all")
+    b.add("first_month", mc.get("first_month"), "month", _ptr(src, "monthly_counts", "first_month"))
+    b.add("last_complete_month", mc.get("last_complete_month"), "month", _ptr(src, "monthly_counts", "last_complete_month"))
+    b.add("n_complete_months", mc.get("n_complete_months"), "count", _ptr(src, "monthly_counts", "n_complete_months"))
+    b.add("incomplete_month", mc.get("incomplete_month"), "month", _ptr(src, "monthly_counts", "incomplete_month"))
+    b.add("monthly_method", mc.get("method"), "text", _ptr(src, "monthly_counts", "method"))
+
+    b.using("device_event")
+    events = tables.get("events", pd.DataFrame())
+    texts = tables.get("event_texts", pd.DataFrame())
+    b.add("n_review_sample", len(events), "count", "tables/events.parquet (rows)")
+    n_text_reports = int(texts["mdr_report_key"].nunique()) if "mdr_report_key" in texts else 0
+    b.add("n_reports_with_text", n_text_reports, "count", "tables/event_texts.parquet (distinct mdr_report_key)")
+    received = pd.to_datetime(events["date_received"], errors="coerce") if "date_received" in events else pd.Series([], dtype="datetime64[ns]")
+    b.add("review_sample_first", received.min() if len(received.dropna()) else None, "date",
+          "tables/events.parquet (min date_received)")
+    b.add("review_sample_last", received.max() if len(received.dropna()) else None, "date",
+          "tables/events.parquet (max date_received)")
+    dup = _get(summary, "tables", "events", "duplicates_removed")
+    b.add("events_duplicates_removed", dup, "count", _ptr("tables/summary.json", "tables", "events", "duplicates_removed"))
+    outcomes = tables.get("patient_outcomes", pd.DataFrame())
+    deaths_outcome = int(outcomes.loc[outcomes["outcome"] == "Death", "mdr_report_key"].nunique()) if "outcome" in outcomes else 0
+    b.add("n_sample_death_outcome", deaths_outcome, "count",
+          "tables/patient_outcomes.parquet (distinct reports with outcome = Death)")
+    totals_table = tables.get("report_totals", pd.DataFrame())
+    comp_total = None
+    if {"scope", "period", "n_reports"} <= set(totals_table.columns):
+        rows = totals_table[(totals_table["scope"] == "comparator") & (totals_table["period"] == "all")]
+        comp_total = int(rows["n_reports"].sum()) if len(rows) else None
+    b.add("reports_comparators", comp_total, "count",
+          "tables/report_totals.parquet (sum of n_reports where scope = comparator, period = all)")
+    b.using()
+
+
+def _trend_facts(b: _Builder, analysis: dict) -> None:
+    src = "results/analysis.json"
+    t = analysis.get("trend") or {}
+    b.add("trend_status", t.get("status"), "text", _ptr(src, "trend", "status"))
+    b.add("trend_ok", t.get("status") == "ok", "flag", _ptr(src, "trend", "status"))
+    b.add("trend_reason", t.get("reason") or None, "text", _ptr(src, "trend", "reason"))
+    b.add("trend_model", t.get("model"), "text", _ptr(src, "trend", "model"))
+    b.add("trend_method", t.get("method"), "text", _ptr(src, "trend", "method"))
+    b.add("trend_dispersion", t.get("dispersion"), "decimal", _ptr(src, "trend", "dispersion"))
+    b.add("trend_overdispersed", t.get("overdispersed"), "flag", _ptr(src, "trend", "overdispersed"))
+    b.add("trend_rr", t.get("rate_ratio_per_year"), "ratio", _ptr(src, "trend", "rate_ratio_per_year"))
+    b.add("trend_ci_low", t.get("ci_low"), "ratio", _ptr(src, "trend", "ci_low"))
+    b.add("trend_ci_high", t.get("ci_high"), "ratio", _ptr(src, "trend", "ci_high"))
+    b.add("trend_p", t.get("p_value"), "p_value", _ptr(src, "trend", "p_value"))
+    ci_excludes_one = None
+    if isinstance(t.get("ci_low"), (int, float)) and isinstance(t.get("ci_high"), (int, float)):
+        ci_excludes_one = "above" if t["ci_low"] > 1 else "below" if t["ci_high"] < 1 else "includes"
+    b.add("trend_direction", ci_excludes_one, "text", _ptr(src, "trend") + " (ci_low > 1: above; ci_high < 1: below)")
+
+    v = t.get("verdict") or {}
+    vp = ("trend", "verdict")
+    b.add("verdict", v.get("verdict"), "text", _ptr(src, *vp, "verdict"))
+    b.add("verdict_method", v.get("method"), "text", _ptr(src, *vp, "method"))
+    b.add("verdict_alpha", v.get("alpha"), "decimal", _ptr(src, *vp, "alpha"),
+          text=f"{v['alpha']:g}" if isinstance(v.get("alpha"), (int, float)) else None)
+    for window in ("recent", "baseline"):
+        w = v.get(window) or {}
+        b.add(f"verdict_{window}_start", w.get("start"), "date", _ptr(src, *vp, window, "start"))
+        b.add(f"verdict_{window}_end", w.get("end"), "date", _ptr(src, *vp, window, "end"))
+        b.add(f"verdict_{window}_months", w.get("months"), "count", _ptr(src, *vp, window, "months"))
+        b.add(f"verdict_{window}_n", w.get("n_reports"), "count", _ptr(src, *vp, window, "n_reports"))
+    b.add("verdict_rr", v.get("rate_ratio"), "ratio", _ptr(src, *vp, "rate_ratio"))
+    b.add("verdict_ci_low", v.get("ci_low"), "ratio", _ptr(src, *vp, "ci_low"))
+    b.add("verdict_ci_high", v.get("ci_high"), "ratio", _ptr(src, *vp, "ci_high"))
+    b.add("verdict_p", v.get("p_value"), "p_value", _ptr(src, *vp, "p_value"))
+
+    cc = t.get("control_chart") or {}
+    b.add("cc_ok", cc.get("centre") is not None and cc.get("status", "ok") == "ok", "flag",
+          _ptr(src, "trend", "control_chart") + " (status ok and centre present)")
+    b.add("cc_method", cc.get("method"), "text", _ptr(src, "trend", "control_chart", "method"))
+    b.add("cc_centre", cc.get("centre"), "rate", _ptr(src, "trend", "control_chart", "centre"))
+    b.add("cc_ucl", cc.get("ucl"), "rate", _ptr(src, "trend", "control_chart", "ucl"))
+    b.add("cc_lcl", cc.get("lcl"), "rate", _ptr(src, "trend", "control_chart", "lcl"))
+    signals = [s for s in cc.get("signals") or [] if isinstance(s, Mapping)]
+    b.add("cc_n_signals", len(signals) if cc else None, "count", _ptr(src, "trend", "control_chart", "signals") + " (number)")
+    months = [format_value(s.get("month"), "month")[1] for s in signals]
+    b.add("cc_signal_months", months, "list", _ptr(src, "trend", "control_chart", "signals") + " (month)")
+    cu = t.get("cusum") or {}
+    b.add("cusum_ok", cu.get("k") is not None and cu.get("status", "ok") == "ok", "flag",
+          _ptr(src, "trend", "cusum") + " (status ok and k present)")
+    b.add("cusum_method", cu.get("method"), "text", _ptr(src, "trend", "cusum", "method"))
+    b.add("cusum_k", cu.get("k"), "decimal", _ptr(src, "trend", "cusum", "k"))
+    b.add("cusum_h", cu.get("h"), "decimal", _ptr(src, "trend", "cusum", "h"))
+    b.add("cusum_first_alarm", cu.get("first_alarm"), "month", _ptr(src, "trend", "cusum", "first_alarm"))
+
+
+def _change_point_facts(b: _Builder, analysis: dict) -> None:
+    src = "results/analysis.json"
+    points = [p for p in analysis.get("change_points") or [] if isinstance(p, Mapping)]
+    method = analysis.get("change_point_method") or {}
+    dates = {p.get("date") for p in points if p.get("date")}
+    b.add("n_change_points", len(dates) if "change_points" in analysis else None, "count",
+          _ptr(src, "change_points") + " (distinct dates over the methods)")
+    b.add("cp_method", method.get("text"), "text", _ptr(src, "change_point_method", "text"))
+    b.add("cp_cost", method.get("cost"), "text", _ptr(src, "change_point_method", "cost"))
+    b.add("cp_penalty", method.get("penalty"), "decimal", _ptr(src, "change_point_method", "penalty"))
+    b.add("cp_min_segment", method.get("min_segment_months"), "count", _ptr(src, "change_point_method", "min_segment_months"))
+    for i, p in enumerate(points, start=1):
+        g = f"change_point.{i}"
+        b.add(f"{g}.date", p.get("date"), "month", _ptr(src, "change_points", i - 1, "date"))
+        b.add(f"{g}.method", p.get("method"), "text", _ptr(src, "change_points", i - 1, "method"))
+        b.add(f"{g}.rate_before", p.get("rate_before"), "rate", _ptr(src, "change_points", i - 1, "rate_before"))
+        b.add(f"{g}.before_lo", _get(p, "before_ci", 0), "rate", _ptr(src, "change_points", i - 1, "before_ci", 0))
+        b.add(f"{g}.before_hi", _get(p, "before_ci", 1), "rate", _ptr(src, "change_points", i - 1, "before_ci", 1))
+        b.add(f"{g}.rate_after", p.get("rate_after"), "rate", _ptr(src, "change_points", i - 1, "rate_after"))
+        b.add(f"{g}.after_lo", _get(p, "after_ci", 0), "rate", _ptr(src, "change_points", i - 1, "after_ci", 0))
+        b.add(f"{g}.after_hi", _get(p, "after_ci", 1), "rate", _ptr(src, "change_points", i - 1, "after_ci", 1))
+        b.add(f"{g}.rate_ratio", p.get("rate_ratio"), "ratio", _ptr(src, "change_points", i - 1, "rate_ratio"))
+
+
+def _forecast_facts(b: _Builder, analysis: dict) -> None:
+    src = "results/analysis.json"
+    f = analysis.get("forecast") or {}
+    rows = [r for r in f.get("rows") or [] if isinstance(r, Mapping)]
+    b.add("forecast_status", f.get("status"), "text", _ptr(src, "forecast", "status"))
+    b.add("forecast_ok", f.get("status") == "ok" and bool(rows), "flag", _ptr(src, "forecast", "status"))
+    b.add("forecast_warning", f.get("warning"), "text", _ptr(src, "forecast", "warning"))
+    b.add("forecast_model", f.get("model"), "text", _ptr(src, "forecast", "model"))
+    b.add("forecast_method", f.get("method"), "text", _ptr(src, "forecast", "method"))
+    b.add("forecast_horizon", f.get("horizon_months"), "count", _ptr(src, "forecast", "horizon_months"))
+    b.add("forecast_mase", f.get("mase"), "decimal", _ptr(src, "forecast", "mase"))
+    b.add("forecast_mase_scale", f.get("mase_scale"), "text", _ptr(src, "forecast", "mase_scale"))
+    first, last = (rows[0], rows[-1]) if rows else ({}, {})
+    n = len(rows) - 1
+    b.add("forecast_first_month", first.get("month"), "month", _ptr(src, "forecast", "rows", 0, "month"))
+    b.add("forecast_first_mean", first.get("mean"), "rate", _ptr(src, "forecast", "rows", 0, "mean"))
+    b.add("forecast_last_month", last.get("month"), "month", _ptr(src, "forecast", "rows", n, "month"))
+    b.add("forecast_last_mean", last.get("mean"), "rate", _ptr(src, "forecast", "rows", n, "mean"))
+    b.add("forecast_last_pi95_low", last.get("pi95_low"), "rate", _ptr(src, "forecast", "rows", n, "pi95_low"))
+    b.add("forecast_last_pi95_high", last.get("pi95_high"), "rate", _ptr(src, "forecast", "rows", n, "pi95_high"))
+
+
+def _problem_facts(b: _Builder, analysis: dict) -> None:
+    src = "results/analysis.json"
+    pr = analysis.get("problems") or {}
+    b.add("problems_method", pr.get("method"), "text", _ptr(src, "problems", "method"))
+    for kind in ("device", "patient"):
+        top = [t for t in _get(pr, "top", kind) or [] if isinstance(t, Mapping)]
+        b.add(f"n_top_{kind}_terms", len(top), "count", _ptr(src, "problems", "top", kind) + " (number)")
+        for i, t in enumerate(top[:5], start=1):
+            g = f"problem_{kind}.{i}"
+            b.add(f"{g}.term", t.get("term"), "text", _ptr(src, "problems", "top", kind, i - 1, "term"))
+            b.add(f"{g}.n_reports", t.get("n_reports"), "count", _ptr(src, "problems", "top", kind, i - 1, "n_reports"))
+            b.add(f"{g}.share", t.get("share"), "share", _ptr(src, "problems", "top", kind, i - 1, "share"))
+    changes = [c for c in pr.get("changes") or [] if isinstance(c, Mapping)]
+    significant = [(i, c) for i, c in enumerate(changes) if c.get("significant")]
+    b.add("n_problem_changes_tested", len(changes), "count", _ptr(src, "problems", "changes") + " (number)")
+    b.add("n_problem_changes_significant", len(significant), "count",
+          _ptr(src, "problems", "changes") + " (rows with significant = true)")
+    for j, (i, c) in enumerate(significant[:10], start=1):
+        g = f"problem_change.{j}"
+        b.add(f"{g}.problem_type", c.get("problem_type"), "text", _ptr(src, "problems", "changes", i, "problem_type"))
+        b.add(f"{g}.term", c.get("term"), "text", _ptr(src, "problems", "changes", i, "term"))
+        b.add(f"{g}.direction", c.get("direction"), "text", _ptr(src, "problems", "changes", i, "direction"))
+        b.add(f"{g}.share_recent", c.get("share_recent"), "share", _ptr(src, "problems", "changes", i, "share_recent"))
+        b.add(f"{g}.share_earlier", c.get("share_earlier"), "share", _ptr(src, "problems", "changes", i, "share_earlier"))
+        b.add(f"{g}.q_value", c.get("q_value"), "p_value", _ptr(src, "problems", "changes", i, "q_value"))
+
+
+def _signal_facts(b: _Builder, analysis: dict) -> None:
+    src = "results/analysis.json"
+    s = analysis.get("signals") or {}
+    b.add("signals_status", s.get("status"), "text", _ptr(src, "signals", "status"))
+    b.add("signals_ok", s.get("status") == "ok", "flag", _ptr(src, "signals", "status"))
+    b.add("signals_reason", s.get("reason") or None, "text", _ptr(src, "signals", "reason"))
+    b.add("signals_method", s.get("method"), "text", _ptr(src, "signals", "method"))
+    b.add("ic_definition", s.get("ic_definition"), "text", _ptr(src, "signals", "ic_definition"))
+    b.add("signal_comparators", s.get("comparators") or [], "list", _ptr(src, "signals", "comparators"))
+    b.add("n_signal_comparators", len(s.get("comparators") or []), "count", _ptr(src, "signals", "comparators") + " (number)")
+    device = s.get("device")
+    rows = [(i, r) for i, r in enumerate(s.get("rows") or []) if isinstance(r, Mapping)]
+    own = [(i, r) for i, r in rows if r.get("product") == device]
+    b.add("signals_n_terms", len(own), "count", _ptr(src, "signals", "rows") + f" (rows where product = {device})")
+    evans = [(i, r) for i, r in own if r.get("evans_signal")]
+    eb05 = [(i, r) for i, r in own if r.get("eb05_signal")]
+    b.add("signals_n_evans", len(evans), "count", _ptr(src, "signals", "rows") + " (device rows with evans_signal)")
+    b.add("signals_n_eb05", len(eb05), "count", _ptr(src, "signals", "rows") + " (device rows with eb05_signal)")
+    flagged = [(i, r) for i, r in own if r.get("evans_signal") or r.get("eb05_signal")]
+    flagged.sort(key=lambda ir: -(ir[1].get("EB05") if isinstance(ir[1].get("EB05"), (int, float)) else -1e9))
+    b.add("signals_n_flagged", len(flagged), "count", _ptr(src, "signals", "rows") + " (device rows with either flag)")
+    for j, (i, r) in enumerate(flagged[:10], start=1):
+        g = f"signal.{j}"
+        p = ("signals", "rows", i)
+        b.add(f"{g}.term", r.get("term"), "text", _ptr(src, *p, "term"))
+        b.add(f"{g}.problem_type", r.get("problem_type"), "text", _ptr(src, *p, "problem_type"))
+        b.add(f"{g}.a", r.get("a"), "count", _ptr(src, *p, "a"))
+        b.add(f"{g}.prr", r.get("PRR"), "ratio", _ptr(src, *p, "PRR"))
+        b.add(f"{g}.prr_lo", r.get("PRR_lo"), "ratio", _ptr(src, *p, "PRR_lo"))
+        b.add(f"{g}.prr_hi", r.get("PRR_hi"), "ratio", _ptr(src, *p, "PRR_hi"))
+        b.add(f"{g}.chi2", r.get("chi2_yates"), "decimal", _ptr(src, *p, "chi2_yates"))
+        b.add(f"{g}.ebgm", r.get("EBGM"), "ratio", _ptr(src, *p, "EBGM"))
+        b.add(f"{g}.eb05", r.get("EB05"), "ratio", _ptr(src, *p, "EB05"))
+        b.add(f"{g}.evans", bool(r.get("evans_signal")), "flag", _ptr(src, *p, "evans_signal"))
+        b.add(f"{g}.eb05_flag", bool(r.get("eb05_signal")), "flag", _ptr(src, *p, "eb05_signal"))
+
+
+def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame:
+        return pd.Series([], dtype="datetime64[ns]")
+    return pd.to_datetime(frame[column], errors="coerce").dropna()
+
+
+def _recall_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
+    recalls = tables.get("recalls", pd.DataFrame())
+    enforcement = tables.get("enforcement", pd.DataFrame())
+    for scope, word in (("device", "device"), ("comparator", "comparator")):
+        b.using("device_recall")
+        r = recalls[recalls["scope"] == scope] if "scope" in recalls else recalls.iloc[0:0]
+        where = f"tables/recalls.parquet (rows where scope = {scope})"
+        b.add(f"n_recalls_{word}", len(r), "count", where)
+        dates = _dates(r, "event_date_initiated")
+        b.add(f"recalls_{word}_first", dates.min() if len(dates) else None, "date", where + " (min event_date_initiated)")
+        b.add(f"recalls_{word}_last", dates.max() if len(dates) else None, "date", where + " (max event_date_initiated)")
+        status = r["recall_status"].fillna("").str.lower() if "recall_status" in r else pd.Series([], dtype=str)
+        open_ = int((~status.str.contains("terminated|completed", regex=True)).sum()) if len(status) else 0
+        b.add(f"n_recalls_{word}_open", open_, "count", where + " (recall_status not Terminated or Completed)")
+        firms = r["recalling_firm"].dropna().nunique() if "recalling_firm" in r else 0
+        b.add(f"n_recall_firms_{word}", int(firms), "count", where + " (distinct recalling_firm)")
+        codes = r["product_code"].dropna().nunique() if "product_code" in r else 0
+        b.add(f"n_recall_codes_{word}", int(codes), "count", where + " (distinct product_code)")
+        b.using("device_enforcement")
+        e = enforcement[enforcement["scope"] == scope] if "scope" in enforcement else enforcement.iloc[0:0]
+        ewhere = f"tables/enforcement.parquet (rows where scope = {scope})"
+        b.add(f"n_enforcement_{word}", len(e), "count", ewhere)
+        for klass, key in (("Class I", "i"), ("Class II", "ii"), ("Class III", "iii")):
+            n = int((e["classification"] == klass).sum()) if "classification" in e else 0
+            b.add(f"n_enforcement_{word}_class_{key}", n, "count", ewhere[:-1] + f", classification = {klass})")
+    b.using()
+
+
+def _submission_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
+    s = tables.get("submissions", pd.DataFrame())
+    where = "tables/submissions.parquet"
+    for stype, key, source in (("510(k)", "510k", "device_510k"), ("De Novo", "denovo", "device_510k"),
+                               ("PMA", "pma", "device_pma"), ("PMA supplement", "pma_supplement", "device_pma")):
+        n = int((s["submission_type"] == stype).sum()) if "submission_type" in s else 0
+        b.add(f"n_{key}", n, "count", f"{where} (rows where submission_type = {stype})", needs=(source,))
+    b.using("device_510k")
+    candidates = s[s["submission_type"].isin(["510(k)", "De Novo"])] if "submission_type" in s else s
+    b.add("n_equivalence_candidates", len(candidates), "count", f"{where} (rows where submission_type is 510(k) or De Novo)")
+    decisions = _dates(candidates, "decision_date")
+    b.add("clearance_first", decisions.min() if len(decisions) else None, "date", f"{where} (min decision_date, 510(k) and De Novo)")
+    b.add("clearance_last", decisions.max() if len(decisions) else None, "date", f"{where} (max decision_date, 510(k) and De Novo)")
+    applicants = candidates["applicant"].dropna().nunique() if "applicant" in candidates else 0
+    b.add("n_applicants", int(applicants), "count", f"{where} (distinct applicant, 510(k) and De Novo)")
+    has_predicates = bool(s["predicates"].notna().any()) if "predicates" in s else False
+    b.add("predicates_published", has_predicates, "flag", f"{where} (any predicates not null)")
+    b.using()
+
+
+def _product_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
+    p = tables.get("products", pd.DataFrame())
+    where = "tables/products.parquet"
+    for source, status_name in (("udi", "device_udi"), ("registrationlisting", "device_registrationlisting"),
+                                ("eudamed", "eudamed")):
+        rows = p[p["source"] == source] if "source" in p else p.iloc[0:0]
+        b.add(f"n_products_{source}", len(rows), "count", f"{where} (rows where source = {source})", needs=(status_name,))
+    udi = p[p["source"] == "udi"] if "source" in p else p.iloc[0:0]
+    b.add("n_udi_brands", int(udi["brand_name"].dropna().nunique()) if "brand_name" in udi else 0, "count",
+          f"{where} (distinct brand_name where source = udi)", needs=("device_udi",))
+    listed = p[p["source"].isin(["udi", "registrationlisting"])] if "source" in p else p.iloc[0:0]
+    companies = sorted(listed["company_name"].dropna().unique()) if "company_name" in listed else []
+    us = ("device_udi", "device_registrationlisting")
+    b.add("n_us_companies", len(companies), "count",
+          f"{where} (distinct company_name where source = udi or registrationlisting)", needs=us)
+    b.add("us_companies", companies[:10], "list",
+          f"{where} (distinct company_name where source = udi or registrationlisting, first ten)", needs=us)
+    eu = p[p["source"] == "eudamed"] if "source" in p else p.iloc[0:0]
+    classes = sorted(eu["eu_risk_class"].dropna().unique()) if "eu_risk_class" in eu else []
+    b.add("eu_risk_classes", classes, "list", f"{where} (distinct eu_risk_class where source = eudamed)",
+          needs=("eudamed",))
+
+
+def _citation_facts(b: _Builder) -> None:
+    for key, (short, full) in CITATIONS.items():
+        b.add(f"cite.{key}.short", short, "citation", f"cer_lib/report/facts.py#CITATIONS/{key}")
+        b.add(f"cite.{key}.full", full, "citation", f"cer_lib/report/facts.py#CITATIONS/{key}")
