@@ -27,7 +27,7 @@ from .codes import Kind, check_product_code_exists, code_slug
 from .context import PARAMETERS_FILE, STAGES
 from .errors import CerError, MirrorError, StageFailed
 from .params import Parameters, load_parameters, save_parameters
-from .provenance import environment_versions, git_version, lock_sha256, utc_now, write_manifest
+from .provenance import display_path, environment_versions, git_version, lock_sha256, utc_now, write_manifest
 from .settings import PROJECT_ROOT, Settings
 
 KERNEL_NAME = "cer-notebooks"
@@ -113,6 +113,21 @@ def _execute_stage(stage: str, run_dir: Path, params: Parameters, notebooks_dir:
         )
     except PapermillExecutionError as exc:
         raise StageFailed(stage, exc.cell_index + 1, f"{exc.ename}: {exc.evalue}", notebook, exc.source) from None
+    finally:
+        _portable_papermill_metadata(run_dir / notebook, notebooks_dir / notebook)
+
+
+def _portable_papermill_metadata(executed: Path, source: Path) -> None:
+    """Papermill records absolute input and output paths (the temporary run folder among them):
+    keep the notebook's own name and the source relative to the project instead."""
+    import nbformat
+
+    if not executed.is_file():
+        return
+    nb = nbformat.read(executed, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    meta.update({"input_path": display_path(source), "output_path": executed.name})
+    nbformat.write(nb, executed)
 
 
 def _point_latest(code_dir: Path, run_dir: Path) -> None:
