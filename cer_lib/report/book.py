@@ -1,0 +1,433 @@
+"""The Jupyter Book site of every report: ``cer book`` / ``make book``.
+
+`build_book` generates the pages from ``outputs/`` and builds ``book/_build/html`` with
+jupyter-book 1.x (Sphinx), offline, executing nothing::
+
+    book/_config.yml, intro.md, methods.md, _static/     written by hand (in git)
+    book/_toc.yml, index.md                               generated: the index of all codes
+    book/runs/<CODE>/index.md                             generated: the runs of one code
+    book/runs/<CODE>/<run-id>/index.md                    generated: one run, links to its CER
+    book/runs/<CODE>/<run-id>/0N_<stage>.ipynb            copies of the executed notebooks
+    book/_extra/runs/<CODE>/<run-id>/cer.html, cer.pdf, manifest.json
+                                                          copied next to the run's page
+
+Runs are the folders ``outputs/<CODE>/<run-id>/``; ``.tmp-*`` / ``.failed-*`` folders, ``lab/``
+working folders and the ``latest`` link are not runs (``latest`` only marks the newest).
+
+Untrusted text never becomes markup: the generated pages put run data into HTML that is escaped
+here, and the notebook copies have their outputs sanitised like cer.html's (a Markdown/HTML output
+would otherwise reach the page raw through myst-nb). Page titles hold no run data beyond the code
+and run id, and this module is also a Sphinx extension (``_config.yml``: ``extra_extensions``, see
+`_page_context`) that escapes the page title sphinx-book-theme 1.3 prints unescaped in its print
+header (``<h1>{{ pagetitle }}</h1>`` is the title's plain text: an escaped ``&lt;script&gt;`` would
+come back as a live ``<script>``), and removes the thebe scripts jupyter-book adds twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from ..context import STAGES
+from ..settings import PROJECT_ROOT, Settings
+from .html import ReportError, RunInfo, clean_notebook_outputs, read_run_info
+
+BOOK_DIR = PROJECT_ROOT / "book"
+STATIC_FILES = ("_config.yml", "intro.md", "methods.md", "_static", ".gitignore")
+GENERATED = ("_toc.yml", "index.md", "runs", "_extra")
+RUN_FILES = ("cer.html", "cer.pdf", "manifest.json")
+_RUN_ID = re.compile(r"^(\d{8}T\d{6}Z)")
+
+
+@dataclass
+class BookRun:
+    code_slug: str
+    path: Path
+    info: RunInfo
+    latest: bool = False
+    headline: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def when(self) -> str:
+        """UTC start of the run, from run.json or the run id."""
+        if self.info.started_utc:
+            return str(self.info.started_utc).replace("T", " ").replace("Z", " UTC")
+        match = _RUN_ID.match(self.run_id)
+        if match:
+            stamp = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ")
+            return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return "unknown"
+
+    @property
+    def page(self) -> str:
+        """Path of the run page (without suffix) relative to the book root."""
+        return f"runs/{self.code_slug}/{self.run_id}/index"
+
+
+def _is_run(path: Path) -> bool:
+    if not path.is_dir() or path.is_symlink():
+        return False
+    if path.name.startswith((".", "_")) or path.name in ("lab", "latest"):
+        return False
+    return any((path / f"{stage}.ipynb").is_file() for stage in STAGES) or (path / "cer.html").is_file()
+
+
+def find_runs(outputs_dir: Path) -> dict[str, list[BookRun]]:
+    """``{code_slug: [runs, newest first]}`` for every finished run folder under ``outputs_dir``."""
+    found: dict[str, list[BookRun]] = {}
+    if not outputs_dir.is_dir():
+        return found
+    for code_dir in sorted(p for p in outputs_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        runs = [p for p in code_dir.iterdir() if _is_run(p)]
+        if not runs:
+            continue
+        latest_link = code_dir / "latest"
+        latest = None
+        if latest_link.is_symlink():
+            target = (code_dir / os.readlink(latest_link)).resolve()
+            latest = target if target in {r.resolve() for r in runs} else None
+        runs.sort(key=lambda p: p.name, reverse=True)
+        latest = latest or runs[0].resolve()
+        found[code_dir.name] = [
+            BookRun(code_dir.name, run, read_run_info(run), latest=run.resolve() == latest, headline=headline(run))
+            for run in runs
+        ]
+    return found
+
+
+# ----------------------------------------------------------------------------------------------
+# headline figures
+
+
+def headline(run_dir: Path) -> dict[str, Any]:
+    """Total reports, trend verdict and number of signals from results/analysis.json (None when absent).
+
+    Reads ``analysis["headline"]`` when the analysis provides one, else the documented places:
+    ``monthly_counts.totals.all``, ``trend.verdict.verdict`` and the flagged rows of ``signals.rows``.
+    """
+    try:
+        analysis = json.loads((Path(run_dir) / "results" / "analysis.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        analysis = None
+    out: dict[str, Any] = {"total_reports": None, "trend_verdict": None, "n_signals": None}
+    if not isinstance(analysis, dict):
+        return out
+    given = analysis.get("headline")
+    if isinstance(given, dict):
+        out.update({k: given.get(k) for k in out if given.get(k) is not None})
+    if out["total_reports"] is None:
+        out["total_reports"] = _dig(analysis, "monthly_counts", "totals", "all")
+    if out["trend_verdict"] is None:
+        verdict = _dig(analysis, "trend", "verdict")
+        out["trend_verdict"] = verdict.get("verdict") if isinstance(verdict, dict) else verdict
+        if out["trend_verdict"] is None and _dig(analysis, "trend", "status") not in (None, "ok"):
+            out["trend_verdict"] = _dig(analysis, "trend", "status")
+    if out["n_signals"] is None:
+        rows = _dig(analysis, "signals", "rows")
+        if isinstance(rows, list):
+            flags = ("signal", "evans_signal", "eb05_signal")
+            out["n_signals"] = sum(1 for r in rows if isinstance(r, dict) and any(r.get(f) is True for f in flags))
+    return out
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+# ----------------------------------------------------------------------------------------------
+# page generation
+
+
+def _text(value: Any, missing: str = "n/a") -> str:
+    """Escaped single-line text for a raw-HTML block (a blank line would end the block)."""
+    if value is None or value == "":
+        return missing
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = f"{value:,}"
+    return html.escape(re.sub(r"\s+", " ", str(value)).strip(), quote=True)
+
+
+def _md(text: str) -> str:
+    """Text for a Markdown heading: every ASCII punctuation character backslash-escaped."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", re.sub(r"\s+", " ", str(text)).strip())
+
+
+def _url(path: str) -> str:
+    return html.escape(path, quote=True)
+
+
+def _index_page(runs: dict[str, list[BookRun]]) -> str:
+    rows = []
+    for slug, code_runs in runs.items():
+        latest = next(r for r in code_runs if r.latest)
+        h, info = latest.headline, latest.info
+        links = [f'<a href="{_url(f"runs/{slug}/{latest.run_id}/index.html")}">run page</a>']
+        for name, label in (("cer.html", "CER (HTML)"), ("cer.pdf", "CER (PDF)")):
+            if (latest.path / name).is_file():
+                links.append(f'<a href="{_url(f"runs/{slug}/{latest.run_id}/{name}")}">{label}</a>')
+        rows.append(
+            "<tr>"
+            f'<td><a href="{_url(f"runs/{slug}/index.html")}"><strong>{_text(info.code)}</strong></a></td>'
+            f"<td>{_text(info.device_name)}</td>"
+            f"<td>{_text(info.device_class)}</td>"
+            f"<td><code>{_text(latest.run_id)}</code><br>{_text(latest.when)}</td>"
+            f"<td>{_text(h.get('total_reports'))}</td>"
+            f"<td>{_text(h.get('trend_verdict'))}</td>"
+            f"<td>{_text(h.get('n_signals'))}</td>"
+            f"<td>{' · '.join(links)}{' <strong>SYNTHETIC DATA</strong>' if info.synthetic else ''}</td>"
+            "</tr>"
+        )
+    n_runs = sum(len(v) for v in runs.values())
+    return "\n".join([
+        "# Clinical Evaluation Reports",
+        "",
+        f"{len(runs)} code{'s' if len(runs) != 1 else ''}, {n_runs} run{'s' if n_runs != 1 else ''}. "
+        "For each code, the latest run: its headline figures, its report (HTML and PDF) and its executed notebooks. "
+        "Older runs are listed on each code's page. How the numbers are made: [Methods](methods.md); "
+        "what a report is: [About](intro.md).",
+        "",
+        '<table class="cer-index">',
+        "<thead><tr><th>Code</th><th>Device</th><th>Class</th><th>Latest run</th><th>Total reports</th>"
+        "<th>Trend verdict</th><th>Signals</th><th>Report</th></tr></thead>",
+        "<tbody>",
+        *rows,
+        "</tbody>",
+        "</table>",
+        "",
+        "Total reports: MAUDE reports received in the data window. Trend verdict: recent window against "
+        "the baseline. Signals: device problem terms flagged by the Evans rule or EB05 at or above the threshold.",
+        "",
+    ])
+
+
+def _code_page(slug: str, code_runs: list[BookRun]) -> str:
+    info = next(r for r in code_runs if r.latest).info
+    rows = []
+    for run in code_runs:
+        h = run.headline
+        rows.append(
+            "<tr>"
+            f'<td><a href="{_url(f"{run.run_id}/index.html")}"><code>{_text(run.run_id)}</code></a>'
+            f"{' <strong>(latest)</strong>' if run.latest else ''}</td>"
+            f"<td>{_text(run.when)}</td>"
+            f"<td>{_text(run.info.window_start)} to {_text(run.info.window_end)}</td>"
+            f"<td>{_text(h.get('total_reports'))}</td><td>{_text(h.get('trend_verdict'))}</td><td>{_text(h.get('n_signals'))}</td>"
+            f"<td>{'SYNTHETIC' if run.info.synthetic else _text(run.info.data_from)}</td>"
+            "</tr>"
+        )
+    return "\n".join([
+        f"# {_md(info.code)}",
+        "",
+        f"<p><strong>{_text(info.device_name)}</strong>, device class {_text(info.device_class)}. "
+        f"{len(code_runs)} run{'s' if len(code_runs) != 1 else ''}, newest first.</p>",
+        "",
+        '<table class="cer-runs">',
+        "<thead><tr><th>Run</th><th>Started</th><th>Data window</th><th>Total reports</th><th>Trend verdict</th>"
+        "<th>Signals</th><th>Data</th></tr></thead>",
+        "<tbody>",
+        *rows,
+        "</tbody>",
+        "</table>",
+        "",
+    ])
+
+
+def _run_page(run: BookRun, notebooks: list[str]) -> str:
+    info, h = run.info, run.headline
+    links = []
+    for name, label in (("cer.html", "Clinical Evaluation Report (HTML, self-contained)"),
+                        ("cer.pdf", "Clinical Evaluation Report (PDF)"),
+                        ("manifest.json", "manifest.json (queries, data versions, hashes)")):
+        if (run.path / name).is_file():
+            links.append(f'<li><a href="{_url(name)}">{_text(label)}</a></li>')
+    nb_links = [f'<li><a href="{_url(nb + ".html")}"><code>{_text(nb)}.ipynb</code></a></li>' for nb in notebooks]
+    banner = ('<p class="cer-synthetic"><strong>SYNTHETIC DATA</strong>: this run used a synthetic demo data set; '
+              "its numbers describe no real device.</p>") if info.synthetic else ""
+    return "\n".join([
+        f"# {_md(info.code)} run {_md(run.run_id)}",
+        "",
+        banner,
+        "",
+        '<table class="cer-facts"><tbody>',
+        f"<tr><th>Code</th><td>{_text(info.code)} ({_text(info.kind)})</td></tr>",
+        f"<tr><th>Device</th><td>{_text(info.device_name)}</td></tr>",
+        f"<tr><th>Class</th><td>{_text(info.device_class)}</td></tr>",
+        f"<tr><th>Data window</th><td>{_text(info.window_start)} to {_text(info.window_end)}</td></tr>",
+        f"<tr><th>Data last updated</th><td>{_text(info.last_updated_text)}</td></tr>",
+        f"<tr><th>Started</th><td>{_text(run.when)}{' (latest run of this code)' if run.latest else ''}</td></tr>",
+        f"<tr><th>Total reports</th><td>{_text(h.get('total_reports'))}</td></tr>",
+        f"<tr><th>Trend verdict</th><td>{_text(h.get('trend_verdict'))}</td></tr>",
+        f"<tr><th>Signals</th><td>{_text(h.get('n_signals'))}</td></tr>",
+        "</tbody></table>",
+        "",
+        "<p>The report:</p>",
+        "",
+        "<ul>" + "".join(links or ["<li>no cer.html in this run folder</li>"]) + "</ul>",
+        "",
+        "<p>The executed notebooks, code and outputs (the report's sections are the outputs of <code>05_report</code>):</p>",
+        "",
+        "<ul>" + "".join(nb_links) + "</ul>",
+        "",
+    ])
+
+
+def _copy_notebook(source: Path, target: Path, run_dir: Path) -> None:
+    """A copy of an executed notebook whose outputs are safe to render (see `clean_notebook_outputs`)."""
+    nb = nbformat.read(source, as_version=4)
+    nb = clean_notebook_outputs(nb, base_dir=run_dir)
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, target)
+
+
+def generate_pages(runs: dict[str, list[BookRun]], book_dir: Path) -> list[str]:
+    """Write _toc.yml, index.md, runs/ and _extra/ into ``book_dir``; returns the generated page paths."""
+    for name in GENERATED:
+        path = book_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    pages = ["index"]
+    chapters = []
+    for slug, code_runs in runs.items():
+        code_dir = book_dir / "runs" / slug
+        code_dir.mkdir(parents=True)
+        (code_dir / "index.md").write_text(_code_page(slug, code_runs), encoding="utf-8")
+        run_sections = []
+        for run in code_runs:
+            page_dir = code_dir / run.run_id
+            page_dir.mkdir()
+            extra_dir = book_dir / "_extra" / "runs" / slug / run.run_id
+            extra_dir.mkdir(parents=True)
+            for name in RUN_FILES:
+                if (run.path / name).is_file():
+                    shutil.copy2(run.path / name, extra_dir / name)
+            notebooks = []
+            for stage in STAGES:
+                if (run.path / f"{stage}.ipynb").is_file():
+                    _copy_notebook(run.path / f"{stage}.ipynb", page_dir / f"{stage}.ipynb", run.path)
+                    notebooks.append(stage)
+            (page_dir / "index.md").write_text(_run_page(run, notebooks), encoding="utf-8")
+            run_sections.append({"file": run.page,
+                                 "sections": [{"file": f"runs/{slug}/{run.run_id}/{nb}"} for nb in notebooks]})
+            pages += [run.page, *(f"runs/{slug}/{run.run_id}/{nb}" for nb in notebooks)]
+        chapters.append({"file": f"runs/{slug}/index", "sections": run_sections})
+        pages.append(f"runs/{slug}/index")
+    toc = {
+        "format": "jb-book",
+        "root": "index",
+        "parts": [
+            {"caption": "Reports", "chapters": chapters},
+            {"caption": "About", "chapters": [{"file": "intro"}, {"file": "methods"}]},
+        ],
+    }
+    (book_dir / "_toc.yml").write_text("# generated by `cer book` from outputs/; do not edit\n"
+                                       + yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
+    (book_dir / "index.md").write_text(_index_page(runs), encoding="utf-8")
+    return pages
+
+
+def _prepare_book_dir(book_dir: Path) -> None:
+    """A book folder other than book/ gets the hand-written files from book/ first."""
+    book_dir.mkdir(parents=True, exist_ok=True)
+    if book_dir.resolve() == BOOK_DIR.resolve():
+        return
+    for name in STATIC_FILES:
+        source = BOOK_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, book_dir / name, dirs_exist_ok=True)
+        elif source.is_file():
+            shutil.copy2(source, book_dir / name)
+
+
+def build_book(outputs_dir: Path | None = None, *, book_dir: Path | None = None, quiet: bool = True) -> str:
+    """Generate the pages from ``outputs_dir`` (default: outputs/) and build the site.
+
+    Returns the path of ``<book_dir>/_build/html/index.html``. Raises `ReportError` when there is no
+    run to show or the build fails (with the end of Sphinx's log).
+    """
+    outputs_dir = Path(outputs_dir) if outputs_dir else Settings.from_env().outputs_dir
+    book_dir = Path(book_dir) if book_dir else BOOK_DIR
+    runs = find_runs(outputs_dir)
+    if not runs:
+        raise ReportError(
+            f"no report runs under {outputs_dir}: run one first (e.g. `make demo` or `make report CODE=LZG`); "
+            "unfinished (.tmp-*), failed (.failed-*) and lab/ folders are not published"
+        )
+    _prepare_book_dir(book_dir)
+    generate_pages(runs, book_dir)
+    build_dir = book_dir / "_build"
+    if (build_dir / "html").exists():
+        shutil.rmtree(build_dir / "html")  # no pages of deleted runs left behind
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book_dir), "--path-output", str(book_dir)]
+    if not Path(command[0]).is_file():
+        command = [sys.executable, "-m", "jupyter_book.cli.main", "build", str(book_dir), "--path-output", str(book_dir)]
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=book_dir, capture_output=True, text=True, env=env)
+    index = build_dir / "html" / "index.html"
+    if done.returncode != 0 or not index.is_file():
+        tail = "\n".join((done.stdout + "\n" + done.stderr).strip().splitlines()[-25:])
+        raise ReportError(f"jupyter-book build of {book_dir} failed (exit {done.returncode}):\n{tail}")
+    log = book_dir / "_build" / "build.log"
+    log.write_text(done.stdout + "\n" + done.stderr, encoding="utf-8")
+    if not quiet:
+        print(f"built {index} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return str(index)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sphinx extension (loaded by book/_config.yml)
+
+
+def _page_context(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """Make each page safe and quiet, after the theme has filled the context.
+
+    - escape the plain-text titles sphinx-book-theme prints without escaping (``pagetitle``);
+    - drop sphinx-thebe's scripts: this book launches no kernels, and jupyter-book 1.0 adds the
+      thebe configuration twice (``const THEBE_JS_URL`` declared twice: a console SyntaxError);
+    - give pydata-sphinx-theme a colour mode (empty by default: "Got invalid theme mode" error).
+    """
+    from markupsafe import Markup, escape
+
+    for key in ("pagetitle", "root_title"):
+        value = context.get(key)
+        if isinstance(value, str) and not isinstance(value, Markup):
+            context[key] = escape(value)
+    scripts = context.get("script_files")
+    if isinstance(scripts, list):
+        context["script_files"] = [js for js in scripts if not _is_thebe(js)]
+    if not context.get("default_mode"):
+        context["default_mode"] = "light"
+
+
+def _is_thebe(js: Any) -> bool:
+    name = str(getattr(js, "filename", js) or "")
+    body = str((getattr(js, "attributes", None) or {}).get("body", ""))
+    return "thebe" in name.lower() or "THEBE_JS_URL" in body
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx entry point: runs after the themes' own html-page-context handlers (priority 500)."""
+    app.connect("html-page-context", _page_context, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
