@@ -79,9 +79,10 @@ doctor: $(STAMP) ## health check: versions, kernel, folders, services, mirror
 	@$(CER) doctor $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
 
 lock: ## re-pin requirements.lock from pyproject.toml and regenerate environment.yml
-	@$(PYTHON) -m venv .cache/lock-tools && .cache/lock-tools/bin/pip install --quiet pip-tools
+	@$(PYTHON) -m venv .cache/lock-tools
+	@.cache/lock-tools/bin/pip install --quiet pip-tools 2>&1 | $(QUIET_PIP)
 	@.cache/lock-tools/bin/pip-compile --quiet --extra test --strip-extras --no-emit-index-url \
-	    --no-emit-find-links --no-emit-trusted-host -o $(LOCK) pyproject.toml
+	    --no-emit-find-links --no-emit-trusted-host -o $(LOCK) pyproject.toml 2>&1 | $(QUIET_PIP)
 	@$(PYTHON) -m cer_lib._devtools
 
 clean: ## remove .venv, caches and the built book (never outputs/)

@@ -72,6 +72,11 @@ class RunContext:
     def run_id(self) -> str:
         return self.run_dir.resolve().name.removeprefix(".tmp-")
 
+    def __repr__(self) -> str:
+        p = self.params
+        return (f"run of {p.code} ({p.kind.value}) from {p.data_from}, data window {p.window.start} to {p.window.end}"
+                + (f", stage {self.stage}" if self.stage else "") + f", folder {self.run_dir}")
+
 
 def open_run(
     run_dir: str | Path = "",

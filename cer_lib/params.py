@@ -86,6 +86,11 @@ class ProblemMethod(_Strict):
 
 class Methods(_Strict):
     review_sample_size: int = Field(200, ge=0, le=5000, description="records fetched for the case review (most recent first)")
+    series_start: Literal["first_report", "window"] = Field(
+        "first_report",
+        description="models start at the month of the device's first report in the window (leading zero months say "
+        "nothing about a reporting rate), or at the window start",
+    )
     trend: TrendMethod = TrendMethod()
     changepoint: ChangepointMethod = ChangepointMethod()
     forecast: ForecastMethod = ForecastMethod()

@@ -110,6 +110,8 @@ def _execute_stage(stage: str, run_dir: Path, params: Parameters, notebooks_dir:
             cwd=str(run_dir),
             progress_bar=False,
             log_output=False,
+            # the kernel's own log says only that it talks to us over local TCP: keep its errors only
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         raise StageFailed(stage, exc.cell_index + 1, f"{exc.ename}: {exc.evalue}", notebook, exc.source) from None

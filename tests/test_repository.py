@@ -49,12 +49,15 @@ def test_every_declared_dependency_is_pinned_in_the_lock() -> None:
 
 def test_stage_notebooks_are_committed_without_outputs_and_are_thin() -> None:
     assert [nb.stem for nb in NOTEBOOKS] == ["01_collect", "02_integrate", "03_analyze", "04_narrate", "05_report"]
+    first_parameters = json.loads(NOTEBOOKS[0].read_text())["cells"][1]["source"]
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())
         assert nb["metadata"]["kernelspec"]["name"] == "cer-notebooks", path.name
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), f"{path.name} has outputs"
         assert "parameters" in code[0]["metadata"].get("tags", []), f"{path.name}: first code cell must be the parameters cell"
+        assert code[0]["source"] == first_parameters, f"{path.name}: the parameters cell differs from 01_collect's"
+        assert f'stage="{path.stem}"' in "".join(code[1]["source"]), f"{path.name}: open_run names another stage"
         for cell in code[1:]:
             source = "".join(cell["source"])
             assert len(source.splitlines()) <= 12, f"{path.name}: a cell of {len(source.splitlines())} lines; move logic into cer_lib"

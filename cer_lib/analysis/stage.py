@@ -66,6 +66,7 @@ class AnalysisResults:
                 "kind": kind,
                 "device_name": device_name,
                 "window": {"start": self.window[0], "end": self.window[1]},
+                "series_start": self.series.window_start,
                 "as_of": self.as_of,
                 "inputs": self.inputs,
                 "parameters": self.parameters,
@@ -133,8 +134,9 @@ def analyze(ctx: RunContext) -> AnalysisResults:
 
     counts = tables["event_counts"]
     received = counts[(counts["date_field"] == "date_received") & counts["event_type"].isin(EVENT_TYPES)]
-    series = monthly_counts(received, date_field="date_received", window_start=window[0], window_end=window[1], as_of=as_of)
-    series_event = _date_of_event_series(counts, window, as_of)
+    modelled, notes = _series_window(received, window, methods.series_start)
+    series = monthly_counts(received, date_field="date_received", window_start=modelled[0], window_end=modelled[1], as_of=as_of)
+    series_event = _date_of_event_series(counts, modelled, as_of)
 
     trend = trend_analysis(
         series,
@@ -166,7 +168,7 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     figures = make_figures(series, ctx.figures_dir, trend=trend, changes=changes, forecast=forecast, problems=problems)
     figures = [_relative_figure(f, ctx.run_dir) for f in figures]
 
-    notes = list(series.notes)
+    notes += series.notes
     if any(tables["problem_counts"]["truncated"].fillna(False)):
         notes.append("At least one problem-term count returned the maximum number of terms and may be truncated.")
     results = AnalysisResults(
@@ -197,6 +199,19 @@ def _as_of(status: dict[str, Any], window_end: dt.date) -> dt.date:
     except ValueError:
         updated = window_end
     return min(updated, window_end)
+
+
+def _series_window(received: pd.DataFrame, window: tuple[dt.date, dt.date], series_start: str) -> tuple[tuple[dt.date, dt.date], list[str]]:
+    """The months the models see: from the first month with a report (``first_report``) or the window start."""
+    if series_start == "window" or received.empty:
+        return window, []
+    first = pd.Timestamp(received.loc[received["n_reports"] > 0, "date"].min()).date().replace(day=1)
+    if first <= window[0]:
+        return window, []
+    note = (f"Series start at {first:%Y-%m}, the month of the first report in the data window: the "
+            f"{(first.year - window[0].year) * 12 + first.month - window[0].month} months from {window[0]:%Y-%m} "
+            "without any report carry no information on a reporting rate (methods.series_start = first_report).")
+    return (first, window[1]), [note]
 
 
 def _date_of_event_series(counts: pd.DataFrame, window: tuple[dt.date, dt.date], as_of: dt.date) -> MonthlySeries | None:

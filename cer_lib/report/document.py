@@ -802,7 +802,7 @@ def _section_block(d: _Run, section: Section) -> ReportBlock:
 
 
 def front_matter(ctx: Any, *, embed_figures: bool = True) -> ReportBlock:
-    """Title, identification, data banners and the table of contents."""
+    """Title, identification and data banners (the HTML and PDF carry the table of contents)."""
     d = _load(ctx, embed_figures)
     f = d.facts
     banners = []
@@ -824,15 +824,12 @@ def front_matter(ctx: Any, *, embed_figures: bool = True) -> ReportBlock:
         ("Data cut-off", f["as_of"].text), ("Data origin", f["data_origin"].text),
         ("Run", f["run_id"].text), ("Code version", f"{f['git_commit'].text} (cer-notebooks {f['tool_version'].text})"),
     ], columns=["Item", "Value"])
-    toc = "".join(f'<li><a href="#{esc(s.anchor)}">{esc(s.number)} {esc(s.title)}</a></li>'
-                  for s in SECTIONS if s.level <= 2)
     html_out = (f'<section class="cer-section cer-front" id="sec-front">{_style()}'
                 f"<h1>Clinical evaluation report: public data part</h1>"
                 f"<p><b>{esc(f['device_name'].text)}</b> (product code {esc(f['product_code'].text)})</p>"
                 f"{''.join(banners)}{_frame_html(ident, 'tab-identification')}"
                 "<p>Structure: MEDDEV 2.7/1 revision 4, Appendix A9. Items public data cannot fill are boxed "
-                "placeholders for the manufacturer.</p>"
-                f'<nav><p class="cer-caption">Contents</p><ul>{toc}</ul></nav></section>')
+                "placeholders for the manufacturer.</p></section>")
     return ReportBlock("front", "", "Front matter", f'<div class="cer-report">{html_out}</div>')
 
 

@@ -537,6 +537,7 @@ def _trend_facts(b: _Builder, analysis: dict) -> None:
     v = t.get("verdict") or {}
     vp = ("trend", "verdict")
     b.add("verdict", v.get("verdict"), "text", _ptr(src, *vp, "verdict"))
+    b.add("verdict_reason", v.get("reason") or None, "text", _ptr(src, *vp, "reason"))
     b.add("verdict_method", v.get("method"), "text", _ptr(src, *vp, "method"))
     b.add("verdict_alpha", v.get("alpha"), "decimal", _ptr(src, *vp, "alpha"),
           text=f"{v['alpha']:g}" if isinstance(v.get("alpha"), (int, float)) else None)

@@ -823,17 +823,21 @@ def _read_notebook(path: Path) -> nbformat.NotebookNode:
         raise ReportError(f"{path}: not a readable notebook ({exc})") from None
 
 
+# A stage-5 cell that belongs to the code trail but not to the report itself (title, set-up, imports).
+ANNEX_ONLY = "cer-annex-only"
+
+
 def _tags(cell: nbformat.NotebookNode) -> set[str]:
     return set(cell.get("metadata", {}).get("tags", []) or [])
 
 
 def _prepare_report(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, dict[int, str]]:
-    """The report part: jupyter-book style tags honoured; returns the anchor of each kept cell."""
+    """The report part: jupyter-book style tags and `ANNEX_ONLY` honoured; returns the anchor of each kept cell."""
     kept = []
     anchors: dict[int, str] = {}
     for index, cell in enumerate(nb.cells, start=1):
         tags = _tags(cell)
-        if "remove-cell" in tags:
+        if tags & {"remove-cell", "injected-parameters", ANNEX_ONLY}:
             continue
         anchor = f"r-c{index}"
         cell.metadata["cer_anchor"] = anchor
