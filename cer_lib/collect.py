@@ -134,13 +134,10 @@ def _default_source(ctx: RunContext, params: Parameters) -> Source:
         from .sources.openfda import OpenFDA
 
         return OpenFDA.for_run(ctx)
-    try:
-        from .sources.mirror import Mirror  # imported only when used
-    except ModuleNotFoundError as exc:
-        if exc.name != "cer_lib.sources.mirror":
-            raise
-        raise CerError("this installation has no mirror source (cer_lib.sources.mirror): run with FROM=api") from None
-    return Mirror(ctx.mirror_dir, provenance=ctx.provenance)
+    from .sources.demo import mirror_folder
+    from .sources.mirror import Mirror  # imported only when used
+
+    return Mirror(mirror_folder(params.mirror, ctx.settings), provenance=ctx.provenance)
 
 
 def collect(ctx: RunContext, source: Source | None = None) -> CollectSummary:

@@ -25,7 +25,7 @@ from typing import Any
 from . import __version__
 from .codes import Kind, check_product_code_exists, code_slug
 from .context import PARAMETERS_FILE, STAGES
-from .errors import CerError, MirrorError, StageFailed
+from .errors import CerError, StageFailed
 from .params import Parameters, load_parameters, save_parameters
 from .provenance import display_path, environment_versions, git_version, lock_sha256, utc_now, write_manifest
 from .settings import PROJECT_ROOT, Settings
@@ -48,18 +48,6 @@ def make_run_id(params: Parameters, when: dt.datetime | None = None) -> str:
     return f"{when:%Y%m%dT%H%M%SZ}-{hashlib.sha256(basis.encode()).hexdigest()[:7]}"
 
 
-def resolve_mirror(params: Parameters, settings: Settings) -> Path:
-    """The mirror folder for this run; builds the demo mirror on first use when none is given."""
-    if params.mirror is None:
-        from .sources.demo import ensure_demo_mirror
-
-        return ensure_demo_mirror(settings)
-    mirror = Path(params.mirror).expanduser()
-    if not mirror.is_dir():
-        raise MirrorError(f"mirror folder {mirror} does not exist (MIRROR=... or `mirror:` in parameters)")
-    return mirror
-
-
 def preflight(params: Parameters, settings: Settings) -> None:
     """Checks that need no run folder: supported kind, mirror present, product code known."""
     if params.kind is Kind.drug:
@@ -68,10 +56,11 @@ def preflight(params: Parameters, settings: Settings) -> None:
             "this version reports on devices (KIND=product_code, udi_di or brand)"
         )
     classification = None
+    from .sources.demo import mirror_folder
     from .sources.foiclass import find_classification_file, product_codes
 
     if params.data_from == "mirror":
-        classification = find_classification_file(resolve_mirror(params, settings))
+        classification = find_classification_file(mirror_folder(params.mirror, settings))
     else:
         for candidate in filter(None, [params.mirror, settings.demo_mirror_dir]):
             classification = find_classification_file(Path(candidate))

@@ -66,6 +66,16 @@ REAL_SOURCES = (
 _REQUIRED_REAL = "openfda/in2bones/openFDA_raw_data.json"
 
 
+def mirror_folder(mirror: Path | str | None, settings: Settings) -> Path:
+    """The mirror a run reads: the folder given, or the demo mirror (built on first use) when none is."""
+    if mirror is None:
+        return ensure_demo_mirror(settings)
+    folder = Path(mirror).expanduser()
+    if not folder.is_dir():
+        raise MirrorError(f"mirror folder {folder} does not exist (MIRROR=... or `mirror:` in the parameters)")
+    return folder
+
+
 def ensure_demo_mirror(settings: Settings | None = None) -> Path:
     """Build the demo mirror at ``settings.demo_mirror_dir`` unless it is current; return its folder."""
     settings = settings or Settings.from_env()
