@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--outputs", help="outputs folder (default: outputs/)")
 
     doctor = commands.add_parser("doctor", help="print a health table; non-zero when the chosen mode is broken")
-    doctor.add_argument("--from", dest="data_from", choices=["api", "mirror"], default="mirror")
+    doctor.add_argument("--from", dest="data_from", choices=["api", "mirror"], help="check one mode only (default: both)")
     doctor.add_argument("--mirror", help="mirror folder to check (default: the demo mirror)")
 
     verify = commands.add_parser("verify", help="re-hash a run folder against its manifest")

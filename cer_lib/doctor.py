@@ -1,7 +1,8 @@
 """``cer doctor``: one table that says whether this machine can make a report, and in which mode.
 
 Each row is ok, info or FAIL. A row fails only when the chosen mode needs it: being offline is
-plainly reported, and is not an error when a mirror is used.
+plainly reported, and is not an error when a mirror is used. Without a chosen mode, the table ends
+with the readiness of each mode and the exit status says whether at least one is ready.
 """
 from __future__ import annotations
 
@@ -18,11 +19,16 @@ from .settings import PROJECT_ROOT, Settings
 KEY_PACKAGES = ("pandas", "statsmodels", "ruptures", "seaborn", "duckdb", "papermill", "nbconvert", "weasyprint", "jupyter-book")
 
 
+MODES = ("api", "mirror")
+
+
 @dataclass
 class Check:
     name: str
     status: str  # ok | info | FAIL
     detail: str
+    needed_for: tuple[str, ...] = MODES  # the modes that cannot work without it
+    passed: bool = True
 
 
 def _writable(folder: Path) -> tuple[bool, str]:
@@ -70,10 +76,15 @@ def _lock_drift() -> tuple[int, list[str]]:
     return len(pins), drift
 
 
-def collect_checks(data_from: str, mirror: str | None, settings: Settings | None = None) -> list[Check]:
+def collect_checks(data_from: str | None, mirror: str | None, settings: Settings | None = None) -> list[Check]:
+    """All checks; a failed check is FAIL when the chosen mode (or, with none chosen, every mode) needs it."""
     settings = settings or Settings.from_env()
     checks: list[Check] = []
-    add = lambda name, ok, detail, needed=True: checks.append(Check(name, "ok" if ok else ("FAIL" if needed else "info"), detail))
+    chosen = (data_from,) if data_from else MODES
+
+    def add(name: str, ok: bool, detail: str, needed_for: tuple[str, ...] = MODES) -> None:
+        failing = not ok and all(mode in needed_for for mode in chosen)
+        checks.append(Check(name, "ok" if ok else ("FAIL" if failing else "info"), detail, needed_for, ok))
 
     add("python", sys.version_info >= (3, 11), sys.version.split()[0])
     n_pins, drift = _lock_drift()
@@ -103,9 +114,9 @@ def collect_checks(data_from: str, mirror: str | None, settings: Settings | None
         add("pdf engine", False, f"WeasyPrint unusable: {exc}")
 
     api_ok, api_detail = _reachable(f"{settings.openfda_base_url}/device/classification.json?limit=1")
-    add("openFDA", api_ok, f"{settings.openfda_base_url}: {api_detail}" + ("" if api_ok or data_from == "api" else "; fine: this mode uses a mirror"), needed=data_from == "api")
+    add("openFDA", api_ok, f"{settings.openfda_base_url}: {api_detail}" + ("; fine with a mirror (FROM=mirror)" if not api_ok and data_from != "api" else ""), needed_for=("api",))
     eu_ok, eu_detail = _reachable(f"{settings.eudamed_base_url}/devices/udiDiData?page=0&pageSize=1&size=1&iso2Code=en&languageIso2Code=en")
-    add("Eudamed", eu_ok, f"{settings.eudamed_base_url}: {eu_detail} (optional: the report says when it was unavailable)", needed=False)
+    add("Eudamed", eu_ok, f"{settings.eudamed_base_url}: {eu_detail} (optional: the report says when it was unavailable)", needed_for=())
     key = "set (never shown or stored)" if settings.openfda_api_key else "not set: 1,000 requests/day per IP; set OPENFDA_API_KEY for 120,000"
     checks.append(Check("openFDA API key", "info" if not settings.openfda_api_key else "ok", key))
 
@@ -117,7 +128,7 @@ def collect_checks(data_from: str, mirror: str | None, settings: Settings | None
         detail = f"{folder}: " + ("found" if found else "not found")
         if found:
             detail += "; classification file " + ("found" if find_classification_file(folder) else "MISSING")
-        add("mirror", found, detail, needed=data_from == "mirror")
+        add("mirror", found, detail, needed_for=("mirror",))
     else:
         folder = settings.demo_mirror_dir
         if folder.is_dir():
@@ -139,11 +150,19 @@ def format_table(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def run_doctor(data_from: str = "mirror", mirror: str | None = None) -> int:
+def ready_modes(checks: list[Check]) -> dict[str, list[str]]:
+    """For each mode, the names of the failed checks it needs (empty: ready)."""
+    return {mode: [c.name for c in checks if not c.passed and mode in c.needed_for] for mode in MODES}
+
+
+def run_doctor(data_from: str | None = None, mirror: str | None = None) -> int:
     checks = collect_checks(data_from, mirror or os.environ.get("MIRROR") or None)
-    print(f"cer doctor (mode: from {data_from})\n")
+    print(f"cer doctor ({'mode: from ' + data_from if data_from else 'all modes'})\n")
     print(format_table(checks))
-    failed = [c.name for c in checks if c.status == "FAIL"]
     print()
-    print(f"FAIL: {', '.join(failed)}" if failed else f"ready: reports can be made from {data_from}")
-    return 1 if failed else 0
+    readiness = ready_modes(checks)
+    for mode in (data_from,) if data_from else MODES:
+        missing = readiness[mode]
+        print(f"from {mode}: " + (f"NOT READY ({', '.join(missing)})" if missing else "ready"))
+    ready = [mode for mode in MODES if not readiness[mode]]
+    return 0 if (data_from in ready if data_from else ready) else 1

@@ -73,12 +73,16 @@ def test_doctor_reports_offline_plainly_and_is_not_an_error_with_a_mirror(tmp_pa
     closed = {"OPENFDA_BASE_URL": "http://127.0.0.1:9", "EUDAMED_BASE_URL": "http://127.0.0.1:9"}
     mirror_mode = _run([sys.executable, "-m", "cer_lib", "doctor", "--from", "mirror"], tmp_path, **closed)
     assert "openFDA" in mirror_mode.stdout and "unreachable" in mirror_mode.stdout
-    assert "fine: this mode uses a mirror" in mirror_mode.stdout
+    assert "fine with a mirror" in mirror_mode.stdout and "from mirror: ready" in mirror_mode.stdout
     for check in ("python", "packages", "jupyter kernel", "outputs writable", "cache writable", "Eudamed", "mirror"):
         assert check in mirror_mode.stdout
-    api_mode = _run([sys.executable, "-m", "cer_lib", "doctor", "--from", "api"], tmp_path, **closed)
-    assert api_mode.returncode == 1 and "FAIL: openFDA" in api_mode.stdout
     assert mirror_mode.returncode == 0, mirror_mode.stdout
+    api_mode = _run([sys.executable, "-m", "cer_lib", "doctor", "--from", "api"], tmp_path, **closed)
+    assert api_mode.returncode == 1 and "from api: NOT READY (openFDA)" in api_mode.stdout
+    assert "FAIL" in next(line for line in api_mode.stdout.splitlines() if line.startswith("openFDA "))
+    both = _run([sys.executable, "-m", "cer_lib", "doctor"], tmp_path, **closed)
+    assert "from api: NOT READY (openFDA)" in both.stdout and "from mirror: ready" in both.stdout
+    assert both.returncode == 0  # one mode works
 
 
 def test_verify_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
