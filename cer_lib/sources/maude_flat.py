@@ -711,39 +711,32 @@ def join_maude(
 
     device_terms = {row["code"]: row["term"] for t in tables["deviceproblemcodes"] for row in t.rows}
     patient_terms = {row["code"]: row["term"] for t in tables["patientproblemdata"] for row in t.rows}
-    unresolved = 0
-    product_problems: dict[str, list[str]] = defaultdict(list)
-    for table in tables["foidevproblem"]:
-        orphans = 0
-        for row in table.rows:
-            key = row.get("mdr_report_key", "")
-            if key not in masters:
-                orphans += 1
-                continue
-            code = str(row.get("device_problem_code", "")).strip().removesuffix(".0")
-            term = device_terms.get(code)
-            if term is None:
-                unresolved += 1
-                continue
-            product_problems[key].append(term)
-        if orphans:
-            orphan_rows[table.report.path] = orphans
-    patient_problems: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for table in tables["patientproblemcode"]:
-        orphans = 0
-        for row in table.rows:
-            key = row.get("mdr_report_key", "")
-            if key not in masters:
-                orphans += 1
-                continue
-            code = str(row.get("patient_problem_code", "")).strip().removesuffix(".0")
-            term = patient_terms.get(code)
-            if term is None:
-                unresolved += 1
-                continue
-            patient_problems[(key, str(row.get("patient_sequence_number", "1")))].append(term)
-        if orphans:
-            orphan_rows[table.report.path] = orphans
+    def problem_terms(kind: str, code_column: str, terms: dict[str, str], key_of) -> tuple[dict[Any, list[str]], int]:
+        """Problem codes of the ``kind`` files translated to terms, grouped by ``key_of(row)``;
+        rows of reports without a master row are counted as orphans, codes without a term as unresolved."""
+        grouped: dict[Any, list[str]] = defaultdict(list)
+        unresolved = 0
+        for table in tables[kind]:
+            orphans = 0
+            for row in table.rows:
+                if row.get("mdr_report_key", "") not in masters:
+                    orphans += 1
+                    continue
+                term = terms.get(str(row.get(code_column, "")).strip().removesuffix(".0"))
+                if term is None:
+                    unresolved += 1
+                    continue
+                grouped[key_of(row)].append(term)
+            if orphans:
+                orphan_rows[table.report.path] = orphans
+        return grouped, unresolved
+
+    product_problems, unresolved_device = problem_terms(
+        "foidevproblem", "device_problem_code", device_terms, lambda row: row.get("mdr_report_key", ""))
+    patient_problems, unresolved_patient = problem_terms(
+        "patientproblemcode", "patient_problem_code", patient_terms,
+        lambda row: (row.get("mdr_report_key", ""), str(row.get("patient_sequence_number", "1"))))
+    unresolved = unresolved_device + unresolved_patient
 
     outcome_splits = 0
     records = []
