@@ -24,7 +24,7 @@ from cer_lib.tables.schemas import TABLES
 from openfda_server import in2bones_datasets, serve_eudamed, serve_openfda
 from openfda_server import threaded_httpserver  # noqa: F401  (fixture)
 
-pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+pytestmark = pytest.mark.slow
 
 
 def _report(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -42,6 +42,7 @@ def mirror_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.mark.realdata
 def test_the_run_folder_is_complete_and_verifies(mirror_run: Path) -> None:
     for stage in STAGES:
         nb = nbformat.read(mirror_run / f"{stage}.ipynb", as_version=4)
@@ -67,12 +68,14 @@ def test_the_run_folder_is_complete_and_verifies(mirror_run: Path) -> None:
     assert report.checked == len(manifest["outputs"]) + len(manifest["inputs"])
 
 
+@pytest.mark.realdata
 def test_executed_notebooks_hold_no_machine_paths(mirror_run: Path) -> None:
     for stage in STAGES:
         text = (mirror_run / f"{stage}.ipynb").read_text()
         assert ".tmp-" not in text, f"{stage} mentions the temporary run folder"
 
 
+@pytest.mark.realdata
 def test_api_and_mirror_give_the_same_tables(mirror_run: Path, threaded_httpserver, realdata: Path, tmp_path: Path) -> None:  # noqa: F811
     datasets = in2bones_datasets(realdata)
     fda = serve_openfda(threaded_httpserver, datasets, last_updated="2021-09-07")
@@ -92,3 +95,17 @@ def test_api_and_mirror_give_the_same_tables(mirror_run: Path, threaded_httpserv
     assert compared == len(TABLES)
     requests = json.loads((api_run / "manifest.json").read_text())["requests"]
     assert requests and all(r["url"].startswith(fda.base_url) or r["url"].startswith(eudamed) for r in requests)
+
+
+def test_without_real_data_the_demo_says_synthetic_on_every_page(tmp_path: Path) -> None:
+    """Elsewhere than this workplace the demo runs on a generated sample: every page must say so."""
+    from pypdf import PdfReader
+
+    _, run = _report(tmp_path, "--from", "mirror", CER_REALDATA_DIR=str(tmp_path / "absent"))
+    status = json.loads((run / "collected" / "status.json").read_text())
+    assert status["synthetic"] is True
+    pages = PdfReader(run / "cer.pdf").pages
+    assert len(pages) > 10
+    unmarked = [i + 1 for i, page in enumerate(pages) if "SYNTHETIC" not in page.extract_text().upper()]
+    assert not unmarked, f"pages without the synthetic-data notice: {unmarked}"
+    assert "SYNTHETIC DATA" in (run / "cer.html").read_text(encoding="utf-8")
