@@ -64,7 +64,7 @@ batch: $(STAMP) ## several reports: make batch CODES="LZG DQY" [same options]
 	@set -f; $(CER) batch $$CODES $(REPORT_OPTS)
 
 lab: $(STAMP) ## JupyterLab on notebooks/ with the project kernel
-	@$(BIN)/jupyter lab --notebook-dir=notebooks
+	@$(BIN)/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 book: $(STAMP) ## Jupyter Book site of every run under outputs/ (book/_build/html)
 	@$(CER) book

@@ -3,10 +3,12 @@
 - the run folder holds five executed notebooks without errors, a non-trivial cer.html and cer.pdf,
   and a complete manifest.json whose every hash verifies;
 - FROM=api against a local server that speaks openFDA (serving the same real records) gives the
-  same tidy tables, row for row and key for key, as FROM=mirror.
+  same tidy tables, row for row and key for key, as FROM=mirror; the API key it sends is written
+  nowhere (run folder, executed notebooks, manifest, report, HTTP cache, console).
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -81,8 +83,15 @@ def test_api_and_mirror_give_the_same_tables(mirror_run: Path, threaded_httpserv
     fda = serve_openfda(threaded_httpserver, datasets, last_updated="2021-09-07")
     eudamed = serve_eudamed(threaded_httpserver, json.loads((realdata / "eudamed" / "udi-di-records.json").read_text()))
     window = json.loads(json.dumps(__import__("yaml").safe_load((mirror_run / "parameters.yaml").read_text())["window"], default=str))
-    _, api_run = _report(tmp_path, "--from", "api", "--set", f"window.end={window['end']}",
-                         OPENFDA_BASE_URL=fda.base_url, EUDAMED_BASE_URL=eudamed)
+    key = "FAKEKEY-e2e-7f3a9c21d4b8"
+    done, api_run = _report(tmp_path, "--from", "api", "--set", f"window.end={window['end']}",
+                            OPENFDA_BASE_URL=fda.base_url, EUDAMED_BASE_URL=eudamed, OPENFDA_API_KEY=key)
+    # the key reached openFDA, and no file of the run (notebooks, manifest, HTML, PDF, tables), the cache or the log holds it
+    assert key in fda.keys_seen
+    needles = [key.encode(), base64.b64encode(f"{key}:".encode()), base64.b64encode(key.encode())]
+    leaks = [p for p in [*api_run.rglob("*"), *(tmp_path / "cache").rglob("*")] if p.is_file() and any(n in p.read_bytes() for n in needles)]
+    assert not leaks, f"the API key was written to {leaks}"
+    assert key not in done.stdout + done.stderr
     compared = 0
     for name, spec in TABLES.items():
         mirror_table = pd.read_parquet(mirror_run / "tables" / f"{name}.parquet")
