@@ -218,6 +218,17 @@ def test_unusable_source_gives_not_available_not_zero(tmp_path):
     assert facts["n_enforcement_device"].value == 2
 
 
+def test_truncated_term_counts_are_said_in_the_report(tmp_path):
+    run = make_run_folder(tmp_path)
+    analysis_path = run / "results" / "analysis.json"
+    text = lambda: " ".join(s.markdown for s in render_narrative(build_facts(run)).sections)
+    assert "Possibly truncated" not in text()
+    analysis = json.loads(analysis_path.read_text())
+    analysis["problems"]["truncated"] = True
+    analysis_path.write_text(json.dumps(analysis))
+    assert "Possibly truncated" in text() and "rarer terms may be missing" in text()
+
+
 # ----------------------------------------------------------------------------------------------
 # wording
 

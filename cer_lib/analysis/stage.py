@@ -49,6 +49,7 @@ class AnalysisResults:
     changes: ChangePointAnalysis
     forecast: ForecastResult
     problems: ProblemProfile
+    problem_counts_truncated: bool  # a term count returned openFDA's maximum number of terms
     signals: dict[str, SignalResult]  # by problem type (device, patient)
     signals_unavailable: str | None
     comparators: list[str]
@@ -88,7 +89,7 @@ class AnalysisResults:
                 "binseg_agrees_on": self.changes.agreement,
             },
             "forecast": _forecast_view(self.forecast),
-            "problems": _problems_view(self.problems),
+            "problems": _problems_view(self.problems) | {"truncated": self.problem_counts_truncated},
             "signals": _signals_view(self.signals, self.signals_unavailable, self.code, self.comparators),
             "figures": [f.to_dict() for f in self.figures],
             "details": {  # the typed results in full, for auditors
@@ -154,6 +155,7 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     )
     totals = tables["report_totals"]
     device_totals = totals[(totals["scope"] == "device") & (totals["period"] != "all")]
+    truncated_terms = bool(tables["problem_counts"]["truncated"].fillna(False).any())
     problems = problem_profile(
         tables["problem_counts"],
         product_code=device,
@@ -169,11 +171,11 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     figures = [_relative_figure(f, ctx.run_dir) for f in figures]
 
     notes += series.notes
-    if any(tables["problem_counts"]["truncated"].fillna(False)):
+    if truncated_terms:
         notes.append("At least one problem-term count returned the maximum number of terms and may be truncated.")
     results = AnalysisResults(
         code=params.code, window=window, as_of=as_of, series=series, series_date_of_event=series_event,
-        trend=trend, changes=changes, forecast=forecast, problems=problems, signals=signals,
+        trend=trend, changes=changes, forecast=forecast, problems=problems, problem_counts_truncated=truncated_terms, signals=signals,
         signals_unavailable=unavailable, comparators=comparators, figures=figures,
         inputs=[{"path": f"tables/{name}.parquet", "sha256": sha256_file(ctx.run_dir / "tables" / f"{name}.parquet")} for name in INPUT_TABLES],
         parameters=params.methods.model_dump(mode="json") | {"window": {"start": window[0], "end": window[1]}},

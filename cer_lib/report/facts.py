@@ -622,6 +622,7 @@ def _problem_facts(b: _Builder, analysis: dict) -> None:
     src = "results/analysis.json"
     pr = analysis.get("problems") or {}
     b.add("problems_method", pr.get("method"), "text", _ptr(src, "problems", "method"))
+    b.add("problems_truncated", bool(pr.get("truncated")), "flag", _ptr(src, "problems", "truncated"))
     for kind in ("device", "patient"):
         top = [t for t in _get(pr, "top", kind) or [] if isinstance(t, Mapping)]
         b.add(f"n_top_{kind}_terms", len(top), "count", _ptr(src, "problems", "top", kind) + " (number)")
