@@ -238,6 +238,15 @@ def test_synthetic_banner(hostile_ctx, ctx):
     assert "ynthetic" not in report_html(ctx).replace(".cer-synthetic", "")
 
 
+def test_offline_runs_say_so(tmp_path, ctx):
+    """http.offline uses only cached responses; the report says so on its first page."""
+    assert "Offline run" not in section_html(ctx, "front")
+    run = make_run_folder(tmp_path)
+    status_path = run / "collected" / "status.json"
+    status_path.write_text(json.dumps({**json.loads(status_path.read_text()), "offline": True}))
+    assert "<b>Offline run.</b> Only cached responses were used" in section_html(_ready(run), "front")
+
+
 @pytest.mark.parametrize("source, number, label", [
     ("device_recall", "4.6", "openFDA device recalls"),
     ("device_enforcement", "4.6", "openFDA device enforcement reports"),
