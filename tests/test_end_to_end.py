@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,17 @@ def test_without_real_data_the_demo_says_synthetic_on_every_page(tmp_path: Path)
     unmarked = [i + 1 for i, page in enumerate(pages) if "SYNTHETIC" not in page.extract_text().upper()]
     assert not unmarked, f"pages without the synthetic-data notice: {unmarked}"
     assert "SYNTHETIC DATA" in (run / "cer.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.realdata
+def test_batch_reports_each_code_and_a_bad_code_harms_no_other(tmp_path: Path) -> None:
+    environment = {**os.environ, "CER_OUTPUTS_DIR": str(tmp_path / "outputs"), "CER_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(["make", "-s", "batch", "CODES=ZZZ HWC ../x", "FROM=mirror"], cwd=PROJECT_ROOT, env=environment,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode != 0  # one or more codes failed
+    summary = done.stdout[done.stdout.index("batch summary:"):]
+    assert re.search(r"ZZZ\s+FAILED\s+'ZZZ' is not an FDA product code", summary)
+    assert re.search(r"HWC\s+ok\s+", summary)
+    assert re.search(r"\.\./x\s+FAILED\s+'\.\./x' is not a valid product code", summary)
+    assert (tmp_path / "outputs" / "HWC" / "latest" / "manifest.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["HWC"]
