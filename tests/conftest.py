@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from needs import missing
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REALDATA = PROJECT_ROOT.parent / "shared" / "realdata"
 
@@ -30,10 +32,7 @@ os.environ.setdefault("EUDAMED_BASE_URL", "http://127.0.0.1:9")
 def _require_realdata() -> Path:
     if REALDATA.is_dir():
         return REALDATA
-    message = f"real public data not found at {REALDATA} (see README: 'Real data for tests')"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("CI=true but " + message, pytrace=False)
-    pytest.skip(message)
+    missing(f"real public data not found at {REALDATA} (see README, Development)")
 
 
 @pytest.fixture(scope="session")

@@ -11,16 +11,14 @@ import pytest
 from pypdf import PdfReader
 
 from _publishing_fixtures import LONG_LINE, shared_run
+from needs import missing
 
 
 def _require(tool: str) -> str:
     path = shutil.which(tool)
     if path:
         return path
-    message = f"{tool} not found (apt-get install poppler-utils)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("CI=true but " + message, pytrace=False)
-    pytest.skip(message)
+    missing(f"{tool} not found (apt-get install poppler-utils)")
 
 
 @pytest.fixture(scope="module")
