@@ -10,7 +10,6 @@ Without Chromium the tests skip with a reason; under ``CI=true`` they fail (CI i
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import shutil

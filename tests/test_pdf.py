@@ -1,7 +1,6 @@
 """cer.pdf: pages, running header and footer, contents with page numbers, nothing cut off."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess

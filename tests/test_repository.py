@@ -5,7 +5,6 @@ import json
 import re
 import subprocess
 import tomllib
-from pathlib import Path
 
 import yaml
 
