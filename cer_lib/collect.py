@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from typing import Any
 
 from .context import RunContext
 from .errors import CerError, CodeError, MirrorError, SourceError, SourceUnavailable
+from .files import write_json_atomic, write_text_atomic
 from .params import Parameters
 from .sources.base import DateRange, Match, Query, Source, SourceStatus
 from .sources.openfda import render_search
@@ -116,13 +116,6 @@ def window_chunks(start: dt.date, end: dt.date, days: int = CHUNK_DAYS) -> list[
 def window_years(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
     """Calendar years of the window, clipped to it: ``[(YYYY, first day, last day)]``."""
     return [(str(y), max(start, dt.date(y, 1, 1)), min(end, dt.date(y, 12, 31))) for y in range(start.year, end.year + 1)]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _jsonl(rows: Iterable[dict[str, Any]]) -> str:
@@ -601,10 +594,10 @@ class _Collector:
     def write(self) -> None:
         records_dir = self.out / "records"
         for name in SOURCE_NAMES:
-            _write_atomic(records_dir / f"{name}.jsonl", _jsonl(self.records[name]))
-        _write_atomic(self.out / "counts.jsonl", _jsonl(self.counts))
-        _write_atomic(self.out / "totals.jsonl", _jsonl(self.totals))
-        _write_atomic(self.out / "resolution.json", json.dumps(self.resolution, indent=2, ensure_ascii=False) + "\n")
+            write_text_atomic(records_dir / f"{name}.jsonl", _jsonl(self.records[name]))
+        write_text_atomic(self.out / "counts.jsonl", _jsonl(self.counts))
+        write_text_atomic(self.out / "totals.jsonl", _jsonl(self.totals))
+        write_json_atomic(self.out / "resolution.json", self.resolution)
         settings = self.ctx.settings
         status = {
             "origin": self.origin,
@@ -617,7 +610,7 @@ class _Collector:
             "window": {"start": self.start.isoformat(), "end": self.end.isoformat()},
             "sources": {name: dataclasses.asdict(self.statuses[name]) for name in SOURCE_NAMES},
         }
-        _write_atomic(self.out / "status.json", json.dumps(status, indent=2, ensure_ascii=False, default=str) + "\n")
+        write_json_atomic(self.out / "status.json", status)
 
     def run(self) -> CollectSummary:
         stale = self.out / "status.json"

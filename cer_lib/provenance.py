@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import VerifyError
+from .files import write_json_atomic
 from .settings import PROJECT_ROOT
 
 MANIFEST = "manifest.json"
@@ -216,9 +217,7 @@ def write_manifest(run_dir: Path, payload: dict[str, Any]) -> Path:
         "outputs": hash_outputs(run_dir),
     }
     target = run_dir / MANIFEST
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    write_json_atomic(target, manifest)
     return target
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
-from cer_lib.analysis.ebgm import (
+from ..files import write_text_atomic
+from .ebgm import (
     TRUNCATIONS,
     PriorFit,
     PriorFitNotPossible,
@@ -605,18 +605,6 @@ def _read_reports_csv(path: Path) -> pd.DataFrame:
     return reports
 
 
-def _write_csv_atomic(frame: pd.DataFrame, out_path: Path) -> None:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            frame.to_csv(handle, index=False)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def signals_csv(
     reports_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -636,7 +624,7 @@ def signals_csv(
         settings=settings,
         data_description=f"distinct reports (report_id) in {reports_path.name}.",
     )
-    _write_csv_atomic(result.table, out_path)
+    write_text_atomic(out_path, result.table.to_csv(index=False))
     return result
 
 

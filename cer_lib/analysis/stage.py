@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ..context import RunContext
+from ..files import read_json_object, write_json_atomic
 from ..integrate import load_tables
 from ..provenance import sha256_file
 from .changepoints import change_points
@@ -27,7 +27,15 @@ from .disproportionality import SignalResult, SignalSettings, score_device_probl
 from .figures import make_figures
 from .forecast import forecast_counts
 from .problems import problem_profile
-from .results import ChangePointAnalysis, FigureRecord, ForecastResult, MonthlySeries, ProblemProfile, TrendAnalysis, to_jsonable
+from .results import (
+    ChangePointAnalysis,
+    FigureRecord,
+    ForecastResult,
+    MonthlySeries,
+    ProblemProfile,
+    TrendAnalysis,
+    to_jsonable,
+)
 from .series import monthly_counts
 from .trend import trend_analysis
 
@@ -127,8 +135,8 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     params = ctx.params
     methods = params.methods
     tables = load_tables(ctx.run_dir, names=list(INPUT_TABLES))
-    resolution = _read_json(ctx.run_dir / "collected" / "resolution.json")
-    status = _read_json(ctx.run_dir / "collected" / "status.json")
+    resolution = read_json_object(ctx.run_dir / "collected" / "resolution.json")
+    status = read_json_object(ctx.run_dir / "collected" / "status.json")
     window = (params.window.start, params.window.end)
     as_of = _as_of(status, window[1])
     device = resolution.get("product_code") or params.code
@@ -181,16 +189,12 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         parameters=params.methods.model_dump(mode="json") | {"window": {"start": window[0], "end": window[1]}},
         notes=notes, run_dir=ctx.run_dir,
     )
-    _write_json(ctx.results_dir / "analysis.json", to_jsonable(results.to_dict(resolution.get("device_name"), params.kind.value)))
+    write_json_atomic(ctx.results_dir / "analysis.json", to_jsonable(results.to_dict(resolution.get("device_name"), params.kind.value)), allow_nan=False)
     return results
 
 
 # ----------------------------------------------------------------------------------------------
 # inputs
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def _as_of(status: dict[str, Any], window_end: dt.date) -> dt.date:
@@ -428,10 +432,3 @@ def _count_signals(signals: dict[str, SignalResult], device: str) -> int:
 def _relative_figure(figure: FigureRecord, run_dir: Path) -> FigureRecord:
     rel = lambda p: Path(os.path.relpath(Path(p).resolve(), run_dir.resolve())).as_posix()
     return FigureRecord(id=figure.id, title=figure.title, caption=figure.caption, png=rel(figure.png), svg=rel(figure.svg))
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..provenance import redact_url, sha256_file
-from .facts import NOT_AVAILABLE, SOURCE_NAMES, Facts, format_value, load_run_tables, read_json
+from ..files import read_json_object
+from ..provenance import Provenance, redact_url, sha256_file
+from .facts import NOT_AVAILABLE, SOURCE_NAMES, Facts, format_value, load_run_tables
 from .narrative import Narrative, load_narrative
 from .sections import SECTIONS, Section, subsections_of
 
@@ -137,21 +137,13 @@ def _load(ctx: Any, embed_figures: bool = True) -> _Run:
     key = (str(run_dir), _stamp(run_dir), embed_figures)
     if key in _CACHE:
         return _CACHE[key]
-    requests_path = run_dir / "provenance" / "requests.jsonl"
-    requests = []
-    if requests_path.is_file():
-        for line in requests_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                try:
-                    requests.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
+    requests = Provenance(run_dir / "provenance").requests()
     loaded = _Run(
         run_dir=run_dir,
-        status=read_json(run_dir / "collected" / "status.json"),
-        resolution=read_json(run_dir / "collected" / "resolution.json"),
-        analysis=read_json(run_dir / "results" / "analysis.json"),
-        run=read_json(run_dir / "run.json"),
+        status=read_json_object(run_dir / "collected" / "status.json"),
+        resolution=read_json_object(run_dir / "collected" / "resolution.json"),
+        analysis=read_json_object(run_dir / "results" / "analysis.json"),
+        run=read_json_object(run_dir / "run.json"),
         tables=load_run_tables(run_dir),
         requests=requests,
         embed_figures=embed_figures,
@@ -718,7 +710,7 @@ def exhibit_ids(ctx: Any = None) -> list[str]:
     ids = [s.id for s in TABLE_SPECS]
     if ctx is not None:
         run_dir = Path(getattr(ctx, "run_dir", ctx))
-        ids += [s.id for s in _figure_specs(read_json(run_dir / "results" / "analysis.json"))]
+        ids += [s.id for s in _figure_specs(read_json_object(run_dir / "results" / "analysis.json"))]
     return ids
 
 

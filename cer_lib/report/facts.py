@@ -24,7 +24,6 @@ template: their source is the publication.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -34,8 +33,10 @@ from typing import Any
 
 import pandas as pd
 
+from ..files import read_json_object
+
 __all__ = ["CITATIONS", "SOURCE_NAMES", "Fact", "Facts", "build_facts", "format_value", "load_run_tables",
-           "read_json", "NOT_AVAILABLE"]
+           "NOT_AVAILABLE"]
 
 NOT_AVAILABLE = "not available"
 MINUS = "\u2212"
@@ -270,14 +271,6 @@ def format_value(value: Any, kind: str) -> tuple[Any, str]:
 # reading the run folder
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object file, or ``{}`` when absent."""
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
-
-
 def load_run_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     """The run's tidy tables, checked against their schemas (`cer_lib.integrate.load_tables`).
 
@@ -342,12 +335,12 @@ def build_facts(run_dir: str | Path | Any) -> Facts:
     from ..params import read_parameters
 
     params = read_parameters(run_dir / "parameters.yaml")
-    run = read_json(run_dir / "run.json")
-    status = read_json(run_dir / "collected" / "status.json")
-    resolution = read_json(run_dir / "collected" / "resolution.json")
-    analysis = read_json(run_dir / "results" / "analysis.json")
+    run = read_json_object(run_dir / "run.json")
+    status = read_json_object(run_dir / "collected" / "status.json")
+    resolution = read_json_object(run_dir / "collected" / "resolution.json")
+    analysis = read_json_object(run_dir / "results" / "analysis.json")
     tables = load_run_tables(run_dir)
-    summary = read_json(run_dir / "tables" / "summary.json")
+    summary = read_json_object(run_dir / "tables" / "summary.json")
 
     sources = status.get("sources") if isinstance(status.get("sources"), Mapping) else {}
     unusable = {name for name, e in sources.items() if isinstance(e, Mapping) and e.get("status") in UNUSABLE_STATES}

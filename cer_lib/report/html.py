@@ -31,7 +31,6 @@ import base64
 import copy
 import datetime as dt
 import html as htmllib
-import json
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -44,7 +43,8 @@ import yaml
 from .. import __version__
 from ..context import STAGES
 from ..errors import CerError
-from ..provenance import redact_url, sha256_file
+from ..files import read_json_object
+from ..provenance import Provenance, redact_url, sha256_file
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "nbconvert"
 TEMPLATE_NAME = "cer"
@@ -504,29 +504,6 @@ def audit_html(html: str) -> list[str]:
 # ==============================================================================================
 
 
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
 def _find_key(data: Any, keys: Iterable[str], depth: int = 3) -> Any:
     """First non-empty scalar under one of ``keys`` (breadth first, a few levels deep)."""
     keys = tuple(keys)
@@ -590,9 +567,9 @@ def read_run_info(run_dir: Path) -> RunInfo:
             params = yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError:
             params = {}
-    run = _read_json(run_dir / "run.json") or {}
-    status = _read_json(run_dir / "collected" / "status.json") or {}
-    resolution = _read_json(run_dir / "collected" / "resolution.json") or {}
+    run = read_json_object(run_dir / "run.json")
+    status = read_json_object(run_dir / "collected" / "status.json")
+    resolution = read_json_object(run_dir / "collected" / "resolution.json")
     window = params.get("window") or {}
     last_updated: dict[str, str] = {}
     sources = status.get("sources") if isinstance(status, dict) else None
@@ -662,7 +639,7 @@ def _fallback_items(run_dir: Path, requests: list[dict[str, Any]]) -> list[dict[
     """Items from analysis.json figures and tables/*.parquet when document.py does not provide them."""
     items: list[dict[str, Any]] = []
     sources = [ALL_QUERIES] if requests else []
-    analysis = _read_json(run_dir / "results" / "analysis.json") or {}
+    analysis = read_json_object(run_dir / "results" / "analysis.json")
     meta = analysis.get("meta") if isinstance(analysis, dict) else None
     meta_inputs = meta.get("inputs") or [] if isinstance(meta, dict) else []
     figures = analysis.get("figures") if isinstance(analysis, dict) else None
@@ -681,7 +658,7 @@ def _fallback_items(run_dir: Path, requests: list[dict[str, Any]]) -> list[dict[
         fig_id = re.sub(r"[^a-z0-9]+", "-", str(fig["id"]).lower()).strip("-")
         items.append({"id": fig_id if fig_id.startswith("fig-") else f"fig-{fig_id}", "kind": "figure",
                       "title": str(fig.get("title") or ""), "sources": sources, "inputs": inputs})
-    summary = _read_json(run_dir / "tables" / "summary.json") or {}
+    summary = read_json_object(run_dir / "tables" / "summary.json")
     tables_info = summary.get("tables", summary) if isinstance(summary, dict) else {}
     for path in sorted((run_dir / "tables").glob("*.parquet")):
         info = tables_info.get(path.stem) if isinstance(tables_info, dict) else None
@@ -700,7 +677,7 @@ def provenance_rows(run_dir: Path) -> tuple[list[ProvenanceRow], list[dict[str, 
     anything else is shown as text.
     """
     run_dir = Path(run_dir)
-    requests = _read_jsonl(run_dir / "provenance" / "requests.jsonl")
+    requests = Provenance(run_dir / "provenance").requests()
     by_url: dict[str, list[int]] = {}
     by_source: dict[str, list[int]] = {}
     for number, record in enumerate(requests, start=1):
@@ -752,10 +729,8 @@ def provenance_rows(run_dir: Path) -> tuple[list[ProvenanceRow], list[dict[str, 
 
 def _input_files(run_dir: Path) -> list[dict[str, Any]]:
     """Files the run read (``provenance/inputs.jsonl``: mirror files, ...), once each, by path."""
-    unique: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in _read_jsonl(Path(run_dir) / "provenance" / "inputs.jsonl"):
-        unique[(str(record.get("path")), str(record.get("sha256")))] = record
-    return sorted(unique.values(), key=lambda r: (str(r.get("role") or ""), str(r.get("path"))))
+    inputs = Provenance(Path(run_dir) / "provenance").inputs()
+    return sorted(inputs, key=lambda r: (str(r.get("role") or ""), str(r.get("path"))))
 
 
 def _ranges(numbers: Iterable[int]) -> list[tuple[int, int]]:

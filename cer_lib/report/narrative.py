@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import html as html_lib
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from jinja2.runtime import Context, Undefined
 from markupsafe import Markup
 
 from ..errors import CerError
+from ..files import write_json_atomic
 from .facts import Fact, Facts, build_facts
 from .sections import PLACEHOLDERS, SECTIONS, SUBSECTIONS, Section, section_numbers
 
@@ -557,16 +557,6 @@ def render_narrative(facts: Facts, *, env: Environment | None = None, sections: 
     )
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def narrate(ctx: Any) -> Narrative:
     """Stage 04: facts -> sections -> ``results/narrative.json``. ``ctx`` is a `RunContext` (or a run folder)."""
     run_dir = Path(getattr(ctx, "run_dir", ctx))
@@ -574,7 +564,7 @@ def narrate(ctx: Any) -> Narrative:
     narrative = render_narrative(facts)
     results = run_dir / "results"
     results.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(results / NARRATIVE_FILE, narrative.to_dict())
+    write_json_atomic(results / NARRATIVE_FILE, narrative.to_dict())
     provenance = getattr(ctx, "provenance", None)
     if provenance is not None:
         for relative in ("parameters.yaml", "run.json", "collected/status.json", "collected/resolution.json",

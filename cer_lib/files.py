@@ -1,0 +1,41 @@
+"""Reading and writing the run folder's small files, one way everywhere.
+
+Writes are atomic: the text goes to a temporary file in the same folder, which is then renamed over
+the target, so a reader (or a crash) never sees half a file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, data: Any, *, allow_nan: bool = True) -> None:
+    """``data`` as indented JSON (non-ASCII kept, unknown types as text), written atomically."""
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=allow_nan, default=str) + "\n")
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file of the run, or ``{}`` when the file is absent (or holds no object)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
