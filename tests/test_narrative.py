@@ -218,6 +218,13 @@ def test_unusable_source_gives_not_available_not_zero(tmp_path):
     assert facts["n_enforcement_device"].value == 2
 
 
+def test_every_list_item_starts_a_line(narrative):
+    """A template's block tag can swallow a line break and glue one bullet to the previous one."""
+    for section in narrative.sections:
+        glued = re.findall(r"[^\n]- \*\*[^*]+\*\*", section.markdown)
+        assert not glued, (section.number, glued)
+
+
 def test_truncated_term_counts_are_said_in_the_report(tmp_path):
     run = make_run_folder(tmp_path)
     analysis_path = run / "results" / "analysis.json"
