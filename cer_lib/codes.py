@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from enum import Enum
 
-from .errors import CodeError
+from .errors import CodeError, excerpt
 
 
 class Kind(str, Enum):
@@ -42,7 +42,7 @@ def parse_kind(kind: Kind | str) -> Kind:
         return Kind(kind)
     except ValueError:
         allowed = ", ".join(k.value for k in Kind)
-        raise CodeError(f"kind {kind!r} is not one of: {allowed}") from None
+        raise CodeError(f"kind {excerpt(kind)} is not one of: {allowed}") from None
 
 
 def normalise_code(code: str, kind: Kind | str) -> str:
@@ -58,7 +58,7 @@ def normalise_code(code: str, kind: Kind | str) -> str:
     canonical = code.strip().upper()
     shape, example = _SHAPES[kind]
     if len(canonical) > 80 or not shape.fullmatch(canonical):
-        bad = [repr(b) for b in sorted(set(_UNSAFE.findall(raw)))]
+        bad = [repr(b) for b in sorted(set(_UNSAFE.findall(raw)))[:12]]
         if kind in (Kind.product_code, Kind.udi_di) and " " in raw.strip():
             bad.append("a space")
         why = (
@@ -66,7 +66,7 @@ def normalise_code(code: str, kind: Kind | str) -> str:
             if bad
             else ""
         )
-        raise CodeError(f"{raw!r} is not a valid {kind.value.replace('_', ' ')}: expected {example}.{why}")
+        raise CodeError(f"{excerpt(raw)} is not a valid {kind.value.replace('_', ' ')}: expected {example}.{why}")
     return canonical
 
 

@@ -5,6 +5,20 @@ The command line prints the message (no traceback) and exits non-zero.
 """
 from __future__ import annotations
 
+from typing import Any
+
+EXCERPT_CHARS = 60
+
+
+def shorten(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with the full length said: how a message quotes input."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
+    """``repr(value)``, shortened (`shorten`)."""
+    return shorten(repr(value), limit)
+
 
 class CerError(Exception):
     """Base class: a problem the user can act on."""

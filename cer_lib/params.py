@@ -1,34 +1,65 @@
 """Run parameters: defaults, per-code overrides, command-line overrides, one validated object.
 
 Precedence: command line > ``parameters/<CODE>.yaml`` > ``parameters/defaults.yaml``. The merged
-result is validated by the `Parameters` schema; errors name the field, the value and what is
-allowed. The effective parameters (with the data window resolved to dates) are saved in each run.
+result is validated by the `Parameters` schema; errors name the field, a short excerpt of the value
+and what is allowed. The effective parameters (with the data window resolved to dates) are saved in
+each run.
+
+Parameter text is read by `parse_parameter_yaml`, a YAML safe loader narrowed for settings: no aliases
+(an alias "bomb" of nested anchors expands exponentially), no duplicate keys (which YAML otherwise
+resolves silently to the last), bounded nesting and size, and dates left as text for the schema to
+check (so ``2015-02-30`` is a validation error, not a crash). The schema is strict: a boolean is not
+a number nor a number a boolean, numbers are finite and bounded, dates lie between the start of
+FDA's device reporting and today.
 """
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from .codes import Kind, normalise_code
-from .errors import ParameterError
+from .errors import ParameterError, excerpt, shorten
 from .settings import PROJECT_ROOT
 
 PARAMETERS_DIR = PROJECT_ROOT / "parameters"
+MAX_PARAMETER_BYTES = 256 * 1024  # the commented defaults file is under 4 KB
+MAX_NESTING = 16  # the schema nests 3 deep
+MAX_ERRORS_SHOWN = 20
+EARLIEST_DATE = dt.date(1984, 1, 1)  # FDA's medical device reporting began in 1984: no report is older
+
+# Fields that take text where the strict schema would want an object: dates as ISO text, paths, kinds
+Lax = Strict(False)
+
+
+def _today_utc() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 class Window(_Strict):
     """Data window on the date the report was received by FDA (inclusive)."""
 
-    start: dt.date = dt.date(2015, 1, 1)
-    end: dt.date | None = Field(None, description="null means today (UTC), resolved when the run starts")
+    start: Annotated[dt.date, Lax] = dt.date(2015, 1, 1)
+    end: Annotated[dt.date | None, Lax] = Field(None, description="null means today (UTC), resolved when the run starts")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _in_range(cls, value: dt.date | None) -> dt.date | None:
+        if value is None:
+            return value
+        if value < EARLIEST_DATE:
+            raise ValueError(f"{value} is before {EARLIEST_DATE}, when FDA's device reporting began")
+        today = _today_utc()
+        if value > today:
+            raise ValueError(f"{value} is in the future (today is {today}, UTC): no report can have been received then")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> "Window":
@@ -54,27 +85,27 @@ class TrendMethod(_Strict):
     recent_months: int = Field(12, ge=3, le=60)
     baseline_months: int = Field(24, ge=6, le=120)
     alpha: float = Field(0.05, gt=0, lt=0.5)
-    overdispersion_threshold: float = Field(1.5, ge=1.0, description="Pearson chi2/df above which NB replaces Poisson")
+    overdispersion_threshold: float = Field(1.5, ge=1.0, le=100, description="Pearson chi2/df above which NB replaces Poisson")
 
 
 class ChangepointMethod(_Strict):
-    penalty_multiplier: float = Field(2.0, gt=0, description="penalty = multiplier * log(n months)")
+    penalty_multiplier: float = Field(2.0, gt=0, le=100, description="penalty = multiplier * log(n months)")
     min_segment_months: int = Field(6, ge=2, le=36)
 
 
 class ForecastMethod(_Strict):
     model: Literal["ets"] = Field("ets", description="ETS (additive errors; ANN/AAN/AAdN/ANA chosen by AICc)")
     horizon_months: int = Field(12, ge=1, le=60)
-    min_months: int = Field(24, ge=12)
+    min_months: int = Field(24, ge=12, le=600)
     backtest_origins: int = Field(12, ge=3, le=60)
 
 
 class SignalMethod(_Strict):
     n_star: int = Field(1, ge=1, le=10, description="EBGM prior likelihood uses pairs with n >= N*")
-    min_a: int = Field(3, ge=1)
-    prr_threshold: float = Field(2.0, gt=0)
-    chi2_threshold: float = Field(4.0, gt=0)
-    eb05_threshold: float = Field(2.0, gt=0)
+    min_a: int = Field(3, ge=1, le=1000)
+    prr_threshold: float = Field(2.0, gt=0, le=1000)
+    chi2_threshold: float = Field(4.0, gt=0, le=1000)
+    eb05_threshold: float = Field(2.0, gt=0, le=1000)
     max_comparators: int = Field(30, ge=0, le=200, description="other product codes of the same regulation used as comparators")
 
 
@@ -99,9 +130,9 @@ class Methods(_Strict):
 
 
 class Http(_Strict):
-    cache_expire_hours: float = Field(24.0, ge=0, description="0 means always revalidate")
+    cache_expire_hours: float = Field(24.0, ge=0, le=8760, description="0 means always revalidate; at most a year")
     offline: bool = Field(False, description="use only cached responses; the report says so")
-    timeout_seconds: float = Field(30.0, gt=0)
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(5, ge=0, le=10)
     requests_per_minute: int = Field(200, ge=1, le=240)
 
@@ -110,9 +141,9 @@ class Parameters(_Strict):
     """Everything a run depends on besides code version and data."""
 
     code: str
-    kind: Kind = Kind.product_code
+    kind: Annotated[Kind, Lax] = Kind.product_code
     data_from: Literal["api", "mirror"] = Field("api", alias="from")
-    mirror: Path | None = Field(None, description="mirror folder; null means the demo mirror")
+    mirror: Annotated[Path | None, Lax] = Field(None, description="mirror folder; null means the demo mirror")
     window: Window = Window()
     sources: Sources = Sources()
     methods: Methods = Methods()
@@ -156,12 +187,61 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+class _ParameterLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` for parameters: no aliases, no duplicate keys, bounded nesting, dates as text."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in parameters: write the value out", mark)
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_NESTING:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_NESTING} levels", self.peek_event().start_mark)
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (list, dict)):
+                raise yaml.constructor.ConstructorError(None, None, "a key must be a plain value", key_node.start_mark)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {excerpt(key)} (first on line {seen[key].line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_parameter_yaml(text: str, source: str) -> Any:
+    """The value in parameter text (a file's, or one ``--set`` value), read with `_ParameterLoader`.
+
+    ``source`` names where the text came from in messages. Raises `ParameterError`.
+    """
+    if len(text.encode("utf-8", errors="replace")) > MAX_PARAMETER_BYTES:
+        raise ParameterError(f"{source}: larger than {MAX_PARAMETER_BYTES // 1024} KB; parameters are a few lines")
+    try:
+        return yaml.load(text, Loader=_ParameterLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{source}: not valid YAML: {exc}") from None
+
+
 def parse_override(assignment: str) -> dict[str, Any]:
     """``"methods.forecast.horizon_months=6"`` -> nested dict, value parsed as YAML."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
-        raise ParameterError(f"override {assignment!r} must look like section.field=value")
-    value = yaml.safe_load(raw) if raw.strip() else None
+        raise ParameterError(f"override {excerpt(assignment)} must look like section.field=value")
+    value = parse_parameter_yaml(raw, f"--set {excerpt(key.strip())}") if raw.strip() else None
     for part in reversed(key.strip().split(".")):
         value = {part: value}
     return value
@@ -171,14 +251,16 @@ def read_parameter_file(path: Path) -> dict[str, Any]:
     """The mapping in a parameters YAML file (not yet validated)."""
     if not Path(path).is_file():
         raise ParameterError(f"parameters file {path} not found")
-    return _read_yaml(Path(path))
+    return read_yaml_mapping(Path(path))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The mapping in a parameters YAML file, read with `parse_parameter_yaml` (``{}`` when empty)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ParameterError(f"{path}: not valid YAML: {exc}") from None
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    data = parse_parameter_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ParameterError(f"{path}: expected a mapping of parameters at the top level")
     return data
@@ -186,14 +268,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def describe_validation_error(exc: ValidationError, layers: list[str]) -> str:
     lines = [f"invalid parameters (from {', then '.join(layers)}):"]
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    errors = exc.errors()
+    for err in errors[:MAX_ERRORS_SHOWN]:
+        field = shorten(".".join(str(p) for p in err["loc"])) or "(top level)"
         got = err.get("input")
-        got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+        got_text = "" if isinstance(got, dict) else f" (got {excerpt(got)})"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field; check the spelling against parameters/defaults.yaml"
         lines.append(f"  - {field}: {message}{got_text}")
+    if len(errors) > MAX_ERRORS_SHOWN:
+        lines.append(f"  … and {len(errors) - MAX_ERRORS_SHOWN:,} more")
     return "\n".join(lines)
 
 
@@ -208,17 +293,21 @@ def load_parameters(
 
     ``code`` is checked for shape before it is used to look up ``parameters/<CODE>.yaml``.
     """
+    if "code" in (overrides or {}):
+        raise ParameterError(
+            f"the code is given on the command line ({excerpt(code)}); an override cannot replace it "
+            f"(got code={excerpt((overrides or {})['code'])}): run a report for the other code instead")
     cli: dict[str, Any] = {"code": code}
     if kind:
         cli["kind"] = kind
     cli = deep_merge(cli, overrides or {})
     layers = [str(parameters_dir / "defaults.yaml")]
-    merged = _read_yaml(parameters_dir / "defaults.yaml")
+    merged = read_yaml_mapping(parameters_dir / "defaults.yaml")
     canonical = normalise_code(code, cli.get("kind") or merged.get("kind") or Kind.product_code)
     per_code = parameters_dir / f"{canonical.replace(' ', '_')}.yaml"
     if per_code.is_file():
         layers.append(str(per_code))
-        merged = deep_merge(merged, _read_yaml(per_code))
+        merged = deep_merge(merged, read_yaml_mapping(per_code))
     layers.append("the command line")
     merged = deep_merge(merged, cli)
     try:
@@ -234,6 +323,6 @@ def save_parameters(params: Parameters, path: Path) -> None:
 
 def read_parameters(path: Path) -> Parameters:
     try:
-        return Parameters.model_validate(_read_yaml(path))
+        return Parameters.model_validate(read_yaml_mapping(path))
     except ValidationError as exc:
         raise ParameterError(describe_validation_error(exc, [str(path)])) from None
