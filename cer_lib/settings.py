@@ -1,13 +1,22 @@
-"""Settings from the environment: where the services are, where files go.
+"""Settings from the environment: where the services are, where files go, and the secrets.
 
-The openFDA API key is read here and nowhere else. It is never part of a `Settings` repr, a
-manifest, a log line or a cache key: `Settings.openfda_api_key` is a `Secret` whose repr is masked.
+Secrets are read here and nowhere else, and held as `Secret`s whose repr is masked, so they are never
+part of a `Settings` repr, a manifest, a log line or a cache key:
+
+- ``OPENFDA_API_KEY``: the openFDA key (sent as the HTTP Basic user name);
+- credentials in a base URL (``OPENFDA_BASE_URL=https://user:password@host``, ``EUDAMED_BASE_URL``
+  likewise): taken out of the URL when `Settings` is made (`split_userinfo`), sent as HTTP Basic auth,
+  so every base URL a run writes or prints is the URL without them;
+- ``CER_MANIFEST_KEY``: the key that signs each run's manifest (HMAC-SHA256) and checks it in
+  ``cer verify``.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .redact import split_userinfo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,9 +49,20 @@ class Settings:
     openfda_base_url: str = OPENFDA_PUBLIC
     eudamed_base_url: str = EUDAMED_PUBLIC
     openfda_api_key: Secret = field(default_factory=lambda: Secret(None), repr=False, compare=False)
+    openfda_credentials: Secret = field(default_factory=lambda: Secret(None), repr=False, compare=False)
+    eudamed_credentials: Secret = field(default_factory=lambda: Secret(None), repr=False, compare=False)
+    manifest_key: Secret = field(default_factory=lambda: Secret(None), repr=False, compare=False)
     outputs_dir: Path = PROJECT_ROOT / "outputs"
     cache_dir: Path = PROJECT_ROOT / ".cache"
     realdata_dir: Path = PROJECT_ROOT.parent / "shared" / "realdata"
+
+    def __post_init__(self) -> None:
+        """Move ``user:password@`` out of the base URLs into the credential fields."""
+        for source in ("openfda", "eudamed"):
+            url, userinfo = split_userinfo(getattr(self, f"{source}_base_url"))
+            if userinfo is not None:
+                object.__setattr__(self, f"{source}_base_url", url)
+                object.__setattr__(self, f"{source}_credentials", Secret(userinfo))
 
     @property
     def http_cache_path(self) -> Path:
@@ -60,6 +80,7 @@ class Settings:
             openfda_base_url=env.get("OPENFDA_BASE_URL", "").rstrip("/") or OPENFDA_PUBLIC,
             eudamed_base_url=env.get("EUDAMED_BASE_URL", "").rstrip("/") or EUDAMED_PUBLIC,
             openfda_api_key=Secret(env.get("OPENFDA_API_KEY")),
+            manifest_key=Secret(env.get("CER_MANIFEST_KEY")),
             outputs_dir=Path(env.get("CER_OUTPUTS_DIR") or defaults.outputs_dir),
             cache_dir=Path(env.get("CER_CACHE_DIR") or defaults.cache_dir),
             realdata_dir=Path(env.get("CER_REALDATA_DIR") or defaults.realdata_dir),

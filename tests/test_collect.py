@@ -173,6 +173,44 @@ def test_api_key_reaches_the_server_and_nothing_stores_it(threaded_httpserver, d
     assert key not in capsys.readouterr().out + repr(settings) + repr(ctx)
 
 
+def test_credentials_in_base_urls_reach_the_servers_and_nothing_stores_them(  # noqa: F811
+        threaded_httpserver, datasets, eudamed_records, tmp_path, monkeypatch, capsys):
+    user, password = "cer-gateway-user-31f", "pa:ss@w0rd-77e2"  # ':' and '@' travel percent-encoded
+    fda = serve_openfda(threaded_httpserver, datasets)
+    eu = serve_eudamed(threaded_httpserver, eudamed_records)
+    userinfo = f"{user}:{password.replace(':', '%3A').replace('@', '%40')}@"
+    monkeypatch.setenv("OPENFDA_BASE_URL", fda.base_url.replace("http://", "http://" + userinfo))
+    monkeypatch.setenv("EUDAMED_BASE_URL", eu.replace("http://", "http://" + userinfo))
+    monkeypatch.setenv("CER_CACHE_DIR", str(tmp_path / "cache"))
+    settings = Settings.from_env()
+    assert (settings.openfda_base_url, settings.eudamed_base_url) == (fda.base_url, eu)
+    # a UDI-DI of the real GUDID sample: openFDA resolves it, then Eudamed is asked about it
+    params = load_parameters("00810005110402", kind="udi_di",
+                             overrides={"from": "api", "window": WINDOW, "http": {"max_retries": 0}}).resolved()
+    run = tmp_path / "outputs" / "00810005110402" / "run-1"
+    run.mkdir(parents=True)
+    save_parameters(params, run / "parameters.yaml")
+    ctx = open_run(run, stage="01_collect", settings=settings)
+    summary = collect(ctx)
+    assert summary.statuses["eudamed"].details["lookups"] == ["primaryDi=00810005110402"]
+    basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    assert set(fda.keys_seen) == {user}
+    assert any(r.path.startswith("/eudamed/") and r.headers.get("Authorization") == basic for r, _ in threaded_httpserver.log)
+    needles = [user.encode(), password.encode(), userinfo.encode(), basic[6:].encode()]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("http_cache.sqlite") for p in files) and any(p.name == "status.json" for p in files)
+    leaks = [f"{p}: {n!r}" for p in files for n in needles if n in p.read_bytes()]
+    assert leaks == []
+    assert not any(n.decode() in capsys.readouterr().out + repr(settings) + repr(ctx) for n in needles)
+
+
+def test_an_api_key_and_credentials_in_the_base_url_are_refused_together(tmp_path):
+    ctx = make_ctx(tmp_path, "HWC", "http://user:secret-pw@127.0.0.1:9", api_key="a-key-1234")
+    with pytest.raises(SourceError, match="both would be the one HTTP Basic credential") as info:
+        OpenFDA.for_run(ctx)
+    assert "secret-pw" not in str(info.value) and "a-key-1234" not in str(info.value)
+
+
 # ----------------------------------------------------------------------------------------------
 # request economy
 

@@ -58,8 +58,9 @@ class Eudamed:
 
     @classmethod
     def for_run(cls, ctx: Any, **client_options: Any) -> "Eudamed":
-        """Eudamed for a stage: ``EUDAMED_BASE_URL``, the run's cache, pacing and provenance (no key)."""
-        return cls(HttpClient.for_run(ctx, source="eudamed", **client_options), ctx.settings.eudamed_base_url)
+        """Eudamed for a stage: ``EUDAMED_BASE_URL`` (and its credentials), the run's cache, pacing and provenance."""
+        client = HttpClient.for_run(ctx, source="eudamed", credentials=ctx.settings.eudamed_credentials, **client_options)
+        return cls(client, ctx.settings.eudamed_base_url)
 
     def __repr__(self) -> str:
         return f"Eudamed({self.base_url!r})"

@@ -1,4 +1,4 @@
-"""One HTTP client for every online source: on-disk cache, pacing, retries, provenance, a secret key.
+"""One HTTP client for every online source: on-disk cache, pacing, retries, provenance, secret credentials.
 
 ``HttpClient.get(url)`` is the only way `cer_lib` talks to a web service. Behind it:
 
@@ -17,7 +17,8 @@
   ``provenance/requests.jsonl`` (URL, time, status, bytes, sha256, ``meta.last_updated``, from_cache, elapsed).
 - **the API key** is sent as the HTTP Basic user name (openFDA accepts it there), so it is never in a
   URL, a cache key, a provenance line or an exception; the cache stores the request's ``Authorization``
-  header as ``REDACTED``.
+  header as ``REDACTED``. Credentials from a base URL (``https://user:password@host``, split off by
+  `Settings`) travel the same way; a source gets one or the other, never both.
 """
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
 
 from ..errors import RateLimited, SourceError, SourceUnavailable
 from ..params import Http
-from ..provenance import Provenance, redact_url, sha256_bytes
+from ..provenance import Provenance, sha256_bytes
+from ..redact import redact_url
 from ..settings import Secret
 
 try:  # POSIX; elsewhere pacing falls back to one process
@@ -151,23 +153,39 @@ class _PacedAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-class _KeyAuth(AuthBase):
-    """HTTP Basic auth with the API key as user name and an empty password; never prints the key."""
+class _BasicAuth(AuthBase):
+    """HTTP Basic auth from a ``user:password`` `Secret` (an API key is ``key:``); never prints it."""
 
     __slots__ = ("_secret",)
 
-    def __init__(self, secret: Secret) -> None:
-        self._secret = secret
+    def __init__(self, user_password: Secret) -> None:
+        self._secret = user_password
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        key = self._secret.reveal()
-        if key:
-            token = base64.b64encode(f"{key}:".encode("utf-8")).decode("ascii")
+        pair = self._secret.reveal()
+        if pair:
+            token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
             request.headers["Authorization"] = f"Basic {token}"
         return request
 
     def __repr__(self) -> str:
-        return "_KeyAuth('***')"
+        return "_BasicAuth('***')"
+
+
+def basic_credentials(source: str, api_key: Secret | None, credentials: Secret | None) -> Secret | None:
+    """The ``user:password`` a source is sent: the API key as user name, or the base URL's credentials.
+
+    Both at once cannot be sent (there is one ``Authorization`` header): that is a `SourceError`.
+    """
+    if api_key and credentials:
+        raise SourceError(
+            f"{source}: the base URL carries credentials (user:password@) and an API key is set as well; "
+            f"both would be the one HTTP Basic credential. Keep one: unset OPENFDA_API_KEY, or remove "
+            f"user:password@ from the base URL (the key can be given as the user name there)."
+        )
+    if api_key:
+        return Secret(f"{api_key.reveal()}:")
+    return credentials if credentials else None
 
 
 def _cacheable(response: requests.Response) -> bool:
@@ -182,9 +200,11 @@ def cached_session(
     http: Http,
     *,
     pacer: Pacer | None = None,
-    api_key: Secret | None = None,
+    credentials: Secret | None = None,
 ) -> CachedSession:
-    """The one `requests` session factory: cache, offline mode, pacing adapter and key auth.
+    """The one `requests` session factory: cache, offline mode, pacing adapter and Basic auth.
+
+    ``credentials`` is the ``user:password`` `Secret` from `basic_credentials`.
 
     ``cache_dir`` is ``settings.http_cache_path``; the cache file is ``<cache_dir>/http_cache.sqlite``.
     """
@@ -214,8 +234,8 @@ def cached_session(
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
-    if api_key:
-        session.auth = _KeyAuth(api_key)
+    if credentials:
+        session.auth = _BasicAuth(credentials)
     return session
 
 
@@ -352,6 +372,7 @@ class HttpClient:
         http: Http,
         provenance: Provenance | None = None,
         api_key: Secret | None = None,
+        credentials: Secret | None = None,
         stage: str | None = None,
         pacer: Pacer | None = None,
         backoff_seconds: float = 1.0,
@@ -366,9 +387,9 @@ class HttpClient:
         self.max_backoff_seconds = max_backoff_seconds
         self._sleep = sleep
         self._random = random.Random()
-        self._secret = api_key if api_key else None
+        self._secret = basic_credentials(source, api_key, credentials)
         self.pacer = pacer or Pacer(Path(cache_dir), http.requests_per_minute, 60.0, name=source)
-        self.session = cached_session(Path(cache_dir), http, pacer=self.pacer, api_key=self._secret)
+        self.session = cached_session(Path(cache_dir), http, pacer=self.pacer, credentials=self._secret)
 
     @classmethod
     def for_run(cls, ctx: Any, *, source: str, api_key: Secret | None = None, **options: Any) -> "HttpClient":
@@ -398,9 +419,15 @@ class HttpClient:
     # -- helpers -------------------------------------------------------------------------------
 
     def scrub(self, text: str) -> str:
-        """Remove the key from any text that might end up in a message."""
-        key = self._secret.reveal() if self._secret else None
-        return text.replace(key, "***") if key and key in text else text
+        """Remove the key, user name and password from any text that might end up in a message.
+
+        Parts shorter than 4 characters are left: they cannot be told from ordinary words.
+        """
+        pair = self._secret.reveal() if self._secret else None
+        for part in sorted(set((pair or "").split(":", 1)), key=len, reverse=True):
+            if len(part) >= 4:
+                text = text.replace(part, "***")
+        return text
 
     def _record(self, url: str, *, status: int | None, body: bytes = b"", data: Any = None,
                 elapsed: float, from_cache: bool = False, error: str | None = None) -> None:

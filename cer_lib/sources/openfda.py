@@ -148,8 +148,10 @@ class OpenFDA:
 
     @classmethod
     def for_run(cls, ctx: Any, **client_options: Any) -> "OpenFDA":
-        """openFDA for a stage: ``OPENFDA_BASE_URL``, ``OPENFDA_API_KEY``, the run's cache, pacing and provenance."""
-        client = HttpClient.for_run(ctx, source="openfda", api_key=ctx.settings.openfda_api_key, **client_options)
+        """openFDA for a stage: ``OPENFDA_BASE_URL`` (and its credentials), ``OPENFDA_API_KEY``, the run's cache,
+        pacing and provenance."""
+        client = HttpClient.for_run(ctx, source="openfda", api_key=ctx.settings.openfda_api_key,
+                                    credentials=ctx.settings.openfda_credentials, **client_options)
         return cls(client, ctx.settings.openfda_base_url)
 
     def __repr__(self) -> str:
