@@ -4,10 +4,12 @@
     cer batch LZG DQY --from api          several; a failing code does not stop the others
     cer book                              the Jupyter Book site of every run
     cer doctor [--from api|mirror]        health table; non-zero when the chosen mode is broken
-    cer verify outputs/HWC/<run-id>       re-hash a run against its manifest
+    cer verify outputs/HWC/<run-id>       re-hash a run and check its manifest (claims, hash chain, signature)
     cer signals --reports R.csv --out S.csv   disproportionality scores for report_id,product,term
 
 Errors the user can act on are printed as one message (no traceback) with exit status 2.
+A code is a positional argument: after ``--`` it is never read as an option (``cer report -- -h``
+reports on the code ``-h``, which is refused as malformed), as the Makefile passes it.
 """
 from __future__ import annotations
 
@@ -63,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--from", dest="data_from", choices=["api", "mirror"], help="check one mode only (default: both)")
     doctor.add_argument("--mirror", help="mirror folder to check (default: the demo mirror)")
 
-    verify = commands.add_parser("verify", help="re-hash a run folder against its manifest")
+    verify = commands.add_parser("verify", help="re-hash a run folder and check its manifest; "
+                                 "CER_MANIFEST_KEY checks the signature")
     verify.add_argument("run_dir", type=Path)
+    verify.add_argument("--root", help="the manifest's chain root as recorded elsewhere (e.g. at sign-off): must match")
 
     signals = commands.add_parser("signals", help="PRR, ROR, IC and EBGM for a long table of reports")
     signals.add_argument("--reports", required=True, type=Path, help="CSV with columns report_id,product,term")
@@ -110,13 +114,15 @@ def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
 
         return run_doctor(data_from=args.data_from, mirror=args.mirror)
     if args.command == "verify":
-        from .provenance import verify_run
+        from .settings import Settings
+        from .verify import verify_run
 
-        report = verify_run(args.run_dir)
+        report = verify_run(args.run_dir, key=Settings.from_env().manifest_key, expected_root=args.root)
         if report.ok:
-            print(f"{args.run_dir}: all {report.checked} files match the manifest")
+            print(f"{args.run_dir}: all {report.checked} files match the manifest; its claims match the run's files; "
+                  f"hash chain intact, root {report.root}; signature {report.signature}")
             return 0
-        print(f"{args.run_dir}: {len(report.problems)} of {report.checked} checks failed:")
+        print(f"{args.run_dir}: {len(report.problems)} problem(s) ({report.checked} files re-hashed):")
         for problem in report.problems:
             print(f"  - {problem}")
         return 1

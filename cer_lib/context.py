@@ -8,6 +8,7 @@ folder ``outputs/<CODE>/lab`` so a statistician can re-run any stage by hand.
 Layout of a run folder::
 
     parameters.yaml      effective parameters
+    run.json             what started the run (command, commit, start time), written by the runner
     provenance/          requests.jsonl, inputs.jsonl (appended by the stages)
     collected/           01_collect: status.json, resolution.json, records/*.jsonl, counts.jsonl
     tables/              02_integrate: tidy tables (*.parquet) and summary.json
@@ -15,7 +16,7 @@ Layout of a run folder::
     figures/             03_analyze: *.png and *.svg
     0N_<stage>.ipynb     the executed notebooks
     cer.html, cer.pdf    05_report + assembly
-    manifest.json        written last by the runner
+    manifest.json        written last by the runner (`cer_lib.manifest`)
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from .provenance import Provenance
 from .settings import Settings
 
 PARAMETERS_FILE = "parameters.yaml"
+RUN_FILE = "run.json"
+STATUS_FILE = "collected/status.json"
 STAGES = ("01_collect", "02_integrate", "03_analyze", "04_narrate", "05_report")
 
 

@@ -24,14 +24,14 @@ from typing import Any
 
 from . import __version__
 from .codes import Kind, check_product_code_exists, code_slug
-from .context import PARAMETERS_FILE, STAGES
+from .context import PARAMETERS_FILE, RUN_FILE, STAGES
 from .errors import CerError, StageFailed
+from .manifest import RunChain, write_manifest
 from .params import Parameters, load_parameters, save_parameters
-from .provenance import display_path, environment_versions, git_version, lock_sha256, utc_now, write_manifest
+from .provenance import display_path, environment_versions, git_version, lock_sha256, utc_now
 from .settings import PROJECT_ROOT, Settings
 
 KERNEL_NAME = "cer-notebooks"
-RUN_FILE = "run.json"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
 Progress = Callable[[str], None]
@@ -154,6 +154,8 @@ def run_report(
     started = utc_now()
     (work / RUN_FILE).write_text(json.dumps(_run_record(params, run_id, started, command), indent=2) + "\n", encoding="utf-8")
     progress(f"{params.code}: run {run_id} (from {params.data_from})")
+    chain = RunChain(work)
+    chain.seal("start")
     try:
         for number, stage in enumerate(STAGES, start=1):
             progress(f"  [{number}/{len(STAGES)}] {stage} ...")
@@ -163,6 +165,7 @@ def run_report(
             finally:
                 seconds = time.perf_counter() - t0
             result.stages.append(StageTiming(stage, f"{stage}.ipynb", round(seconds, 2), "ok"))
+            chain.seal(stage)
             progress(f"        done in {seconds:.1f} s")
         progress("  [+] assembling cer.html and cer.pdf ...")
         t0 = time.perf_counter()
@@ -171,8 +174,9 @@ def run_report(
         assemble_report(work)
         seconds = time.perf_counter() - t0
         result.stages.append(StageTiming("assemble", "cer.html, cer.pdf", round(seconds, 2), "ok"))
+        chain.seal("assemble")
         progress(f"        done in {seconds:.1f} s")
-        write_manifest(work, _manifest_payload(params, run_id, started, result, work, command))
+        write_manifest(work, chain, _manifest_payload(result), key=settings.manifest_key)
     except BaseException as exc:
         failed = code_dir / f".failed-{run_id}"
         if work.exists():
@@ -219,29 +223,11 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _manifest_payload(
-    params: Parameters, run_id: str, started: str, result: RunResult, work: Path, command: Sequence[str] | None
-) -> dict[str, Any]:
-    status_file = work / "collected" / "status.json"
-    status = json.loads(status_file.read_text()) if status_file.is_file() else {}
-    sources = status.get("sources", {})
+def _manifest_payload(result: RunResult) -> dict[str, Any]:
+    """The manifest's claims that no file of the run repeats (the rest `write_manifest` reads from the files)."""
     return {
-        "tool": {"name": "cer-notebooks", "version": __version__},
-        "run_id": run_id,
-        "code": params.code,
-        "kind": params.kind.value,
-        "command": shlex.join(command) if command else None,
-        "started_utc": started,
         "finished_utc": utc_now(),
-        "parameters": params.to_yaml_dict(),
-        "code_version": {**git_version(), "lock_sha256": lock_sha256()},
         "environment": environment_versions(),
-        "data": {
-            "origin": status.get("origin"),
-            "synthetic": status.get("synthetic", False),
-            "offline": status.get("offline", False),
-            "last_updated": {name: s.get("last_updated") for name, s in sources.items()},
-        },
         "stages": [vars(s) for s in result.stages],
     }
 

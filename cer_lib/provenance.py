@@ -1,12 +1,11 @@
-"""Provenance: what a run read, asked, wrote and with which code, so an auditor can re-derive it.
+"""Provenance: what a run read and asked, and with which code, so an auditor can re-derive it.
 
 During a run the stages append one JSON line per data request (``provenance/requests.jsonl``) and
-per input file (``provenance/inputs.jsonl``). At the end the runner writes ``manifest.json``:
-effective parameters, code version, environment, requests, inputs, outputs (sha256 each) and
-seconds per stage. `verify_run` re-hashes everything and lists what changed.
+per input file (``provenance/inputs.jsonl``). At the end the runner writes ``manifest.json`` from
+them (`cer_lib.manifest`), with the code version and environment recorded here.
 
-No URL is stored with an ``api_key`` in it: `redact_url` strips it, and the HTTP client never puts the
-key in a URL it records in the first place.
+No URL is stored with a credential in it: every request is logged through `redact_url`, and the
+HTTP client never puts the key in a URL in the first place.
 """
 from __future__ import annotations
 
@@ -21,14 +20,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import VerifyError
-from .files import write_json_atomic
+from .redact import redact_url
 from .settings import PROJECT_ROOT
-
-MANIFEST = "manifest.json"
-SECRET_QUERY_KEYS = {"api_key", "apikey", "key", "token", "access_token"}
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -41,14 +35,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def redact_url(url: str) -> str:
-    """``url`` without credentials: secret query parameters and user:password are removed."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in SECRET_QUERY_KEYS]
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe=":[]()+\"*,"), parts.fragment))
 
 
 def utc_now() -> str:
@@ -191,77 +177,3 @@ def environment_versions(packages: Iterable[str] | None = None) -> dict[str, Any
         "platform": platform.platform(),
         "packages": versions,
     }
-
-
-# ----------------------------------------------------------------------------------------------
-# manifest
-
-
-def hash_outputs(run_dir: Path) -> list[dict[str, Any]]:
-    """Every file in the run folder except the manifest itself, with size and sha256."""
-    records = []
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != MANIFEST):
-        rel = path.relative_to(run_dir).as_posix()
-        records.append({"path": rel, "sha256": sha256_file(path), "bytes": path.stat().st_size})
-    return records
-
-
-def write_manifest(run_dir: Path, payload: dict[str, Any]) -> Path:
-    """Write ``manifest.json`` (payload plus requests, inputs and hashed outputs) atomically."""
-    prov = Provenance(run_dir / "provenance")
-    manifest = {
-        "manifest_version": 1,
-        **payload,
-        "requests": prov.requests(),
-        "inputs": prov.inputs(),
-        "outputs": hash_outputs(run_dir),
-    }
-    target = run_dir / MANIFEST
-    write_json_atomic(target, manifest)
-    return target
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    checked: int
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def verify_run(run_dir: Path) -> VerifyReport:
-    """Re-hash every output and input listed in ``manifest.json``; list what changed, vanished or appeared."""
-    run_dir = Path(run_dir)
-    manifest_path = run_dir / MANIFEST
-    if not manifest_path.is_file():
-        raise VerifyError(f"{run_dir}: no {MANIFEST}; this is not a finished run folder")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise VerifyError(f"{manifest_path}: not valid JSON ({exc})") from None
-    problems: list[str] = []
-    checked = 0
-    listed = set()
-    for record in manifest.get("outputs", []):
-        listed.add(record["path"])
-        path = run_dir / record["path"]
-        checked += 1
-        if not path.is_file():
-            problems.append(f"output missing: {record['path']}")
-        elif sha256_file(path) != record["sha256"]:
-            problems.append(f"output changed: {record['path']}")
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != MANIFEST):
-        rel = path.relative_to(run_dir).as_posix()
-        if rel not in listed:
-            problems.append(f"output not in manifest: {rel}")
-    for record in manifest.get("inputs", []):
-        path = Path(record["path"])
-        path = path if path.is_absolute() else PROJECT_ROOT / path
-        checked += 1
-        if not path.is_file():
-            problems.append(f"input missing: {record['path']}")
-        elif sha256_file(path) != record["sha256"]:
-            problems.append(f"input changed: {record['path']}")
-    return VerifyReport(checked=checked, problems=problems)

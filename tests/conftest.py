@@ -25,6 +25,7 @@ os.environ.setdefault("CER_OUTPUTS_DIR", str(_SESSION_TMP / "outputs"))
 os.environ.setdefault("CER_CACHE_DIR", str(_SESSION_TMP / "cache"))
 # Nothing in the tests may reach the public services: unset keys, point the clients at a closed port.
 os.environ.pop("OPENFDA_API_KEY", None)
+os.environ.pop("CER_MANIFEST_KEY", None)  # a developer's signing key must not change what the tests see
 os.environ.setdefault("OPENFDA_BASE_URL", "http://127.0.0.1:9")
 os.environ.setdefault("EUDAMED_BASE_URL", "http://127.0.0.1:9")
 

@@ -4,7 +4,8 @@
   and a complete manifest.json whose every hash verifies;
 - FROM=api against a local server that speaks openFDA (serving the same real records) gives the
   same tidy tables, row for row and key for key, as FROM=mirror; the API key it sends is written
-  nowhere (run folder, executed notebooks, manifest, report, HTTP cache, console).
+  nowhere (run folder, executed notebooks, manifest, report, HTTP cache, console), nor are credentials
+  given in the base URLs (``http://user:password@host``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +23,9 @@ import pandas as pd
 import pytest
 
 from cer_lib.context import STAGES
-from cer_lib.provenance import verify_run
-from cer_lib.settings import PROJECT_ROOT
+from cer_lib.provenance import sha256_file
+from cer_lib.verify import verify_run
+from cer_lib.settings import PROJECT_ROOT, Secret
 from cer_lib.tables.schemas import TABLES
 from openfda_server import in2bones_datasets, serve_eudamed, serve_openfda
 from openfda_server import threaded_httpserver  # noqa: F401  (fixture)
@@ -72,6 +75,30 @@ def test_the_run_folder_is_complete_and_verifies(mirror_run: Path) -> None:
 
 
 @pytest.mark.realdata
+def test_a_real_run_with_an_edited_report_or_claim_does_not_verify(mirror_run: Path, tmp_path: Path) -> None:
+    def rehashed_report(run: Path) -> None:
+        (run / "cer.html").write_text((run / "cer.html").read_text(encoding="utf-8").replace("HWC", "HWX"), encoding="utf-8")
+        manifest = json.loads((run / "manifest.json").read_text())
+        for entry in manifest["outputs"]:
+            if entry["path"] == "cer.html":
+                entry.update(sha256=sha256_file(run / "cer.html"), bytes=(run / "cer.html").stat().st_size)
+        (run / "manifest.json").write_text(json.dumps(manifest))
+
+    def flipped_claim(run: Path) -> None:
+        manifest = json.loads((run / "manifest.json").read_text())
+        manifest["data"]["synthetic"] = not manifest["data"]["synthetic"]
+        (run / "manifest.json").write_text(json.dumps(manifest))
+
+    expected = {rehashed_report: "the outputs list is not what the hash chain's links leave: an entry was edited, added or removed",
+                flipped_claim: "the chain root does not match the manifest's claims: a claim was edited after the run"}
+    for tamper, problem in expected.items():
+        run = shutil.copytree(mirror_run, tmp_path / tamper.__name__, symlinks=True)
+        assert verify_run(run).ok  # the copy verifies ...
+        tamper(run)
+        assert problem in verify_run(run).problems  # ... until it is edited
+
+
+@pytest.mark.realdata
 def test_executed_notebooks_hold_no_machine_paths(mirror_run: Path) -> None:
     for stage in STAGES:
         text = (mirror_run / f"{stage}.ipynb").read_text()
@@ -90,7 +117,7 @@ def test_api_and_mirror_give_the_same_tables(mirror_run: Path, threaded_httpserv
     # the key reached openFDA, and no file of the run (notebooks, manifest, HTML, PDF, tables), the cache or the log holds it
     assert key in fda.keys_seen
     needles = [key.encode(), base64.b64encode(f"{key}:".encode()), base64.b64encode(key.encode())]
-    leaks = [p for p in [*api_run.rglob("*"), *(tmp_path / "cache").rglob("*")] if p.is_file() and any(n in p.read_bytes() for n in needles)]
+    leaks = _leaks(needles, api_run, tmp_path / "cache")
     assert not leaks, f"the API key was written to {leaks}"
     assert key not in done.stdout + done.stderr
     compared = 0
@@ -105,6 +132,36 @@ def test_api_and_mirror_give_the_same_tables(mirror_run: Path, threaded_httpserv
     assert compared == len(TABLES)
     requests = json.loads((api_run / "manifest.json").read_text())["requests"]
     assert requests and all(r["url"].startswith(fda.base_url) or r["url"].startswith(eudamed) for r in requests)
+
+
+def _leaks(needles: list[bytes], *folders: Path) -> list[Path]:
+    """Files under ``folders`` that hold any of ``needles``."""
+    return [p for folder in folders for p in folder.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)]
+
+
+@pytest.mark.realdata
+def test_credentials_in_base_urls_are_written_nowhere(mirror_run: Path, threaded_httpserver, realdata: Path, tmp_path: Path) -> None:  # noqa: F811
+    """``OPENFDA_BASE_URL`` and ``EUDAMED_BASE_URL`` with ``user:password@``: sent as HTTP Basic auth, stored nowhere;
+    ``CER_MANIFEST_KEY`` signs the manifest and is stored nowhere either."""
+    fda = serve_openfda(threaded_httpserver, in2bones_datasets(realdata), last_updated="2021-09-07")
+    eudamed = serve_eudamed(threaded_httpserver, json.loads((realdata / "eudamed" / "udi-di-records.json").read_text()))
+    user, password = "cer-user-5d1e07", "s3cret-p@ss-91c2b8"  # '@' travels percent-encoded in a URL
+    manifest_key = "manifest-key-e2e-0c44a1"
+    with_userinfo = lambda url: url.replace("http://", f"http://{user}:{password.replace('@', '%40')}@", 1)
+    window_end = __import__("yaml").safe_load((mirror_run / "parameters.yaml").read_text())["window"]["end"]
+    done, api_run = _report(tmp_path, "--from", "api", "--set", f"window.end={window_end}", CER_MANIFEST_KEY=manifest_key,
+                            OPENFDA_BASE_URL=with_userinfo(fda.base_url), EUDAMED_BASE_URL=with_userinfo(eudamed))
+    # the credentials reached openFDA (HWC has no UDI-DI to ask Eudamed about: test_collect covers that) ...
+    assert set(fda.keys_seen) == {user}
+    basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    # ... and no file of the run, of the cache, nor the console holds them in any form
+    needles = [user.encode(), password.encode(), password.replace("@", "%40").encode(), basic[6:].encode(), manifest_key.encode()]
+    leaks = _leaks(needles, api_run, tmp_path / "cache")
+    assert not leaks, f"base-URL credentials or the manifest key were written to {leaks}"
+    assert not any(n.decode() in done.stdout + done.stderr for n in needles)
+    status = json.loads((api_run / "collected" / "status.json").read_text())
+    assert status["base_url"] == fda.base_url
+    assert verify_run(api_run, key=Secret(manifest_key)).signature == "valid"
 
 
 def test_without_real_data_the_demo_says_synthetic_on_every_page(tmp_path: Path) -> None:

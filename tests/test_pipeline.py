@@ -71,7 +71,7 @@ def test_a_failing_stage_is_named_kept_aside_and_latest_is_untouched(isolated: S
 
 @pytest.mark.slow
 def test_a_successful_run_moves_latest_and_verifies(isolated: Settings) -> None:
-    from cer_lib.provenance import verify_run
+    from cer_lib.verify import verify_run
 
     first = run_report("HWC", overrides={"from": "mirror"}, settings=isolated, progress=lambda _: None)
     latest = isolated.outputs_dir / "HWC" / "latest"
