@@ -18,14 +18,15 @@ CER      := $(BIN)/cer
 # pip repeats a warning per package when a configured local index folder is absent: drop only those lines
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-# Command-line variables reach the recipes as environment variables and are quoted there
-# ("$$CODE"), so a hostile value is an argument, never shell code.
-CODE   ?=
-CODES  ?=
-KIND   ?=
-FROM   ?=
-MIRROR ?=
-export CODE CODES KIND FROM MIRROR
+# Command-line variables are data. Make exports every command-line variable to the recipes and, when
+# it does, expands its value as make text: CODE='$(shell …)' would run. So no command-line variable is
+# exported as given; the ones the recipes use are re-exported holding their text exactly as typed
+# ($(value …) into a simple variable, which make never expands again). Recipes quote them ("$$CODE")
+# and put them after `--`, so a value is one argument and never an option or shell code.
+DATA_VARIABLES := CODE CODES KIND FROM MIRROR
+unexport $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+$(foreach v,$(DATA_VARIABLES),$(eval override $(v) := $$(value $(v))))
+export $(DATA_VARIABLES)
 
 REPORT_OPTS = $${KIND:+--kind "$$KIND"} $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
 
@@ -57,11 +58,11 @@ demo: $(STAMP) ## offline demo: a device CER for HWC from the bundled demo mirro
 
 report: $(STAMP) ## one report: make report CODE=LZG [KIND=..] [FROM=api|mirror] [MIRROR=dir]
 	@test -n "$$CODE" || { echo "CODE is required, e.g. make report CODE=LZG" >&2; exit 2; }
-	@$(CER) report "$$CODE" $(REPORT_OPTS)
+	@$(CER) report $(REPORT_OPTS) -- "$$CODE"
 
 batch: $(STAMP) ## several reports: make batch CODES="LZG DQY" [same options]
 	@test -n "$$CODES" || { echo "CODES is required, e.g. make batch CODES=\"LZG DQY\"" >&2; exit 2; }
-	@set -f; $(CER) batch $$CODES $(REPORT_OPTS)
+	@set -f; $(CER) batch $(REPORT_OPTS) -- $$CODES
 
 lab: $(STAMP) ## JupyterLab on notebooks/ with the project kernel
 	@$(BIN)/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )

@@ -1,9 +1,11 @@
 """The command line and the Makefile: bad input fails fast and loses nothing; doctor tells the truth."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,6 +66,64 @@ def test_make_passes_hostile_values_as_arguments_not_shell(template: str, tmp_pa
     assert "is not a valid product code" in done.stderr and "refused" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("target", "variables", "reached"),
+    [
+        ("report", {"CODE": "$(shell touch {marker})HWC"}, "'$(shell touch {marker})HWC' is not a valid product code"),
+        ("batch", {"CODES": "HWC$(shell touch {marker})"}, "'HWC$(shell' is not a valid product code"),
+        ("report", {"CODE": "HWC", "KIND": "$(shell touch {marker})"}, "argument --kind: invalid choice: '$(shell touch {marker})'"),
+        ("report", {"CODE": "HWC", "FROM": "$(shell touch {marker})"}, "argument --from: invalid choice: '$(shell touch {marker})'"),
+        ("report", {"CODE": "HWC", "FROM": "mirror", "MIRROR": "$(shell touch {marker})"},
+         "/$(shell touch {marker}) does not exist"),
+        ("doctor", {"MIRROR": "$(shell touch {marker})"}, "$(shell touch {marker}): not found"),
+    ],
+    ids=["CODE", "CODES", "KIND", "FROM", "MIRROR", "doctor MIRROR"],
+)
+def test_make_variables_reach_the_cli_as_typed_never_as_make_syntax(target: str, variables: dict[str, str], reached: str,
+                                                                     tmp_path: Path) -> None:
+    """Make expands a command-line variable's value when it exports it: ``$(shell …)`` would run."""
+    with tempfile.TemporaryDirectory(prefix="mk") as short:  # a short path: messages quote at most 60 characters
+        marker = Path(short) / "pwned"
+        assignments = [f"{name}={value.format(marker=marker)}" for name, value in variables.items()]
+        done = _run(["make", "-s", target, *assignments], tmp_path, OPENFDA_BASE_URL="http://127.0.0.1:9")
+        assert not marker.exists(), "make ran the shell command in a variable's value"
+    assert reached.format(marker=marker) in done.stdout + done.stderr  # the value reached the CLI unexpanded
+    assert done.returncode != 0 and not _finished_runs(tmp_path / "outputs")
+
+
+@pytest.mark.parametrize(("target", "variable"), [("report", "CODE"), ("batch", "CODES")])
+def test_make_passes_a_code_that_looks_like_an_option_as_a_code(target: str, variable: str, tmp_path: Path) -> None:
+    done = _run(["make", "-s", target, f"{variable}=-h"], tmp_path)
+    assert "usage:" not in done.stdout + done.stderr
+    assert "'-h' is not a valid product code" in done.stdout + done.stderr and done.returncode != 0
+
+
+def test_set_cannot_replace_the_code_given_on_the_command_line(tmp_path: Path) -> None:
+    done = _run([sys.executable, "-m", "cer_lib", "report", "HWC", "--set", "code=LZG", "--from", "mirror"], tmp_path)
+    assert done.returncode == 2 and "an override cannot replace it (got code='LZG')" in done.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("http.timeout_seconds=.inf", "http.timeout_seconds: Input should be a finite number (got inf)"),
+        ("window.end=9999-12-31", "window.end: 9999-12-31 is in the future"),
+        ("window.end=2015-02-30", "window.end: Input should be a valid date or datetime, day value is outside expected range"),
+        ("methods.review_sample_size=true", "methods.review_sample_size: Input should be a valid integer (got True)"),
+        ("sources.maude=1", "sources.maude: Input should be a valid boolean (got 1)"),
+        ("methods.forecast.model=" + "x" * 100_000, "(got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx… (100,002 characters))"),
+    ],
+    ids=["infinite", "far future", "no such day", "boolean as number", "number as boolean", "long value"],
+)
+def test_bad_parameter_values_fail_before_any_stage_with_a_short_message(assignment: str, message: str, tmp_path: Path) -> None:
+    started = time.perf_counter()
+    done = _run([sys.executable, "-m", "cer_lib", "report", "HWC", "--from", "mirror", "--set", assignment], tmp_path)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert len(done.stderr) < 1000 and time.perf_counter() - started < 15
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_drug_reports_say_they_are_not_built_yet(tmp_path: Path) -> None:
     done = _run([sys.executable, "-m", "cer_lib", "report", "metformin", "--kind", "drug"], tmp_path)
     assert done.returncode == 2 and "drug reports" in done.stderr and "not built yet" in done.stderr
@@ -88,6 +148,23 @@ def test_doctor_reports_offline_plainly_and_is_not_an_error_with_a_mirror(tmp_pa
 def test_verify_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     done = _run([sys.executable, "-m", "cer_lib", "verify", str(tmp_path)], tmp_path)
     assert done.returncode == 2 and "not a finished run folder" in done.stderr
+
+
+def test_verify_reports_a_manifest_entry_outside_the_run_without_a_traceback(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    manifest = {"manifest_version": 2, "requests": [], "inputs": [],
+                "outputs": [{"sha256": "0" * 64, "bytes": 1}, {"path": "../../etc/passwd", "sha256": "0" * 64, "bytes": 1}],
+                "chain": {"algorithm": "sha256", "links": [], "root": "0" * 64}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    done = _run([sys.executable, "-m", "cer_lib", "verify", str(run)], tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "manifest entry outputs[0].path is missing" in done.stdout
+    manifest["outputs"].pop(0)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    done = _run([sys.executable, "-m", "cer_lib", "verify", str(run)], tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "manifest entry outputs[0] names '../../etc/passwd', which is outside the run folder: not read" in done.stdout
 
 
 def test_signals_command_writes_the_documented_columns(tmp_path: Path) -> None:
