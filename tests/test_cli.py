@@ -91,6 +91,14 @@ def test_make_variables_reach_the_cli_as_typed_never_as_make_syntax(target: str,
     assert done.returncode != 0 and not _finished_runs(tmp_path / "outputs")
 
 
+def test_make_variables_from_the_environment_are_data_too(tmp_path: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="mk") as short:
+        marker = Path(short) / "pwned"
+        done = _run(["make", "-s", "report"], tmp_path, CODE=f"$(shell touch {marker})HWC")
+        assert not marker.exists()
+    assert f"'$(shell touch {marker})HWC' is not a valid product code" in done.stderr and done.returncode != 0
+
+
 @pytest.mark.parametrize(("target", "variable"), [("report", "CODE"), ("batch", "CODES")])
 def test_make_passes_a_code_that_looks_like_an_option_as_a_code(target: str, variable: str, tmp_path: Path) -> None:
     done = _run(["make", "-s", target, f"{variable}=-h"], tmp_path)
