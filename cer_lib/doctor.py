@@ -120,7 +120,7 @@ def collect_checks(data_from: str | None, mirror: str | None, settings: Settings
     key = "set (never shown or stored)" if settings.openfda_api_key else "not set: 1,000 requests/day per IP; set OPENFDA_API_KEY for 120,000"
     checks.append(Check("openFDA API key", "info" if not settings.openfda_api_key else "ok", key))
 
-    from .sources.foiclass import find_classification_file
+    from .sources.mirror.formats.foiclass import find_classification_file
 
     if mirror:
         folder = Path(mirror)
