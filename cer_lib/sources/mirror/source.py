@@ -163,12 +163,12 @@ class Mirror:
                 if state.files:
                     files.extend(dataclasses.replace(f) for f in state.files.values())
                     continue
-                for path in unit.paths:
+                for path in unit.paths:  # not loaded yet, or its reader refused one of them
                     report = FileLoadReport(relative_path(path, self.folder), unit.endpoint, unit.format.name)
-                    if state.refused and (str(path) in state.refused or report.path in state.refused):
-                        report.status, report.refused = "refused", state.refused
+                    if state.refused and state.refused.startswith(f"{path}: "):
+                        report.status, report.refused = "refused", state.refused.removeprefix(f"{path}: ")
                     elif state.refused:
-                        report.note = "not used: its endpoint is refused (see the refused file)"
+                        report.note = f"not used: {state.refused}"
                     files.append(report)
             if self._store is not None:
                 collapsed = self._store.collapsed_per_file()

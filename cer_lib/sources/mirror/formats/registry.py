@@ -4,7 +4,7 @@ from __future__ import annotations
 import glob
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ....errors import MirrorError
 from ..endpoints import EndpointSpec
@@ -24,8 +24,10 @@ class Discovery:
 class FormatRegistry:
     """File formats by name; the endpoints they feed; the units they find in a folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, formats: Iterable[FileFormat] = ()) -> None:
         self._formats: dict[str, FileFormat] = {}
+        for file_format in formats:
+            self.register(file_format)
 
     def register(self, file_format: FileFormat) -> FileFormat:
         """Add a format (its name must be new; an endpoint it feeds must match any spec already fed)."""
