@@ -12,6 +12,7 @@ import os
 import datetime as dt
 import io
 import json
+import struct
 import subprocess
 import sys
 from collections import Counter
@@ -103,9 +104,9 @@ def test_a_publisher_csv_saved_as_utf16_reads_like_the_original(realdata: Path, 
 
 
 def test_binary_data_is_refused_not_read_as_latin1(realdata: Path, tmp_path: Path) -> None:
-    junk = bytes(range(256)) * 8  # NUL bytes that are not UTF-16 text
+    junk = struct.pack("<4I", 7669, 5153, 2007, 0) * 512  # numbers as 4-byte integers: NUL bytes that are not UTF-16 text
     mirror = Mirror(foitext_mirror(tmp_path / "m", realdata, foitext=junk))
-    with pytest.raises(MirrorError, match=r"foitext2007\.txt: binary data \(a NUL byte at byte 0\)"):
+    with pytest.raises(MirrorError, match=r"foitext2007\.txt: binary data \(a NUL byte at byte 2\)"):
         mirror.total("device/event", ALL)
 
 
@@ -148,7 +149,7 @@ def test_an_empty_main_file_beside_full_companions_is_refused(realdata: Path, tm
         with pytest.raises(MirrorError) as failure:
             mirror.total("device/event", ALL)
         message = str(failure.value)
-        assert "maude/mdrfoi2007.txt: line 1: no data row (the file is empty or holds only its header)" in message
+        assert "maude/mdrfoi2007.txt: line 1: no data row (the file is empty or holds only its header" in message
         assert "maude/foitext2007.txt: no usable row: all 7,669 rows rejected; 7669 rows: no mdrfoi master row" in message
         assert {f.path for f in mirror.load_report().refused} == {"maude/mdrfoi2007.txt", "maude/foitext2007.txt"}
 
@@ -328,15 +329,17 @@ def test_a_classification_record_without_a_product_code_is_reported_not_dropped(
 
 
 def test_a_new_file_format_is_one_class_and_one_registration(realdata: Path, tmp_path: Path) -> None:
-    """A minimal FAERS quarterly reader (DEMO + REAC only, real 2017Q2 files) feeding an endpoint
-    the mirror did not serve: the interface the FAERS format will use, checked end to end."""
+    """A minimal FAERS quarterly reader (DEMO + REAC only, the real 2017Q2 files) feeding an endpoint
+    the mirror did not serve: the interface the FAERS format will use, checked end to end. A second
+    quarter holding a newer version of one case replaces that case (``newest_by``)."""
     from cer_lib.sources.mirror.endpoints import EndpointSpec, field_specs
     from cer_lib.sources.mirror.formats import Conversion, FileFormat, FormatRegistry, mirror_formats
     from cer_lib.sources.mirror.load_report import FileLoadReport
     from cer_lib.sources.mirror.textfiles import read_text_file, require_delimiter
 
-    drug_event = EndpointSpec("drug/event", field_specs("safetyreportid patient.reaction.reactionmeddrapt", "receivedate"),
-                              key=("safetyreportid",), required=(("safetyreportid",),))
+    drug_event = EndpointSpec(
+        "drug/event", field_specs("safetyreportid safetyreportversion patient.reaction.reactionmeddrapt", "receivedate"),
+        key=("safetyreportid",), newest_by="safetyreportversion", required=(("safetyreportid",),))
 
     def dollar_rows(path: Path) -> list[dict[str, str]]:
         lines = read_text_file(path, legacy="latin-1").text.splitlines()
@@ -356,7 +359,7 @@ def test_a_new_file_format_is_one_class_and_one_registration(realdata: Path, tmp
             reactions: dict[str, list[dict[str, str]]] = {}
             for row in reac:
                 reactions.setdefault(row["primaryid"], []).append({"reactionmeddrapt": row["pt"]})
-            records = [{"safetyreportid": r["primaryid"], "receivedate": r["fda_dt"],
+            records = [{"safetyreportid": r["caseid"], "safetyreportversion": r["caseversion"], "receivedate": r["fda_dt"],
                         "patient": {"reaction": reactions.get(r["primaryid"], [])}} for r in demo]
             reports = [FileLoadReport(context.rel(unit.paths[0]), unit.endpoint, self.name, rows_read=len(demo), rows_kept=len(demo)),
                        FileLoadReport(context.rel(unit.paths[1]), unit.endpoint, self.name, rows_read=len(reac), rows_kept=len(reac))]
@@ -368,10 +371,21 @@ def test_a_new_file_format_is_one_class_and_one_registration(realdata: Path, tmp
     folder = tmp_path / "m"
     for name in ("DEMO17Q2.txt", "REAC17Q2.txt"):
         put(folder, f"faers/{name}", (quarter / name).read_bytes())
-    mirror = Mirror(folder, formats=registry)
-    assert mirror.available_endpoints == ["drug/event"] and mirror.total("drug/event", ALL) == 100
+    with open(quarter / "DEMO17Q2.txt", newline="", encoding="latin-1") as handle:
+        cases = list(csv.DictReader(handle, delimiter="$"))
     with open(quarter / "REAC17Q2.txt", newline="", encoding="latin-1") as handle:
-        pairs = {(row["primaryid"], row["pt"]) for row in csv.DictReader(handle, delimiter="$")}
+        reactions = list(csv.DictReader(handle, delimiter="$"))
+    first = cases[0]  # a later quarter: version + 1 of the first case, with one reaction
+    put(folder, "faers/DEMO17Q3.txt", "$".join(cases[0]) + "\n" + "$".join(
+        {**first, "primaryid": "999", "caseversion": str(int(first["caseversion"]) + 1)}.values()) + "\n")
+    put(folder, "faers/REAC17Q3.txt", "primaryid$caseid$pt$drug_rec_act\n" + f"999${first['caseid']}$Recovered case$\n")
+
+    mirror = Mirror(folder, formats=registry)
+    assert mirror.available_endpoints == ["drug/event"]
+    assert mirror.total("drug/event", ALL) == len({c["caseid"] for c in cases}) == 100
+    newest = mirror.search("drug/event", Query((Match("safetyreportid", (first["caseid"],)),))).records
+    assert [r["patient"]["reaction"] for r in newest] == [[{"reactionmeddrapt": "Recovered case"}]]
+    pairs = {(r["primaryid"], r["pt"]) for r in reactions if r["primaryid"] != first["primaryid"]} | {("999", "Recovered case")}
     expected = Counter(pt for _, pt in pairs)
     rows = mirror.count("drug/event", ALL, "patient.reaction.reactionmeddrapt.exact", limit=1000).rows
     assert rows == [{"term": t, "count": n} for t, n in sorted(expected.items(), key=lambda kv: (-kv[1], kv[0]))]

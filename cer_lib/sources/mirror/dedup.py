@@ -6,7 +6,8 @@ one, e.g. a publisher CSV row, by its ``report_number`` matched to a keyed recor
 UDI by ``public_device_record_key``, enforcement by ``recall_number``, recall by
 ``product_res_number``, anything else when identical. The fullest source wins (the format's
 ``priority``: openFDA JSON > MAUDE flat files > publisher CSV / foiclass > publisher sheet), then
-the first file in path order, then the first row.
+the first file in path order, then the first row; an endpoint with ``newest_by`` keeps the copy
+with the largest value of that field first (compared as a number when it is one).
 
 Copies of one key that differ in a field of the endpoint's ``must_agree`` (a product code listed
 with two classes) are `conflicts`: the mirror refuses the endpoint rather than pick one.
@@ -46,14 +47,19 @@ def deduplicate(sql: Sql, endpoint: EndpointSpec) -> None:
         """,
         [endpoint.name, endpoint.name],
     )
+    newest, join, params = "", "", [endpoint.name]
+    if endpoint.newest_by:
+        newest = "TRY_CAST(n.v AS HUGEINT) DESC NULLS LAST, n.v DESC NULLS LAST, "
+        join = "LEFT JOIN (SELECT rec_id, max(value) AS v FROM fields WHERE field = ? GROUP BY rec_id) n USING (rec_id)"
+        params = [endpoint.newest_by, endpoint.name]
     sql(
-        """
+        f"""
         UPDATE records SET live = (w.rank = 1) FROM (
-            SELECT rec_id, row_number() OVER (PARTITION BY dedup_key ORDER BY priority, unit, row_no) AS rank
-            FROM records WHERE endpoint = ?
+            SELECT r.rec_id, row_number() OVER (PARTITION BY r.dedup_key ORDER BY {newest}r.priority, r.unit, r.row_no) AS rank
+            FROM records r {join} WHERE r.endpoint = ?
         ) w WHERE records.rec_id = w.rec_id
         """,
-        [endpoint.name],
+        params,
     )
 
 

@@ -37,6 +37,9 @@ class EndpointSpec:
     - ``key``: value paths of the record key (duplicates and sort tie-break), joined with ``/``.
     - ``bridge``: a second identity for records without a key (a publisher's event row without
       ``mdr_report_key`` is matched to the keyed record with its ``report_number``).
+    - ``newest_by``: a field whose largest value marks the copy of a key to keep (a case version:
+      a later quarter's version of a FAERS case replaces the earlier one); None keeps the copy of
+      the fullest source, then the first file, then the first row.
     - ``required``: groups of fields; a record needs a value in at least one field of every group,
       else it is rejected (counted in the load report with its line), never kept half-usable.
     - ``must_agree``: fields on which two records with the same key may not differ: the mirror
@@ -52,6 +55,7 @@ class EndpointSpec:
     aliases: Mapping[str, str] = field(default_factory=dict)
     key: tuple[str, ...] = ()
     bridge: str | None = None
+    newest_by: str | None = None
     required: tuple[tuple[str, ...], ...] = ()
     must_agree: tuple[str, ...] = ()
     max_rejected_share: float | None = None

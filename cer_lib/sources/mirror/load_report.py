@@ -134,7 +134,7 @@ def refusal(report: FileLoadReport, max_share: float) -> str | None:
     first = f"; {report.rejected[0].describe()}" if report.rejected else ""
     if report.rows_kept == 0:
         if report.rows_read == 0:
-            return "line 1: no data row (the file is empty or holds only its header)"
+            return "line 1: no data row (the file is empty or holds only its header; remove it if nothing is meant to be there)"
         return f"no usable row: all {report.rows_read:,} rows rejected{first}"
     counted = report.rows_rejected - report.rows_unjoined
     if report.rows_read and counted / report.rows_read > max_share:

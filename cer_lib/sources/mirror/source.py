@@ -265,7 +265,7 @@ class Mirror:
         if cached is not None:
             records, fields, files, stated = cached.records, cached.fields, cached.files, cached.last_updated
         else:
-            context = ConversionContext(self.folder, lambda endpoint: self._store.live_records(endpoint))
+            context = ConversionContext(self.folder, self._live_records)
             conversion = file_format.convert(unit, context)
             records, fields, files, stated = conversion.records, conversion.fields, conversion.files, conversion.last_updated
             if spec.cache_conversions:
@@ -287,6 +287,11 @@ class Mirror:
         for report in files:
             report.last_updated = state.last_updated
         state.loaded = True
+
+    def _live_records(self, endpoint: str) -> list[dict[str, Any]]:
+        """The records of an endpoint, duplicates collapsed, loading (and checking) it first."""
+        self._prepare(self._endpoint(endpoint), ())
+        return self._store.live_records(endpoint)
 
     def _last_updated_for(self, units: list[SourceUnit]) -> str | None:
         dates = [self._state[u.name].last_updated for u in units if self._state[u.name].last_updated]

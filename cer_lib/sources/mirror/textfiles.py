@@ -3,8 +3,9 @@
 Encodings are detected, not guessed, in this order:
 
 1. a byte-order mark names UTF-8, UTF-16 or UTF-32 (little or big endian);
-2. NUL bytes mean UTF-16 or UTF-32 without a mark: charset-normalizer says which; a file it cannot
-   read as either is binary and refused;
+2. many NUL bytes (at least `NUL_SHARE` of the first 64 KiB; ASCII text in UTF-16 has one in two)
+   mean UTF-16 or UTF-32 without a mark: charset-normalizer says which; a file it cannot read as
+   either is binary and refused (a stray NUL in a text file is left to the row checks);
 3. bytes that are valid UTF-8 are UTF-8;
 4. anything else is read in the encoding the format documents (FDA publishes the MAUDE files in
    Latin-1 and the classification file in Windows-1252). charset-normalizer is not asked here: on
@@ -31,6 +32,7 @@ _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+NUL_SHARE = 0.05
 _TEXT_MEMBERS = (".txt", ".csv", ".json")
 _DELIMITER_NAMES = {",": "','", "\t": "tab", ";": "';'", "|": "'|'", "$": "'$'"}
 
@@ -72,10 +74,11 @@ def decode_text(data: bytes, path: Path | str, *, legacy: str) -> DecodedText:
     for mark, encoding in _BOMS:
         if data.startswith(mark):
             return DecodedText(_strict(data[len(mark):], encoding, path), encoding, byte_order_mark=True)
-    if b"\x00" in data[:65536]:
+    sample = data[:65536]
+    if sample and sample.count(0) >= len(sample) * NUL_SHARE:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data[:65536]).best()
+        best = from_bytes(sample).best()
         encoding = best.encoding.replace("_", "-") if best is not None else ""
         if not encoding.startswith(("utf-16", "utf-32")):
             offset = data.index(b"\x00")

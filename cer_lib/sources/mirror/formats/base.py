@@ -12,7 +12,8 @@ never branches on a format itself. To add a format (FAERS quarterly ASCII, feedi
    - ``folders``: where its files live, as globs relative to the mirror folder (files there that no
      format reads are listed as ignored);
    - ``feeds``: the `EndpointSpec` of each endpoint it feeds (a new endpoint's spec is defined in
-     the module: searchable fields, record key, required fields, strictness);
+     the module: searchable fields, record key, the field whose newest value wins a duplicate -
+     a FAERS case version -, required fields, strictness);
 
    and implements ``units(folder)`` (its files, grouped into the units that are loaded together: one
    file, or files joined into one set of records) and ``convert(unit, context)``, which returns a
@@ -24,6 +25,9 @@ never branches on a format itself. To add a format (FAERS quarterly ASCII, feedi
    ``depends_on`` (endpoints whose records the conversion reads), ``companions`` (other files it
    reads), ``stated_date`` (how current a file says it is, read cheaply), ``version``.
 2. one line in ``formats/__init__.py``: ``mirror_formats.register(FaersAsciiFormat())``.
+
+``tests/test_mirror_reliability.py::test_a_new_file_format_is_one_class_and_one_registration``
+is a worked example: a minimal FAERS DEMO/REAC reader on the real 2017Q2 files.
 """
 from __future__ import annotations
 

@@ -131,7 +131,7 @@ class PublisherCsvFormat(FileFormat):
             return Conversion.of_records(endpoint, [], [], [report])
         require_delimiter(decoded.text.split("\n", 1)[0], "|", path=path, lineno=1,
                           expected="publisher CSVs are '|'-delimited with a header row")
-        has_index = header[0].strip() == ""
+        has_index = bool(header) and header[0].strip() == ""
         names = [h.strip() for h in (header[1:] if has_index else header)]
         mapping = CSV_COLUMNS.get(unit.endpoint, {})
         fields = {mapping.get(name, name) for name in names} | set(names)
