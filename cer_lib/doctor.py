@@ -76,6 +76,27 @@ def _lock_drift() -> tuple[int, list[str]]:
     return len(pins), drift
 
 
+def mirror_readiness(folder: Path) -> tuple[bool, str]:
+    """Whether a mirror can serve a run: every file read as a query would read it (`Mirror.check`),
+    none refused; the detail names each refused file with its line and reason."""
+    from .errors import MirrorError
+    from .sources.mirror import Mirror
+    from .sources.mirror.formats.foiclass import find_classification_file
+
+    try:
+        report = Mirror(folder).check()
+    except MirrorError as exc:
+        return False, str(exc)
+    loaded = [f for f in report.files if f.status == "loaded"]
+    detail = f"{folder}: {len(loaded)} files read, {sum(f.rows_kept for f in loaded):,} rows"
+    if report.rows_rejected:
+        detail += f", {report.rows_rejected:,} rejected (listed in the load report)"
+    detail += "; classification file " + ("found" if find_classification_file(folder) else "MISSING")
+    if report.refused:
+        detail += "; REFUSED: " + "; ".join(f"{f.path}: {f.refused}" for f in report.refused)
+    return not report.refused, detail
+
+
 def collect_checks(data_from: str | None, mirror: str | None, settings: Settings | None = None) -> list[Check]:
     """All checks; a failed check is FAIL when the chosen mode (or, with none chosen, every mode) needs it."""
     settings = settings or Settings.from_env()
@@ -120,19 +141,18 @@ def collect_checks(data_from: str | None, mirror: str | None, settings: Settings
     key = "set (never shown or stored)" if settings.openfda_api_key else "not set: 1,000 requests/day per IP; set OPENFDA_API_KEY for 120,000"
     checks.append(Check("openFDA API key", "info" if not settings.openfda_api_key else "ok", key))
 
-    from .sources.foiclass import find_classification_file
-
     if mirror:
         folder = Path(mirror)
-        found = folder.is_dir()
-        detail = f"{folder}: " + ("found" if found else "not found")
-        if found:
-            detail += "; classification file " + ("found" if find_classification_file(folder) else "MISSING")
-        add("mirror", found, detail, needed_for=("mirror",))
+        if folder.is_dir():
+            ok, detail = mirror_readiness(folder)
+        else:
+            ok, detail = False, f"{folder}: not found"
+        add("mirror", ok, detail, needed_for=("mirror",))
     else:
         folder = settings.demo_mirror_dir
         if folder.is_dir():
-            add("mirror", True, f"demo mirror {folder} found")
+            ok, detail = mirror_readiness(folder)
+            add("mirror", ok, f"demo mirror {detail}", needed_for=("mirror",))
         else:
             checks.append(Check("mirror", "info", f"demo mirror not built yet; `make demo` builds it in {folder}"))
     real = settings.realdata_dir

@@ -57,7 +57,7 @@ def preflight(params: Parameters, settings: Settings) -> None:
         )
     classification = None
     from .sources.demo import mirror_folder
-    from .sources.foiclass import find_classification_file, product_codes
+    from .sources.mirror.formats.foiclass import find_classification_file, product_codes
 
     if params.data_from == "mirror":
         classification = find_classification_file(mirror_folder(params.mirror, settings))

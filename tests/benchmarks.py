@@ -5,6 +5,9 @@
 2. The analyze stage on the largest real series in ../shared/realdata: the MiniMed 3032 MAUDE sheet
    (50 200 reports), read through the mirror; target under 10 s on this machine.
 3. Report assembly (cer.html + cer.pdf) of the newest demo run, when there is one.
+4. Mirror load: the six real MAUDE sheets (196 274 rows) and the real foitext2007 MAUDE subset,
+   first load (conversion) and a second process reading the ``.derived/`` cache; the smallest
+   sheet read by the mirror's reader (calamine) beside openpyxl (a reference reader).
 
 Run from the project root: ``.venv/bin/python tests/benchmarks.py``.
 """
@@ -184,15 +187,70 @@ def bench_assembly() -> None:
     print(f"assembly, 3 runs: {', '.join(f'{t:.2f}' for t in times)} s; cer.html {size_html / 1e6:.1f} MB, cer.pdf {size_pdf / 1e6:.1f} MB")
 
 
+# ----------------------------------------------------------------------------------------------
+# 4. mirror load
+
+
+def _load_seconds(folder: Path) -> tuple[float, float, int]:
+    """(first load, load from .derived/ in a new Mirror, reports) of every device event of a mirror."""
+    t0 = time.perf_counter()
+    n = Mirror(folder).total("device/event", Query())
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    Mirror(folder).total("device/event", Query())
+    return first, time.perf_counter() - t0, n
+
+
+def bench_mirror_load() -> None:
+    heading("4. mirror load: the six real MAUDE sheets and the foitext2007 MAUDE subset (realdata/maude)")
+    sheets = sorted((REALDATA / "maude").glob("*.xlsx"))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "sheets"
+        (folder / "maude-sheets").mkdir(parents=True)
+        for sheet in sheets:
+            (folder / "maude-sheets" / sheet.name).symlink_to(sheet)
+        first, cached, n = _load_seconds(folder)
+        print(f"six sheets, {n:,} reports: first load {first:.1f} s, from .derived/ {cached:.2f} s")
+        flat = Path(tmp) / "flat"
+        (flat / "maude").mkdir(parents=True)
+        foitext = REALDATA / "maude" / "foitext2007.pos.txt"
+        (flat / "maude" / "foitext2007.txt").symlink_to(foitext)
+        keys = sorted({line.split("|", 1)[0] for line in foitext.read_text(encoding="utf-8").splitlines() if line.strip()}, key=int)
+        (flat / "maude" / "mdrfoi2007.txt").write_text(  # master rows derived from the subset's keys (it ships without them)
+            "MDR_REPORT_KEY|REPORT_NUMBER|DATE_RECEIVED|EVENT_TYPE\n" + "".join(f"{k}|R-{k}|06/30/2007|M\n" for k in keys))
+        first, cached, n = _load_seconds(flat)
+        print(f"MAUDE flat files, {n:,} reports (7,669 narratives): first load {first:.1f} s, from .derived/ {cached:.2f} s")
+    try:
+        import openpyxl
+        from cer_lib.sources.mirror import read_xlsx_rows
+    except ImportError as exc:  # an older tree without the calamine reader
+        print(f"xlsx readers not compared: {exc}")
+        return
+    t0 = time.perf_counter()
+    rows = sum(len(read_xlsx_rows(sheet)) for sheet in sheets)
+    print(f"reading the six sheets with the mirror's reader: {rows:,} rows in {time.perf_counter() - t0:.1f} s")
+    smallest = min(sheets, key=lambda p: p.stat().st_size)
+    t0 = time.perf_counter()
+    read_xlsx_rows(smallest)
+    ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    workbook = openpyxl.load_workbook(smallest, read_only=True, data_only=True)
+    sum(1 for _ in workbook.worksheets[0].iter_rows(values_only=True))
+    workbook.close()
+    reference = time.perf_counter() - t0
+    print(f"{smallest.name}: mirror's reader {ours:.2f} s, openpyxl {reference:.2f} s (openpyxl / mirror's = {reference / ours:.1f})")
+
 def main() -> int:
     if not REALDATA.is_dir():
         print(f"{REALDATA} not found: the benchmarks use the real public data there", file=sys.stderr)
         return 1
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the local server's access log
     print(f"cer benchmarks on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S')}; pandas {pd.__version__}")
-    bench_requests_per_report()
-    bench_analysis_on_largest_real_series()
-    bench_assembly()
+    sections = {"requests": bench_requests_per_report, "analysis": bench_analysis_on_largest_real_series,
+                "assembly": bench_assembly, "mirror": bench_mirror_load}
+    chosen = sys.argv[1:] or list(sections)  # e.g. `python tests/benchmarks.py mirror`
+    for name in chosen:
+        sections[name]()
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cer_lib.errors import MirrorError
-from cer_lib.sources.maude_flat import (
+from cer_lib.sources.mirror.formats.maude_flat import (
     LAYOUTS,
     decode_outcome,
     join_maude,

@@ -16,7 +16,7 @@ import pytest
 from cer_lib.errors import MirrorError
 from cer_lib.provenance import Provenance, sha256_file
 from cer_lib.sources.base import DateRange, Match, Query, Source
-from cer_lib.sources.foiclass import find_classification_file, product_codes, read_foiclass
+from cer_lib.sources.mirror.formats.foiclass import find_classification_file, product_codes, read_foiclass
 from cer_lib.sources.mirror import Mirror, read_xlsx_rows, split_problem_terms
 
 IN2BONES = Path("openfda/in2bones")
@@ -350,10 +350,18 @@ def test_xlsx_reader_handles_shared_strings_numbers_and_entities(tmp_path: Path)
         '<si><r><t>MINI</t></r><r><t xml:space="preserve">MED &lt;630G&gt;</t></r></si></sst>'
     )
     path = tmp_path / "book.xlsx"
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("xl/workbook.xml", '<workbook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    rel, package = "http://schemas.openxmlformats.org/officeDocument/2006/relationships", "http://schemas.openxmlformats.org/package/2006"
+    with zipfile.ZipFile(path, "w") as z:  # the parts of a valid package; the worksheet under a non-default name
+        z.writestr("[Content_Types].xml", f'<Types xmlns="{package}/content-types">'
+                   '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                   '<Default Extension="xml" ContentType="application/xml"/></Types>')
+        z.writestr("_rels/.rels", f'<Relationships xmlns="{package}/relationships">'
+                   f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", f'<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="{rel}">'
                                       '<sheets><sheet name="S" sheetId="1" r:id="rId7"/></sheets></workbook>')
-        z.writestr("xl/_rels/workbook.xml.rels", '<Relationships><Relationship Id="rId7" Target="worksheets/data.xml"/></Relationships>')
+        z.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{package}/relationships">'
+                   f'<Relationship Id="rId7" Type="{rel}/worksheet" Target="worksheets/data.xml"/>'
+                   f'<Relationship Id="rId8" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/></Relationships>')
         z.writestr("xl/worksheets/data.xml", sheet)
         z.writestr("xl/sharedStrings.xml", strings)
     assert read_xlsx_rows(path) == [
