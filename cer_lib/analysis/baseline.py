@@ -53,6 +53,11 @@ class TrendWindows:
     def label(self) -> str:
         return BASELINE_LABELS[self.reduced]
 
+    def dates(self, months: pd.DatetimeIndex) -> dict[str, object]:
+        """First and last month of the baseline and the monitoring window (``None`` without windows)."""
+        (b0, b1), (m0, m1) = window_dates(months, self.baseline), window_dates(months, self.monitoring)
+        return {"baseline_start": b0, "baseline_end": b1, "monitoring_start": m0, "monitoring_end": m1}
+
     def describe(self) -> dict[str, object]:
         """The rule and the outcome, for a result's parameters."""
         return {"recent_months": self.recent_months, "baseline_months": self.requested_baseline_months,

@@ -24,13 +24,14 @@ persist half a year (single-month spikes are the control chart's job). Rates and
 residual dispersion about the final segments.
 
 Validated by seeded simulation (``make validate`` prints the table; the tests run a smaller
-version), 60 months at 20 reports/month: a change is reported in under 1% of stationary Poisson
-series, of Poisson series with one 3x spike month and of negative-binomial series (alpha 0.1), and
-in about 5% under AR(1) log-mean noise (rho 0.7, sd 0.2); a doubling at a month in 15..45 is dated
-within +/-1 month in about 99% of series, a 1.5-fold change in about 80%, both ends of a 20-month
-doubling in about 98%. Limits, stated honestly: what matters is the size of a change relative to
-the noise. At 2 reports/month a doubling is dated within +/-1 month in under a third of series, and
-smaller changes are missed; stronger autocorrelation (sd 0.3) raises false changes to about 10%.
+version; 200 series each), 60 months at 20 reports/month: no change was reported in stationary
+Poisson series, Poisson series with one 3x spike month or negative-binomial series (alpha 0.1);
+1.5% under AR(1) log-mean noise (rho 0.7, sd 0.2) and 3.5% with sd 0.3; 7.5% at 100 reports/month
+with sd 0.2, where the autocorrelated variation dominates the Poisson noise (the one case above the
+5% target; stated as at most 8%). A doubling at a month in 15..45 is dated within +/-1 month in
+99.5% of series, a 1.5-fold change in 82.5%, both ends of a 20-month doubling in 98.5%. Limits,
+stated honestly: what matters is the size of a change relative to the noise. At 2 reports/month a
+doubling is dated within +/-1 month in only 32% of series, and smaller changes are missed.
 :func:`change_points` reports the change detectable at the series' own level in
 ``detectable_shift`` (an approximation checked against simulation in the tests). The before/after
 rates and intervals at a detected date are descriptive: the date was chosen from the same data, so

@@ -33,7 +33,6 @@ from .baseline import (
     phase_one_rate,
     probability_at_least_one,
     trend_windows,
-    window_dates,
 )
 from .results import ControlChartResult, MonthlySeries
 from .series import complete_counts
@@ -122,8 +121,7 @@ def control_chart(
         return ControlChartResult(**common, **none, status="insufficient data", reason=windows.reason,
                                   notes=[NUMERATOR_NOTE])
     base, watch = windows.baseline, windows.monitoring
-    dates = dict(zip(("baseline_start", "baseline_end"), window_dates(months, base), strict=True)) | dict(
-        zip(("monitoring_start", "monitoring_end"), window_dates(months, watch), strict=True))
+    dates = windows.dates(months)
     phase_one = phase_one_rate(y[base], days[base], sigma_multiplier=sigma_multiplier)
     per_day = phase_one.rate_per_day
     if per_day == 0:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .baseline import pearson_dispersion, phase_one_rate, trend_windows, window_dates
+from .baseline import pearson_dispersion, phase_one_rate, trend_windows
 from .results import CusumResult, MonthlySeries
 from .series import complete_counts
 from .threads import single_blas_thread
@@ -256,8 +256,7 @@ def poisson_cusum(
     if windows.status != "ok":
         return CusumResult(**common, **none, status="insufficient data", reason=windows.reason)
     base, watch = windows.baseline, windows.monitoring
-    dates = dict(zip(("baseline_start", "baseline_end"), window_dates(months, base), strict=True)) | dict(
-        zip(("monitoring_start", "monitoring_end"), window_dates(months, watch), strict=True))
+    dates = windows.dates(months)
     phase_one = phase_one_rate(y[base], days[base], sigma_multiplier=sigma_multiplier)
     per_day = phase_one.rate_per_day
     mu0 = per_day * AVERAGE_MONTH_DAYS

@@ -8,8 +8,10 @@ and vary more when they are larger, so the model works on the log scale (Hyndman
 limits"; section 5.6 for the back-transformation):
 
 - prediction intervals (80% and 95%) are the log-scale quantiles transformed back, ``exp(q) - 1``:
-  asymmetric, wider above than below, never cut. A lower bound of 0 means the model gives at least
-  that tail probability to a month with no reports (log-scale mass below 0 belongs to zero counts);
+  asymmetric, wider above than below, never cut at zero by hand. Counts are whole numbers, so the
+  lower bound is rounded down to a whole report (at low counts the log-normal quantile would
+  otherwise exclude months with no report, which are common); log-scale mass below 0 belongs to
+  zero counts;
 - the point forecast is the bias-adjusted mean ``exp(mu + sigma^2 / 2) - 1`` (section 5.6), not
   the median ``exp(mu) - 1``.
 
@@ -56,8 +58,8 @@ TRANSFORM = "log(y + 1)"
 _DEFINITION = (
     "Exponential smoothing (ETS, additive errors; level, trend and seasonal forms chosen by AICc) fitted to "
     "log(reports + 1) of the complete months, projected {h} months ahead; the 80% and 95% prediction intervals "
-    "are the log-scale quantiles transformed back (asymmetric, never below zero) and the point forecast is the "
-    "bias-adjusted mean. Back-test accuracy is MASE at horizons 1 to {b}: mean absolute error of rolling-origin "
+    "are the log-scale quantiles transformed back (asymmetric, never below zero; lower bounds rounded down to whole "
+    "reports) and the point forecast is the bias-adjusted mean. Back-test accuracy is MASE at horizons 1 to {b}: mean absolute error of rolling-origin "
     "forecasts divided by the in-sample mean absolute error of the naive forecast (seasonal naive when the "
     "selected form is seasonal)."
 )
@@ -141,7 +143,8 @@ def _count_scale(fit: _ScaledFit, start: int, horizon: int) -> pd.DataFrame:
     frame = pd.DataFrame({"mean": np.expm1(mu + var / 2)})
     for level in (80, 95):
         z = float(stats.norm.ppf(0.5 + level / 200))
-        frame[f"pi{level}_low"] = np.maximum(np.expm1(mu - z * sd), 0.0)  # log-scale mass below 0 is a zero count
+        # whole reports: a lower bound of 0.4 means a month with no report is inside the interval
+        frame[f"pi{level}_low"] = np.floor(np.maximum(np.expm1(mu - z * sd), 0.0))
         frame[f"pi{level}_high"] = np.expm1(mu + z * sd)
     return frame
 
@@ -170,7 +173,7 @@ def forecast_counts(
               "min_months": min_months, "n_origins": n_origins, "backtest_horizon": backtest_horizon,
               "min_train_months": min_train_months, "selection": "AICc", "transform": TRANSFORM,
               "point_forecast": "bias-adjusted mean exp(mu + sigma^2/2) - 1",
-              "intervals": "log-scale normal quantiles transformed back (exp(q) - 1, lower bounds at least 0)",
+              "intervals": "log-scale normal quantiles transformed back (exp(q) - 1); lower bounds rounded down to whole reports",
               "backtest_reselects_model": reselect,
               "candidates": list(ETS_CANDIDATES), "seasonal_min_months": SEASONAL_MIN_MONTHS,
               "interval_levels": [0.8, 0.95],

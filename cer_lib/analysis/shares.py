@@ -39,21 +39,33 @@ __all__ = ["ROBUSTNESS", "family_share", "serious_share", "share_trend"]
 
 SERIOUS_TYPES = ("Death", "Injury")
 
-#: Which measures are robust to growth in use, and why (the report quotes this table).
-ROBUSTNESS: tuple[dict[str, str], ...] = (
-    {"measure": "trend-reporting verdict, c-chart, CUSUM, GLM trend, change points (report counts)",
-     "robust_to_growth_in_use": "no",
-     "why": "more devices in use give more reports with no change in safety; public data have no count of "
-            "devices in use, so a rise in counts may be growth in use"},
-    {"measure": "serious share (death and injury reports among all reports)",
-     "robust_to_growth_in_use": "yes",
-     "why": "growth in use raises serious and other reports alike; the share moves when events become more "
-            "severe or when reporters classify or batch reports differently"},
-    {"measure": "share of the comparator family's reports (a PRR over time)",
-     "robust_to_growth_in_use": "partly",
-     "why": "growth common to the device type cancels out; the device gaining market share within its family "
-            "does not"},
-)
+#: Which measures are robust to growth in use, and why (the report quotes this table), by measure.
+ROBUSTNESS: dict[str, dict[str, str]] = {
+    "counts": {
+        "measure": "trend-reporting verdict, c-chart, CUSUM, GLM trend (report counts)",
+        "robust_to_growth_in_use": "no",
+        "why": "more devices in use give more reports with no change in safety; public data have no count of "
+               "devices in use, so a rise in counts may be growth in use",
+    },
+    "change_points": {
+        "measure": "change points (report counts)",
+        "robust_to_growth_in_use": "partly",
+        "why": "steady growth in use is rarely dated as a change, but a sudden rise in use (a launch, a new "
+               "indication) is dated like any other shift in reporting",
+    },
+    "serious_share": {
+        "measure": "serious share (death and injury reports among all reports)",
+        "robust_to_growth_in_use": "yes",
+        "why": "growth in use raises serious and other reports alike; the share moves when events become more "
+               "severe or when reporters classify or batch reports differently",
+    },
+    "family_share": {
+        "measure": "share of the comparator family's reports (a PRR over time)",
+        "robust_to_growth_in_use": "partly",
+        "why": "growth common to the device type cancels out; the device gaining market share within its family "
+               "does not",
+    },
+}
 
 _DEFINITION = (
     "{measure}: {num} among {den}, by {unit}. The recent {r} against the {b} just before it{reduced}: one-sided "
@@ -212,7 +224,7 @@ def serious_share(
         monthly, measure="serious share", numerator_label="death and injury reports", denominator_label="all reports",
         unit="month", recent_periods=recent_months, baseline_periods=baseline_months,
         min_baseline_periods=min_baseline_months, alpha=alpha, dispersion_alpha=dispersion_alpha,
-        robust_to_growth=ROBUSTNESS[1]["why"], display=_by_year(monthly),
+        robust_to_growth=ROBUSTNESS["serious_share"]["why"], display=_by_year(monthly),
     )
 
 
@@ -241,5 +253,5 @@ def family_share(
         frame, measure="share of the comparator family's reports", numerator_label="reports of the device",
         denominator_label="reports of the device and its comparators", unit="year", recent_periods=recent_years,
         baseline_periods=baseline_years, min_baseline_periods=min_baseline_years, alpha=alpha,
-        dispersion_alpha=dispersion_alpha, robust_to_growth=ROBUSTNESS[2]["why"],
+        dispersion_alpha=dispersion_alpha, robust_to_growth=ROBUSTNESS["family_share"]["why"],
     )

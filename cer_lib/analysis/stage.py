@@ -89,7 +89,7 @@ class AnalysisResults:
             "monthly_counts": _monthly_counts_view(self.series),
             "monthly_counts_date_of_event": _monthly_counts_view(self.series_date_of_event) if self.series_date_of_event else None,
             "trend": _trend_view(self.trend) | {"shares": {k: _share_view(v) for k, v in self.shares.items()},
-                                                "robustness": list(ROBUSTNESS)},
+                                                "robustness": list(ROBUSTNESS.values())},
             "change_points": _change_points_view(self.changes),
             "change_point_method": {
                 "text": self.changes.definition,
