@@ -123,6 +123,10 @@ def test_reporting_lag_guard_excludes_the_last_month_before_last_updated():
     assert "reporting-lag guard" in guarded.definition and "2024-04-20" in guarded.definition
     unguarded = monthly_counts(frame, window_start="2023-01-01", window_end="2024-12-31", as_of="2024-05-20")
     assert unguarded.n_complete_months == 16 and unguarded.guarded_months == []
+    month_end = monthly_counts(frame, window_start="2023-01-01", window_end="2024-12-31", as_of="2024-04-30",
+                               lag_guard_months=1)  # data through April: April is the guarded month, March settles
+    assert month_end.lag_guard_cutoff.isoformat() == "2024-03-31"
+    assert month_end.guarded_months == [pd.Timestamp("2024-04-01").date()] and month_end.n_complete_months == 15
 
 
 def test_one_primary_trend_test_and_holm_adjusted_secondary_tests():

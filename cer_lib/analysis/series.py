@@ -116,7 +116,9 @@ def monthly_counts(
     if lag_guard_months < 0:
         raise ValueError(f"lag_guard_months must be >= 0, got {lag_guard_months}")
     last_day = min(end, data_date)
-    cutoff = data_date - pd.DateOffset(months=lag_guard_months)
+    # The data cover through as_of; the guard's cut-off is the day that leaves ``lag_guard_months``
+    # whole months of coverage after it (as_of 2024-04-30 -> 2024-03-31; 2024-05-20 -> 2024-04-20).
+    cutoff = data_date + pd.Timedelta(days=1) - pd.DateOffset(months=lag_guard_months) - pd.Timedelta(days=1)
 
     rows = event_counts.loc[event_counts["date_field"] == date_field]
     dates = pd.DatetimeIndex(pd.to_datetime(rows["date"]))
