@@ -30,7 +30,7 @@ export $(DATA_VARIABLES)
 
 REPORT_OPTS = $${KIND:+--kind "$$KIND"} $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
 
-.PHONY: help demo report batch lab book bench test doctor lock clean venv
+.PHONY: help demo report batch lab book bench validate test doctor lock clean venv
 
 help: ## list the targets
 	@echo "Usage: make <target> [VAR=value]"
@@ -72,6 +72,9 @@ book: $(STAMP) ## Jupyter Book site of every run under outputs/ (book/_build/htm
 
 bench: $(STAMP) ## benchmarks: requests per report, analysis time on the largest real series
 	@$(BIN)/python tests/benchmarks.py
+
+validate: $(STAMP) ## simulation table of the time-series methods (200+ series per scenario, ~15 min)
+	@cd tests && ../$(BIN)/python validate.py
 
 test: $(STAMP) ## the test suite (pytest + nbval on the stage notebooks)
 	@$(BIN)/python -m pytest

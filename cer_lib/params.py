@@ -84,13 +84,25 @@ class Sources(_Strict):
 class TrendMethod(_Strict):
     recent_months: int = Field(12, ge=3, le=60)
     baseline_months: int = Field(24, ge=6, le=120)
+    min_baseline_months: int = Field(12, ge=3, le=120, description="fewer complete months before the recent ones: no verdict; "
+                                     "fewer than baseline_months but at least this many: a reduced baseline")
+    primary_event_type: Literal["total", "Death", "Injury", "Malfunction", "Other"] = Field(
+        "total", description="the series of the pre-specified primary trend test (total = all reports)")
     alpha: float = Field(0.05, gt=0, lt=0.5)
     overdispersion_threshold: float = Field(1.5, ge=1.0, le=100, description="Pearson chi2/df above which NB replaces Poisson")
 
+    @model_validator(mode="after")
+    def _baseline_order(self) -> "TrendMethod":
+        if self.min_baseline_months > self.baseline_months:
+            raise ValueError(f"min_baseline_months ({self.min_baseline_months}) exceeds baseline_months ({self.baseline_months})")
+        return self
+
 
 class ChangepointMethod(_Strict):
-    penalty_multiplier: float = Field(2.0, gt=0, le=100, description="penalty = multiplier * log(n months)")
+    penalty_multiplier: float = Field(4.0, gt=0, le=100, description="penalty = multiplier * log(n months)")
     min_segment_months: int = Field(6, ge=2, le=36)
+    validation_level: Literal[0.1, 0.05, 0.01] = Field(0.01, description="level of the local self-normalised test "
+                                                       "each candidate change point must pass")
 
 
 class ForecastMethod(_Strict):
@@ -122,6 +134,8 @@ class Methods(_Strict):
         description="models start at the month of the device's first report in the window (leading zero months say "
         "nothing about a reporting rate), or at the window start",
     )
+    lag_guard_months: int = Field(1, ge=0, le=12, description="months before the source's last_updated that are not yet "
+                                  "complete (reporting lag): excluded from every test and model")
     trend: TrendMethod = TrendMethod()
     changepoint: ChangepointMethod = ChangepointMethod()
     forecast: ForecastMethod = ForecastMethod()

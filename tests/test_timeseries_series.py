@@ -108,7 +108,8 @@ def test_monthly_series_json_shape(sparse_counts):
     assert data["as_of"] == "2023-06-15" and data["incomplete_months"] == ["2023-06-01"]
     first = data["table"][0]
     assert first == {"month": "2023-01-01", "Death": 1, "Injury": 0, "Malfunction": 4, "Other": 0,
-                     "total": 5, "days": 31, "days_covered": 31, "complete": True}
+                     "total": 5, "days": 31, "days_covered": 31, "status": "complete", "complete": True}
+    assert data["table"][-1]["status"] == "partial" and data["lag_guard_months"] == 0
 
 
 # -- to_jsonable -----------------------------------------------------------------------------

@@ -17,16 +17,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from cer_lib.analysis.control_chart import control_chart
+from cer_lib.analysis.cusum import poisson_cusum, poisson_cusum_arl, poisson_cusum_decision_interval
 from cer_lib.analysis.series import monthly_counts
 from cer_lib.analysis.trend import (
     VERDICTS,
     cameron_trivedi_test,
     conditional_rate_ratio,
-    control_chart,
     glm_trend,
-    poisson_cusum,
-    poisson_cusum_arl,
-    poisson_cusum_decision_interval,
     poisson_rate_ci,
     trend_analysis,
     trend_reporting_verdict,
@@ -141,7 +139,7 @@ def test_c_chart_month_length_does_not_flag_february():
 
 
 def test_c_chart_insufficient():
-    assert control_chart(series_from([4] * 24)).status == "insufficient data"
+    assert control_chart(series_from([4] * 23)).status == "insufficient data"  # 12 monitored + 11 < 12 baseline
     zero = control_chart(series_from([0] * 24 + [5] * 6))
     assert zero.status == "insufficient data" and "no reports" in zero.reason
 
@@ -178,22 +176,26 @@ def test_cusum_decision_interval_gives_target_arl_by_simulation(mean):
 
 
 def test_cusum_alarms_after_a_shift_not_before():
+    """Baseline = the 24 months before the 12-month monitoring window; a doubling at the window's fifth
+    month (2023-05) alarms within a few months, never before it."""
     rng = np.random.default_rng(5)
-    per_day = np.r_[np.full(40, 10.0), np.full(20, 20.0)] / AVERAGE_MONTH
+    per_day = np.r_[np.full(52, 10.0), np.full(8, 20.0)] / AVERAGE_MONTH
     y = poisson_months(rng, per_day, 60)
     cusum = poisson_cusum(series_from(y), baseline_months=24)
     assert cusum.status == "ok" and cusum.first_alarm is not None
     first = pd.Timestamp(cusum.first_alarm)
-    assert pd.Timestamp("2022-05-01") <= first <= pd.Timestamp("2022-09-01")  # shift at 2022-05 (month 40)
-    assert cusum.in_control_mean == pytest.approx(y[:24].sum() / days_of(24).sum() * AVERAGE_MONTH)
+    assert pd.Timestamp("2023-05-01") <= first <= pd.Timestamp("2023-09-01")  # shift at 2023-05 (month 52)
+    assert cusum.baseline_start.isoformat() == "2021-01-01" and cusum.monitoring_start.isoformat() == "2023-01-01"
+    assert cusum.in_control_mean == pytest.approx(y[24:48].sum() / days_of(48)[24:].sum() * AVERAGE_MONTH)
     assert cusum.k == pytest.approx(0.5 * cusum.in_control_mean / math.log(1.5), rel=0.01)
-    assert len(cusum.path) == 36 and bool(cusum.path["alarm"].iloc[-1])
+    assert len(cusum.path) == 12 and bool(cusum.path["alarm"].iloc[-1])
 
 
 def test_cusum_false_alarms_known_vs_estimated_mean():
     """Stationary series: with the true mean the 36-month false-alarm share is near the nominal
-    1 - (1 - 1/ARL0)^36 ~ 9%; with the mean estimated from a 24-month baseline it is larger
-    (Phase-I estimation effect, Jensen et al. 2006) - the docstring states this, the test measures it."""
+    1 - (1 - 1/ARL0)^36 ~ 9%; with the mean estimated from a 24-month baseline (and, since the
+    baseline now sits just before it, a 12-month monitoring window) the share stays bounded (Phase-I
+    estimation effect, Jensen et al. 2006; measured exactly in test_timeseries_phases.py)."""
     rng = np.random.default_rng(8)
     mean = 10.0
     k, h, arl0 = poisson_cusum_decision_interval(mean, 0.5 * mean / math.log(1.5), 370.0)
@@ -205,11 +207,12 @@ def test_cusum_false_alarms_known_vs_estimated_mean():
             alarmed |= level >= h - 1e-9
         known += alarmed
     estimated = sum(
-        poisson_cusum(series_from(poisson_months(rng, mean / AVERAGE_MONTH, 60))).first_alarm is not None
+        poisson_cusum(series_from(poisson_months(rng, mean / AVERAGE_MONTH, 60)),
+                      quadrature_points=0).first_alarm is not None
         for _ in range(100))
     nominal = 1 - (1 - 1 / arl0) ** 36
     print(f"\nCUSUM false alarms in 36 months: nominal {nominal:.3f}, known mean {known / 2000:.3f}, "
-          f"estimated mean {estimated / 100:.2f}")
+          f"estimated mean, 12 monitored months {estimated / 100:.2f}")
     assert abs(known / 2000 - nominal) < 0.03
     assert estimated / 100 <= 0.35
 
@@ -264,8 +267,8 @@ def test_verdict_scales_for_overdispersion():
 
 
 def test_verdict_minimum_data_rules():
-    short = trend_reporting_verdict(series_from([5] * 35))
-    assert short.verdict == "insufficient data" and "35" in short.reason
+    short = trend_reporting_verdict(series_from([5] * 23))  # 12 recent + 11 < 12 baseline months
+    assert short.verdict == "insufficient data" and "23" in short.reason
     tiny = trend_reporting_verdict(series_from([0] * 34 + [1, 1]))  # n = 2, p0 = 1/3: (1/3)^2 > 0.05
     assert tiny.verdict == "insufficient data" and tiny.p_value is None
     three = trend_reporting_verdict(series_from([0] * 33 + [1, 1, 1]))  # (1/3)^3 < 0.05: testable
@@ -294,6 +297,7 @@ def test_trend_analysis_serialises():
     assert data["glm"]["Death"]["status"] == "insufficient data"
     assert data["verdicts"]["total"]["verdict"] in VERDICTS
     assert data["control_chart"]["points"][0]["month"] == "2019-01-01"
-    assert data["cusum"]["baseline_start"] == "2019-01-01"
+    assert data["cusum"]["baseline_start"] == "2020-01-01"  # the 24 months before the last 12
+    assert data["cusum"]["monitoring_start"] == "2022-01-01"
     for item in (data["glm"]["total"], data["control_chart"], data["cusum"], data["verdicts"]["total"]):
         assert item["method"] and item["definition"] and isinstance(item["parameters"], dict)

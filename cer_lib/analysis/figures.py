@@ -3,6 +3,8 @@
 Each function takes result objects and a folder, draws one figure, writes ``<id>.png`` and
 ``<id>.svg`` atomically (temporary file, then rename) and returns a
 :class:`~cer_lib.analysis.results.FigureRecord` whose caption is built from the result's numbers.
+A result that could not be computed (too few months, no forecast) gets no figure (``None``): an
+empty axis says nothing the report's text does not say better.
 
 Drawing never touches pyplot or the global backend: figures are ``matplotlib.figure.Figure``
 objects rendered by the Agg canvas, so nothing needs a display and a notebook's own backend is left
@@ -35,6 +37,7 @@ from .results import (
     ForecastResult,
     MonthlySeries,
     ProblemProfile,
+    ShareTrend,
     TrendAnalysis,
 )
 
@@ -47,6 +50,7 @@ __all__ = [
     "plot_cusum",
     "plot_forecast",
     "plot_monthly_counts",
+    "plot_share_trends",
     "plot_top_problems",
 ]
 
@@ -166,7 +170,7 @@ def plot_monthly_counts(series: MonthlySeries, out_dir: str | os.PathLike[str], 
         if incomplete.any():
             ax.bar(table["month"][incomplete], bottom[incomplete], width=width, align="edge",
                    facecolor="white", alpha=0.55, edgecolor=_LINE, hatch="///", linewidth=0.6,
-                   label="incomplete month (not tested)")
+                   label="incomplete or within the reporting-lag guard (not tested)")
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(series)})")
         ax.set_ylabel("reports per month")
@@ -181,53 +185,71 @@ def plot_monthly_counts(series: MonthlySeries, out_dir: str | os.PathLike[str], 
             f"Reports per calendar month by event type, counted on {_field_label(series)}, "
             f"{_fmt_month(table['month'].iloc[0])} to {_fmt_month(table['month'].iloc[-1])} "
             f"({series.n_reports} reports; data as of {series.as_of.isoformat()}). Incomplete months "
-            f"(hatched: {gaps}) are shown but excluded from tests and models. Counts are reports "
-            "(numerators only), not incidence."
+            f"(hatched: {gaps}) are shown but excluded from tests and models"
+            + (f"; they include the {series.lag_guard_months} month(s) before the data date still filling with "
+               f"late reports (months ending after {series.lag_guard_cutoff.isoformat()})" if series.lag_guard_months
+               else "")
+            + ". Counts are reports (numerators only), not incidence."
         )
         return _save(fig, out_dir, figure_id, title, caption)
 
 
 def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str], *,
-                       figure_id: str = "control_chart") -> FigureRecord:
-    """c-chart: monthly counts with centre line and limits; baseline shaded; points beyond marked."""
-    title = "c-chart of monthly reports"
+                       figure_id: str = "control_chart") -> FigureRecord | None:
+    """c-chart by phase: history grey, baseline (phase I) and monitoring window (phase II) shaded, each
+    month's centre and limits; phase-I months set aside marked x, phase-II signals circled. ``None``
+    when the chart could not be computed."""
+    if chart.status != "ok" or chart.points is None:
+        return None
+    title = "c-chart of monthly reports (phase I baseline, phase II monitoring)"
     with _style():
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(chart)})")
         ax.set_ylabel("reports per month")
-        if chart.status != "ok" or chart.points is None:
-            _note(ax, f"no control chart: {chart.reason}")
-            caption = f"No c-chart: {chart.reason}."
-            return _save(fig, out_dir, figure_id, title, caption)
         points = chart.points
-        base = points.loc[points["phase"] == "baseline", "month"]
-        ax.axvspan(base.iloc[0], base.iloc[-1] + pd.offsets.MonthEnd(0), color=OKABE_ITO["sky_blue"],
-                   alpha=0.12, linewidth=0, label="baseline")
-        ax.plot(points["month"], points["count"], color=_LINE, marker="o", markersize=3, linewidth=1,
+        for phase, colour, label in (("baseline", OKABE_ITO["sky_blue"], "phase I: baseline"),
+                                     ("monitoring", OKABE_ITO["orange"], "phase II: monitoring window")):
+            part = points.loc[points["phase"] == phase, "month"]
+            ax.axvspan(part.iloc[0], part.iloc[-1] + pd.offsets.MonthEnd(0), color=colour, alpha=0.12,
+                       linewidth=0, label=label)
+        history = points.loc[points["phase"] == "history"]
+        if not history.empty:
+            ax.plot(history["month"], history["count"], color=OKABE_ITO["grey"], marker="o", markersize=2.5,
+                    linewidth=0.8, label="earlier months (not charted)")
+        charted = points.loc[points["phase"] != "history"]
+        ax.plot(charted["month"], charted["count"], color=_LINE, marker="o", markersize=3, linewidth=1,
                 label="reports")
         steps = dict(where="mid", linewidth=1)
-        ax.step(points["month"], points["center"], color=_ACCENT,
+        ax.step(charted["month"], charted["center"], color=_ACCENT,
                 label=f"centre ({chart.center:.1f} per average month)", **{**steps, "linewidth": 1.2})
-        ax.step(points["month"], points["ucl"], color=_SIGNAL, linestyle="--", label="upper control limit",
-                **steps)
-        if (points["lcl"] > 0).any():
-            ax.step(points["month"], points["lcl"], color=_SIGNAL, linestyle=":", label="lower control limit",
+        ax.step(charted["month"], charted["ucl"], color=_SIGNAL, linestyle="--", label="upper control limit", **steps)
+        if (charted["lcl"] > 0).any():
+            ax.step(charted["month"], charted["lcl"], color=_SIGNAL, linestyle=":", label="lower control limit",
                     **steps)
-        flagged = points.loc[points["above_ucl"] | points["below_lcl"]]
-        ax.scatter(flagged["month"], flagged["count"], s=40, facecolor="none", edgecolor=_SIGNAL,
-                   linewidth=1.4, zorder=5, label="beyond a limit")
+        excluded = points.loc[points["phase_one_excluded"]]
+        if not excluded.empty:
+            ax.scatter(excluded["month"], excluded["count"], s=36, marker="x", color=OKABE_ITO["reddish_purple"],
+                       linewidth=1.4, zorder=5, label="phase I: set aside (not a signal)")
+        signals = points.loc[points["signal"]]
+        ax.scatter(signals["month"], signals["count"], s=44, facecolor="none", edgecolor=_SIGNAL,
+                   linewidth=1.5, zorder=6, label="phase II signal")
         _date_axis(ax)
         ax.set_ylim(bottom=0)
         _legend(fig, ax, ncols=3)
+        reduced = " (a reduced baseline)" if chart.reduced_baseline else ""
+        fa = chart.false_alarm_probability_window_estimated
         caption = (
-            f"c-chart of monthly reports (complete months). Centre = the baseline's "
-            f"({_fmt_month(chart.baseline_start)} to {_fmt_month(chart.baseline_end)}) reports per day times "
-            f"the month's days ({chart.center:.1f} in an average month); limits centre +/- "
-            f"{chart.sigma_multiplier:g} sqrt(centre) (average month: UCL {chart.ucl:.1f}, "
-            f"LCL {chart.lcl:.1f}). "
-            f"{len(chart.months_above_ucl)} month(s) above the upper limit, {len(chart.months_below_lcl)} "
-            "below the lower limit. Limits assume Poisson variation"
+            f"c-chart of monthly reports (complete months). Phase I: the baseline {_fmt_month(chart.baseline_start)} "
+            f"to {_fmt_month(chart.baseline_end)}{reduced} sets the centre, its reports per day times the month's "
+            f"days ({chart.center:.1f} in an average month), limits centre +/- {chart.sigma_multiplier:g} "
+            f"sqrt(centre) (average month: UCL {chart.ucl:.1f}, LCL {chart.lcl:.1f}); "
+            f"{len(chart.phase_one_excluded)} baseline month(s) outside the trial limits were set aside. Phase II: "
+            f"{len(chart.months_above_ucl)} month(s) of the monitoring window {_fmt_month(chart.monitoring_start)} "
+            f"to {_fmt_month(chart.monitoring_end)} above the upper limit"
+            + (f"; with the centre estimated, an in-control window shows at least one such month with probability "
+               f"{fa:.1%}" if fa is not None and np.isfinite(fa) else "")
+            + ". Limits assume Poisson variation"
             + (f"; baseline Pearson chi2/df {chart.baseline_dispersion:.2g}." if chart.baseline_dispersion
                is not None and np.isfinite(chart.baseline_dispersion) else ".")
         )
@@ -235,18 +257,16 @@ def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str
 
 
 def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
-               figure_id: str = "cusum") -> FigureRecord:
-    """Upper Poisson CUSUM path with the decision interval h and alarms."""
+               figure_id: str = "cusum") -> FigureRecord | None:
+    """Upper Poisson CUSUM path over the monitoring window with the decision interval h and alarms."""
+    if cusum.status != "ok" or cusum.path is None or cusum.path.empty:
+        return None
     title = "Poisson CUSUM for an increase in monthly reports"
     with _style():
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(cusum)})")
         ax.set_ylabel("CUSUM (reports)")
-        if cusum.status != "ok" or cusum.path is None or cusum.path.empty:
-            reason = cusum.reason if cusum.status != "ok" else "no months after the baseline"
-            _note(ax, f"no CUSUM: {reason}")
-            return _save(fig, out_dir, figure_id, title, f"No CUSUM: {reason}.")
         path = cusum.path
         ax.plot(path["month"], path["cusum"], color=_LINE, linewidth=1.2, marker="o", markersize=2.5,
                 label="CUSUM S_t")
@@ -261,19 +281,26 @@ def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
         first = _fmt_month(cusum.first_alarm) if cusum.first_alarm else "none"
         arl0 = (f"{cusum.arl0:,.0f}" if cusum.arl0 is not None and cusum.arl0 < 1e5
                 else "over 100,000")
+        fa = cusum.false_alarm_probability_window_estimated
         caption = (
-            f"Upper Poisson CUSUM of monthly reports after the baseline {_fmt_month(cusum.baseline_start)} "
+            f"Upper Poisson CUSUM of monthly reports over the monitoring window {_fmt_month(cusum.monitoring_start)} "
+            f"to {_fmt_month(cusum.monitoring_end)}, after the baseline {_fmt_month(cusum.baseline_start)} "
             f"to {_fmt_month(cusum.baseline_end)} (in-control mean {cusum.in_control_mean:.1f} per month). "
             f"Tuned to a {cusum.shift_ratio:g}-fold increase: k = {cusum.k:.3g}, h = {cusum.h:.3g}, "
-            "in-control "
-            f"average run length {arl0} months. First alarm: {first}."
+            f"in-control average run length {arl0} months with the mean known"
+            + (f"; with the mean estimated, an in-control window alarms with probability {fa:.1%}"
+               if fa is not None and np.isfinite(fa) else "")
+            + f". First alarm: {first}."
         )
         return _save(fig, out_dir, figure_id, title, caption)
 
 
 def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
-                       out_dir: str | os.PathLike[str], *, figure_id: str = "change_points") -> FigureRecord:
-    """Monthly totals with PELT segment means (95% CI bands) and change dates; Binseg dates as ticks."""
+                       out_dir: str | os.PathLike[str], *, figure_id: str = "change_points") -> FigureRecord | None:
+    """Monthly totals with PELT segment means (descriptive 95% CI bands) and change dates; Binseg dates as
+    ticks. ``None`` when the series was too short to search."""
+    if changes.status != "ok":
+        return None
     title = "Change points in monthly reports"
     table = series.complete()
     with _style():
@@ -288,7 +315,7 @@ def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
                 x = [row.start, row.end + pd.offsets.MonthEnd(0)]
                 ax.fill_between(x, row.ci_low, row.ci_high, color=_ACCENT, alpha=0.15, linewidth=0)
                 ax.plot(x, [row.rate, row.rate], color=_ACCENT, linewidth=2)
-            ax.plot([], [], color=_ACCENT, linewidth=2, label="segment mean (95% CI)")
+            ax.plot([], [], color=_ACCENT, linewidth=2, label="segment mean (descriptive 95% CI)")
             for point in changes.pelt.change_points:
                 ax.axvline(pd.Timestamp(point.date), color=_SIGNAL, linewidth=1.2)
             if changes.pelt.change_points:
@@ -297,34 +324,36 @@ def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
             dates = [pd.Timestamp(p.date) for p in changes.binseg.change_points]
             ax.plot(dates, np.zeros(len(dates)), linestyle="none", marker="^", color=OKABE_ITO["orange"],
                     markersize=8, clip_on=False, label="change point (binary segmentation)")
-        if changes.status != "ok":
-            _note(ax, f"no change-point search: {changes.reason}")
         _date_axis(ax)
         ax.set_ylim(bottom=0)
         _legend(fig, ax, ncols=2)
         points = changes.change_points
-        if changes.status != "ok":
-            caption = f"Monthly reports (complete months). No change-point search: {changes.reason}."
+        level = changes.parameters.get("validation_level")
+        checked = (f"{len(changes.candidates)} candidate(s), each kept only if a local self-normalised test for a "
+                   f"change in mean rejects at level {level:g}")
+        if not points:
+            found = f"{checked}: no change point."
         else:
-            if not points:
-                found = "No change point found."
-            else:
-                found = "Change points: " + "; ".join(
-                    f"{_fmt_month(p.date)} ({p.rate_before:.1f} to {p.rate_after:.1f} reports per month"
-                    + (f", ratio {p.rate_ratio:.2f}" if p.rate_ratio is not None and np.isfinite(p.rate_ratio)
-                       else "") + ")" for p in points) + "."
-            caption = (
-                f"Monthly reports (complete months) with segments of constant mean found by PELT "
-                f"(Poisson cost, penalty {changes.penalty:.2f} = 2 ln n, segments of at least "
-                f"{changes.min_size} months); triangles mark binary segmentation's dates. {found} "
-                f"Sensitivity: {changes.detectable_shift.get('note', '')}."
-            )
+            found = f"{checked}; change points: " + "; ".join(
+                f"{_fmt_month(p.date)} ({p.rate_before:.1f} to {p.rate_after:.1f} reports per month"
+                + (f", ratio {p.rate_ratio:.2f}" if p.rate_ratio is not None and np.isfinite(p.rate_ratio)
+                   else "") + ")" for p in points) + ". Intervals are descriptive (the dates were chosen from the data)."
+        caption = (
+            f"Monthly reports (complete months) with segments of constant mean found by PELT "
+            f"(Poisson cost scaled by the residual dispersion, penalty {changes.penalty:.2f} = "
+            f"{changes.parameters.get('penalty_factor', 4):g} ln n, segments of at least {changes.min_size} months); "
+            f"triangles mark binary segmentation's dates. {found} "
+            f"Sensitivity: {changes.detectable_shift.get('note', '')}."
+        )
         return _save(fig, out_dir, figure_id, title, caption)
 
 
 def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str | os.PathLike[str], *,
-                  figure_id: str = "forecast") -> FigureRecord:
-    """History (complete months; incomplete hollow), forecast mean and 80%/95% prediction bands."""
+                  figure_id: str = "forecast") -> FigureRecord | None:
+    """History (complete months; incomplete hollow), forecast mean and 80%/95% prediction bands; ``None``
+    without a forecast."""
+    if forecast.status != "ok" or forecast.forecast is None:
+        return None
     title = f"Forecast of monthly reports ({forecast.horizon} months)"
     table = series.table
     done = table.loc[table["complete"]]
@@ -339,29 +368,26 @@ def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str 
         if not partial.empty:
             ax.scatter(partial["month"], partial[forecast.event_type], facecolor="white", edgecolor=_LINE,
                        s=22, zorder=5, label="incomplete month (partial count)")
-        if forecast.status == "ok" and forecast.forecast is not None:
-            frame = forecast.forecast
-            ax.fill_between(frame["month"], frame["pi95_low"], frame["pi95_high"], color=_ACCENT,
-                            alpha=0.15, linewidth=0, label="95% prediction interval")
-            ax.fill_between(frame["month"], frame["pi80_low"], frame["pi80_high"], color=_ACCENT,
-                            alpha=0.3, linewidth=0, label="80% prediction interval")
-            ax.plot(frame["month"], frame["mean"], color=_ACCENT, linewidth=1.5, linestyle="--",
-                    label=f"forecast, {forecast.model}")
-            mase = forecast.backtest.get("mase") if forecast.backtest else None
-            mase_text = f"{mase:.2f}" if mase is not None else "not available"
-            naive = forecast.backtest.get("naive_mase") if forecast.backtest else None
-            caption = (
-                f"Monthly reports to {_fmt_month(forecast.train_end)} and a {forecast.horizon}-month "
-                f"{forecast.model} forecast (selected by AICc) with 80% and 95% prediction intervals, cut "
-                f"at zero. Rolling-origin back-test over {forecast.backtest['n_origins']} origins, "
-                f"{forecast.backtest['horizon']}-step: MASE {mase_text}"
-                + (f" (naive forecast {naive:.2f})" if naive is not None else "")
-                + "; MASE below 1 beats the in-sample one-step naive error. A forecast extrapolates "
-                "reporting patterns, it does not predict incidents."
-            )
-        else:
-            _note(ax, f"no forecast: {forecast.warning}")
-            caption = f"Monthly reports; no forecast: {forecast.warning}."
+        frame = forecast.forecast
+        ax.fill_between(frame["month"], frame["pi95_low"], frame["pi95_high"], color=_ACCENT,
+                        alpha=0.15, linewidth=0, label="95% prediction interval")
+        ax.fill_between(frame["month"], frame["pi80_low"], frame["pi80_high"], color=_ACCENT,
+                        alpha=0.3, linewidth=0, label="80% prediction interval")
+        ax.plot(frame["month"], frame["mean"], color=_ACCENT, linewidth=1.5, linestyle="--",
+                label=f"forecast, {forecast.model}")
+        backtest = forecast.backtest or {}
+        mase, naive = backtest.get("mase"), backtest.get("naive_mase")
+        mase_text = f"{mase:.2f}" if mase is not None else "not available"
+        caption = (
+            f"Monthly reports to {_fmt_month(forecast.train_end)} and a {forecast.horizon}-month "
+            f"{forecast.model} forecast (selected by AICc, fitted to log(reports + 1)): bias-adjusted mean with 80% "
+            f"and 95% prediction intervals transformed back from the log scale (asymmetric, never below zero). "
+            f"Rolling-origin back-test over {backtest.get('n_origins', 0)} origins at horizons 1 to "
+            f"{backtest.get('horizon', forecast.horizon)} months: MASE {mase_text}"
+            + (f" (naive forecast {naive:.2f})" if naive is not None else "")
+            + ", scaled by the in-sample naive error (seasonal naive for a seasonal model). A forecast "
+            "extrapolates reporting patterns, it does not predict incidents."
+        )
         _date_axis(ax)
         ax.set_ylim(bottom=0)
         _legend(fig, ax, ncols=3)
@@ -414,24 +440,73 @@ def _shorten(term: str, width: int = 38) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
+def plot_share_trends(shares: dict[str, ShareTrend], out_dir: str | os.PathLike[str], *,
+                      figure_id: str = "trend_shares") -> FigureRecord | None:
+    """Shares that need no denominator, by year with 95% intervals: serious share, and the device's
+    share of its comparator family when available. ``None`` when neither could be computed."""
+    shown = [(key, share) for key, share in shares.items()
+             if share.status == "ok" and share.periods is not None and len(share.periods)]
+    if not shown:
+        return None
+    title = "Shares of reports robust to growth in use"
+    with _style():
+        fig, axes = _new_figure(ncols=len(shown), size=(8.0 if len(shown) == 1 else 9.5, 4.2))
+        axes = np.atleast_1d(axes)
+        parts = []
+        for ax, (key, share) in zip(axes, shown, strict=True):
+            frame = share.periods
+            x = pd.to_datetime(frame["start"]) + pd.offsets.MonthBegin(0) + pd.Timedelta(days=182)
+            shares_pct = frame["share"].to_numpy(dtype=float) * 100
+            err = np.vstack([shares_pct - frame["ci_low"].to_numpy(dtype=float) * 100,
+                             frame["ci_high"].to_numpy(dtype=float) * 100 - shares_pct])
+            colour = OKABE_ITO["vermillion"] if key == "serious" else _ACCENT
+            ax.errorbar(x, shares_pct, yerr=err, fmt="o", color=colour, capsize=3, linewidth=1, markersize=4,
+                        label="share by year (95% CI)")
+            for start, end, value, style, label in (
+                    (share.baseline_start, share.baseline_end, share.baseline_share, ":", "baseline"),
+                    (share.recent_start, share.recent_end, share.recent_share, "--", "recent window")):
+                end_day = pd.Timestamp(end) + (pd.offsets.MonthEnd(0) if share.period_unit == "month"
+                                               else pd.offsets.YearEnd(0))
+                ax.plot([pd.Timestamp(start), end_day], [value * 100] * 2, color=_LINE, linestyle=style,
+                        linewidth=1.3, label=f"{label} share")
+            ax.set_title(share.measure[0].upper() + share.measure[1:], loc="left", fontsize=10)
+            ax.set_ylabel("% of reports")
+            ax.set_ylim(bottom=0)
+            _date_axis(ax)
+            ratio = (f"ratio {share.share_ratio:.2f} (95% CI {share.ci_low:.2f} to {share.ci_high:.2f}), "
+                     f"p = {share.p_value:.3g}" if share.share_ratio is not None else "not tested")
+            parts.append(f"{share.measure}: {share.numerator_label} among {share.denominator_label}, recent "
+                         f"{share.recent_share:.1%} against baseline {share.baseline_share:.1%}, {ratio} "
+                         f"({share.verdict})")
+        fig.suptitle(title, x=0.01, ha="left", fontweight="bold", fontsize=11)
+        _legend(fig, axes[0], ncols=4)
+        caption = ("Shares of the device's reports by calendar year with Clopper-Pearson 95% intervals; lines mark the "
+                   "baseline and recent-window shares the test compares. Unlike report counts, a share does not rise "
+                   "with growth in the number of devices in use. " + "; ".join(parts) + ".")
+        return _save(fig, out_dir, figure_id, title, caption)
+
+
 def make_figures(
     series: MonthlySeries,
     out_dir: str | os.PathLike[str],
     *,
     trend: TrendAnalysis | None = None,
+    shares: dict[str, ShareTrend] | None = None,
     changes: ChangePointAnalysis | None = None,
     forecast: ForecastResult | None = None,
     problems: ProblemProfile | None = None,
 ) -> list[FigureRecord]:
-    """Every figure the given results allow, in report order."""
+    """Every figure the given results allow, in report order (results without a figure are skipped)."""
     records = [plot_monthly_counts(series, out_dir)]
     if trend is not None:
         records.append(plot_control_chart(trend.control_chart, out_dir))
         records.append(plot_cusum(trend.cusum, out_dir))
+    if shares is not None:
+        records.append(plot_share_trends(shares, out_dir))
     if changes is not None:
         records.append(plot_change_points(series, changes, out_dir))
     if forecast is not None:
         records.append(plot_forecast(series, forecast, out_dir))
     if problems is not None:
         records.append(plot_top_problems(problems, out_dir))
-    return records
+    return [record for record in records if record is not None]

@@ -1,20 +1,31 @@
-"""Forecast of monthly report counts with exponential smoothing (ETS) and a rolling-origin back-test.
+"""Forecast of monthly report counts with exponential smoothing (ETS) on the log scale, and a back-test.
 
-Model: statsmodels ``ETSModel`` with additive errors, chosen by AICc among ETS(A,N,N) (level),
-ETS(A,A,N) (trend), ETS(A,Ad,N) (damped trend) and, from 36 complete months on, ETS(A,N,A)
-(monthly seasonality). Fitted to complete months only, on counts divided by their mean (additive
-ETS is scale-equivariant; this only makes the optimiser faster and steadier; AICc is reported on the
-original scale). Prediction intervals (80% and 95%) are the model's analytic intervals, cut at 0
-since counts cannot be negative.
+Model: statsmodels ``ETSModel`` with additive errors fitted to ``z = log(y + 1)`` of the complete
+months, the form chosen by AICc among ETS(A,N,N) (level), ETS(A,A,N) (trend), ETS(A,Ad,N) (damped
+trend) and, from 36 complete months on, ETS(A,N,A) (monthly seasonality). Counts cannot be negative
+and vary more when they are larger, so the model works on the log scale (Hyndman & Athanasopoulos,
+*Forecasting: Principles and Practice*, 3rd ed., section 13.3 "Ensuring forecasts stay within
+limits"; section 5.6 for the back-transformation):
 
-Back-test: at each of the last ``n_origins`` months the whole procedure (AICc selection and fit) is
-repeated on the data before it and the next ``backtest_horizon`` months are forecast, so the
-back-test is fully out-of-sample (``reselect=False`` instead re-fits only the form chosen on all
-months: about five times faster, mildly optimistic). Accuracy is the mean absolute scaled error,
-MASE (Hyndman & Koehler 2006): absolute errors divided by the in-sample mean absolute error of the
-one-step naive forecast (non-seasonal) on that origin's training data. MASE < 1: better than the
-naive forecast's in-sample one-step error. The out-of-sample naive forecast's MASE is reported
-alongside for comparison. A series with no variation gives zero-width intervals and no MASE.
+- prediction intervals (80% and 95%) are the log-scale quantiles transformed back, ``exp(q) - 1``:
+  asymmetric, wider above than below, never cut at zero by hand. Counts are whole numbers, so the
+  lower bound is rounded down to a whole report (at low counts the log-normal quantile would
+  otherwise exclude months with no report, which are common); log-scale mass below 0 belongs to
+  zero counts;
+- the point forecast is the bias-adjusted mean ``exp(mu + sigma^2 / 2) - 1`` (section 5.6), not
+  the median ``exp(mu) - 1``.
+
+Back-test (rolling origin, section 5.10): at each of the last ``n_origins`` possible origins the
+whole procedure (AICc selection and fit) is repeated on the data before it and the next
+``backtest_horizon`` months are forecast, by default the forecast's own horizon (1..12 months), so
+the error shown is the error of the forecast shown. Accuracy is the mean absolute scaled error, MASE
+(Hyndman & Koehler 2006, Int J Forecast 22:679): absolute errors divided by the in-sample mean
+absolute error of the naive forecast on that origin's training data - the one-step naive forecast,
+or the seasonal naive forecast (same month last year) when the model selected at that origin is
+seasonal. MASE is given per horizon and overall, beside the naive (seasonal naive) forecast's own
+MASE. MASE < 1: better than the in-sample naive error. ``reselect=False`` re-fits only the form chosen
+on all months (about five times faster, mildly optimistic). A series with no variation gives
+zero-width intervals and no MASE.
 """
 from __future__ import annotations
 
@@ -24,11 +35,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
 from .results import ForecastResult, MonthlySeries
 from .series import complete_counts
-from .trend import single_blas_thread
+from .threads import single_blas_thread
 
 __all__ = ["ETS_CANDIDATES", "forecast_counts", "mase", "select_ets"]
 
@@ -40,12 +52,16 @@ ETS_CANDIDATES: dict[str, dict[str, Any]] = {
     "ETS(A,N,A)": {"error": "add", "trend": None, "seasonal": "add", "seasonal_periods": 12},
 }
 SEASONAL_MIN_MONTHS = 36
+SEASON = 12
+TRANSFORM = "log(y + 1)"
 
 _DEFINITION = (
-    "Exponential smoothing (ETS, additive errors; level, trend and seasonal forms chosen by AICc) "
-    "fitted to the complete months, projected {h} months ahead with 80% and 95% prediction intervals "
-    "cut at zero. Back-test accuracy is MASE: mean absolute error of rolling-origin forecasts divided "
-    "by the in-sample one-step naive forecast's mean absolute error."
+    "Exponential smoothing (ETS, additive errors; level, trend and seasonal forms chosen by AICc) fitted to "
+    "log(reports + 1) of the complete months, projected {h} months ahead; the 80% and 95% prediction intervals "
+    "are the log-scale quantiles transformed back (asymmetric, never below zero; lower bounds rounded down to whole "
+    "reports) and the point forecast is the bias-adjusted mean. Back-test accuracy is MASE at horizons 1 to {b}: mean absolute error of rolling-origin "
+    "forecasts divided by the in-sample mean absolute error of the naive forecast (seasonal naive when the "
+    "selected form is seasonal)."
 )
 
 
@@ -97,10 +113,18 @@ def select_ets(y: pd.Series) -> tuple[str, Any, list[dict[str, Any]]]:
     return best[1], best[2], table
 
 
-def mase(actual: np.ndarray, forecast: np.ndarray, training: np.ndarray) -> float:
-    """Mean absolute scaled error (Hyndman & Koehler 2006), non-seasonal one-step naive scaling."""
-    scale = float(np.mean(np.abs(np.diff(np.asarray(training, dtype=float)))))
-    if scale == 0:
+def naive_scale(training: np.ndarray, season: int = 1) -> float:
+    """In-sample mean absolute error of the (seasonal, ``season`` > 1) naive forecast: mean |y_t - y_(t-season)|."""
+    y = np.asarray(training, dtype=float)
+    if len(y) <= season:
+        return float("nan")
+    return float(np.mean(np.abs(y[season:] - y[:-season])))
+
+
+def mase(actual: np.ndarray, forecast: np.ndarray, training: np.ndarray, season: int = 1) -> float:
+    """Mean absolute scaled error (Hyndman & Koehler 2006); ``season=12`` scales by the seasonal naive error."""
+    scale = naive_scale(training, season)
+    if not scale or not math.isfinite(scale):
         return float("nan")
     return float(np.mean(np.abs(np.asarray(actual, float) - np.asarray(forecast, float))) / scale)
 
@@ -110,6 +134,21 @@ def _warning(common: dict[str, Any], text: str) -> ForecastResult:
                           forecast=None, backtest=None)
 
 
+def _count_scale(fit: _ScaledFit, start: int, horizon: int) -> pd.DataFrame:
+    """Log-scale mean and variance of the next ``horizon`` months -> count-scale mean and interval bounds."""
+    prediction = fit.fit.get_prediction(start=start, end=start + horizon - 1)
+    mu = np.asarray(prediction.predicted_mean, dtype=float) * fit.scale
+    var = np.asarray(prediction.forecast_variance, dtype=float) * fit.scale**2
+    sd = np.sqrt(np.maximum(var, 0.0))
+    frame = pd.DataFrame({"mean": np.expm1(mu + var / 2)})
+    for level in (80, 95):
+        z = float(stats.norm.ppf(0.5 + level / 200))
+        # whole reports: a lower bound of 0.4 means a month with no report is inside the interval
+        frame[f"pi{level}_low"] = np.floor(np.maximum(np.expm1(mu - z * sd), 0.0))
+        frame[f"pi{level}_high"] = np.expm1(mu + z * sd)
+    return frame
+
+
 def forecast_counts(
     series: MonthlySeries,
     *,
@@ -117,26 +156,31 @@ def forecast_counts(
     horizon: int = 12,
     min_months: int = 24,
     n_origins: int = 12,
-    backtest_horizon: int = 1,
+    backtest_horizon: int | None = None,
     min_train_months: int = 12,
     reselect: bool = True,
 ) -> ForecastResult:
     """ETS forecast of monthly counts ``horizon`` months past the last complete month.
 
     Returns a warning result (no forecast) when there are fewer than ``min_months`` complete months
-    or all complete months are zero. The back-test uses up to ``n_origins`` origins, fewer when the
-    first training set would be shorter than ``min_train_months``.
+    or all complete months are zero. The back-test forecasts ``backtest_horizon`` months (default:
+    ``horizon``) from up to ``n_origins`` origins, fewer when the first training set would be
+    shorter than ``min_train_months``.
     """
+    backtest_horizon = horizon if backtest_horizon is None else backtest_horizon
     months, values, _ = complete_counts(series, event_type)
     params = {"event_type": event_type, "date_field": series.date_field, "horizon": horizon,
               "min_months": min_months, "n_origins": n_origins, "backtest_horizon": backtest_horizon,
-              "min_train_months": min_train_months, "selection": "AICc",
+              "min_train_months": min_train_months, "selection": "AICc", "transform": TRANSFORM,
+              "point_forecast": "bias-adjusted mean exp(mu + sigma^2/2) - 1",
+              "intervals": "log-scale normal quantiles transformed back (exp(q) - 1); lower bounds rounded down to whole reports",
               "backtest_reselects_model": reselect,
               "candidates": list(ETS_CANDIDATES), "seasonal_min_months": SEASONAL_MIN_MONTHS,
               "interval_levels": [0.8, 0.95],
-              "mase_scale": "in-sample MAE of the one-step naive forecast (non-seasonal), per origin"}
-    common = dict(method="ETS forecast", definition=_DEFINITION.format(h=horizon), parameters=params,
-                  event_type=event_type, n_months=len(values), horizon=horizon,
+              "mase_scale": ("in-sample MAE of the naive forecast on each origin's training data: one-step naive, "
+                             "or seasonal naive (lag 12) when the form selected at that origin is seasonal")}
+    common = dict(method="ETS forecast", definition=_DEFINITION.format(h=horizon, b=backtest_horizon),
+                  parameters=params, event_type=event_type, n_months=len(values), horizon=horizon,
                   train_start=months[0].date() if len(months) else None,
                   train_end=months[-1].date() if len(months) else None)
     if len(values) < min_months:
@@ -152,21 +196,15 @@ def _forecast(y: pd.Series, common: dict[str, Any], horizon: int, n_origins: int
               min_train_months: int, reselect: bool) -> ForecastResult:
     months = y.index
     try:
-        name, fit, candidates = select_ets(y)
+        name, fit, candidates = select_ets(np.log1p(y))
     except RuntimeError as exc:
         return _warning(common, f"{exc}: no forecast")
-
     future = pd.date_range(months[-1] + pd.offsets.MonthBegin(1), periods=horizon, freq="MS")
-    frame = pd.DataFrame({"month": future})
-    for level in (80, 95):
-        bounds = fit.predict(len(y), len(y) + horizon - 1, level / 100)
-        frame["mean"] = np.clip(bounds["mean"].to_numpy(dtype=float), 0, None)
-        frame[f"pi{level}_low"] = np.clip(bounds["pi_lower"].to_numpy(dtype=float), 0, None)
-        frame[f"pi{level}_high"] = np.clip(bounds["pi_upper"].to_numpy(dtype=float), 0, None)
-
+    frame = _count_scale(fit, len(y), horizon)
+    frame.insert(0, "month", future)
     return ForecastResult(**common, status="ok", warning=None, model=name, candidates=candidates,
                           forecast=frame, backtest=_backtest(y, n_origins, backtest_horizon, min_train_months,
-                                             None if reselect else name))
+                                                             None if reselect else name))
 
 
 def _backtest(y: pd.Series, n_origins: int, horizon: int, min_train: int,
@@ -177,35 +215,44 @@ def _backtest(y: pd.Series, n_origins: int, horizon: int, min_train: int,
     for origin in range(n - used - horizon + 1, n - horizon + 1):
         train = y.iloc[:origin]
         actual = y.iloc[origin:origin + horizon].to_numpy()
-        scale = float(np.mean(np.abs(np.diff(train.to_numpy()))))
         spec = ETS_CANDIDATES.get(form) if form else None
         if spec is not None and "seasonal" in spec and len(train) < SEASONAL_MIN_MONTHS:
             spec = None  # too short for the seasonal form here: fall back to selection
         try:
             if spec is not None:
-                name, fit = form, _fit(train, spec)
+                name, fit = form, _fit(np.log1p(train), spec)
             else:
-                name, fit, _ = select_ets(train)
-            predicted = np.clip(fit.forecast(horizon), 0, None)
+                name, fit, _ = select_ets(np.log1p(train))
+            predicted = _count_scale(fit, origin, horizon)["mean"].to_numpy()
         except (RuntimeError, ValueError, np.linalg.LinAlgError):
             name, predicted = None, np.full(horizon, np.nan)
-        naive = np.full(horizon, float(train.iloc[-1]))
+        season = SEASON if name is not None and "seasonal" in ETS_CANDIDATES[name] else 1
+        scale = naive_scale(train.to_numpy(), season)
+        history = train.to_numpy()
+        naive = np.array([history[len(history) - season + (step % season)] for step in range(horizon)])
         for step in range(horizon):
+            usable = scale > 0 and math.isfinite(scale)
             rows.append({
                 "origin": y.index[origin - 1], "month": y.index[origin + step], "step": step + 1,
                 "model": name, "actual": float(actual[step]), "forecast": float(predicted[step]),
-                "naive": float(naive[step]), "scale": scale,
-                "scaled_error": abs(actual[step] - predicted[step]) / scale if scale > 0 else np.nan,
-                "naive_scaled_error": abs(actual[step] - naive[step]) / scale if scale > 0 else np.nan,
+                "naive": float(naive[step]), "season": season, "scale": scale,
+                "scaled_error": abs(actual[step] - predicted[step]) / scale if usable else np.nan,
+                "naive_scaled_error": abs(actual[step] - naive[step]) / scale if usable else np.nan,
             })
     table = pd.DataFrame(rows)
     if table.empty or table["scaled_error"].notna().sum() == 0:
         value = naive_value = mae = None
+        by_horizon = pd.DataFrame(columns=["step", "n", "mase", "naive_mase"])
     else:
         value = float(table["scaled_error"].mean())
         naive_value = float(table["naive_scaled_error"].mean())
         mae = float((table["actual"] - table["forecast"]).abs().mean())
+        by_horizon = (table.groupby("step", as_index=False)
+                      .agg(n=("scaled_error", "count"), mase=("scaled_error", "mean"),
+                           naive_mase=("naive_scaled_error", "mean")))
+    seasonal_origins = int((table.groupby("origin")["season"].first() > 1).sum()) if not table.empty else 0
     return {"n_origins": used, "horizon": horizon, "model_reselected": form is None, "mase": value,
-            "naive_mase": naive_value, "mae": mae,
-            "scaling": "in-sample MAE of the one-step naive forecast on each origin's training data",
-            "errors": table}
+            "naive_mase": naive_value, "mae": mae, "seasonal_origins": seasonal_origins,
+            "scaling": ("in-sample MAE of the naive forecast on each origin's training data (seasonal naive, "
+                        "lag 12, at origins where the selected form is seasonal)"),
+            "by_horizon": by_horizon, "errors": table}

@@ -40,6 +40,7 @@ __all__ = [
     "MonthlySeries",
     "ProblemProfile",
     "Result",
+    "ShareTrend",
     "TrendAnalysis",
     "TrendVerdict",
     "to_jsonable",
@@ -148,14 +149,19 @@ class MonthlySeries(Result):
 
     ``table`` has one row per calendar month (``month`` = first day, a ``pd.Timestamp``) with the
     columns ``Death, Injury, Malfunction, Other, total`` (reports), ``days`` (calendar days in the
-    month), ``days_covered`` (days inside the window and up to ``as_of``) and ``complete``
-    (``True`` when the whole month is covered). Incomplete months are shown, never tested.
+    month), ``days_covered`` (days inside the window and up to ``as_of``), ``status``
+    (``complete``, ``partial`` or ``reporting-lag guard``) and ``complete`` (``True`` when the whole
+    month is covered and ends on or before ``lag_guard_cutoff``). Incomplete months are shown,
+    never tested.
     """
 
     date_field: str
     window_start: dt.date
     window_end: dt.date
     as_of: dt.date
+    lag_guard_months: int
+    lag_guard_cutoff: dt.date
+    guarded_months: list[dt.date]
     table: pd.DataFrame
     n_months: int
     n_complete_months: int
@@ -210,7 +216,7 @@ class GlmTrendResult(Result):
 
 @dataclass(frozen=True, kw_only=True)
 class ControlChartResult(Result):
-    """Shewhart c-chart of monthly counts with limits from a baseline period."""
+    """Shewhart c-chart by phase: limits from a phase-I baseline, signals only in the phase-II window."""
 
     event_type: str
     status: str
@@ -218,27 +224,39 @@ class ControlChartResult(Result):
     baseline_start: dt.date | None
     baseline_end: dt.date | None
     baseline_months: int
+    reduced_baseline: bool
+    monitoring_start: dt.date | None
+    monitoring_end: dt.date | None
     center: float | None
     ucl: float | None
     lcl: float | None
     sigma_multiplier: float
-    false_alarm_probability: float | None
+    false_alarm_probability: float | None  # per average in-control month, centre known
+    false_alarm_probability_window_known: float | None  # >= 1 false signal in the monitoring window
+    false_alarm_probability_window_estimated: float | None  # the same with the centre estimated in phase I
     baseline_dispersion: float | None
-    points: pd.DataFrame | None  # month, count, days, center, ucl, lcl, phase, above_ucl, below_lcl
-    months_above_ucl: list[dt.date] = field(default_factory=list)
-    months_below_lcl: list[dt.date] = field(default_factory=list)
+    phase_one_iterations: int
+    phase_one_stable: bool | None
+    # month, count, days, phase, center, ucl, lcl, above_ucl, below_lcl, phase_one_excluded, signal
+    points: pd.DataFrame | None
+    phase_one_excluded: list[dt.date] = field(default_factory=list)  # baseline months set aside
+    months_above_ucl: list[dt.date] = field(default_factory=list)  # the signals (monitoring window)
+    months_below_lcl: list[dt.date] = field(default_factory=list)  # monitoring window
     notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
 class CusumResult(Result):
-    """Upper one-sided Poisson CUSUM (Lucas 1985) after a baseline period."""
+    """Upper one-sided Poisson CUSUM (Lucas 1985) over the monitoring window after a phase-I baseline."""
 
     event_type: str
     status: str
     reason: str
     baseline_start: dt.date | None
     baseline_end: dt.date | None
+    reduced_baseline: bool
+    monitoring_start: dt.date | None
+    monitoring_end: dt.date | None
     in_control_mean: float | None
     shifted_mean: float | None
     shift_ratio: float
@@ -247,6 +265,8 @@ class CusumResult(Result):
     target_arl0: float
     arl0: float | None
     arl1: float | None
+    false_alarm_probability_window_known: float | None
+    false_alarm_probability_window_estimated: float | None
     first_alarm: dt.date | None
     alarms: list[dt.date] = field(default_factory=list)
     path: pd.DataFrame | None = None  # month, count, k, cusum, alarm
@@ -260,6 +280,8 @@ class TrendVerdict(Result):
     event_type: str
     verdict: str  # "increase" | "no significant increase" | "insufficient data"
     reason: str
+    baseline_label: str | None  # "full baseline" | "reduced baseline"
+    reduced_baseline: bool
     test: str | None
     recent_start: dt.date | None
     recent_end: dt.date | None
@@ -292,6 +314,52 @@ class TrendAnalysis(Result):
     control_chart: ControlChartResult
     cusum: CusumResult
     verdicts: dict[str, TrendVerdict]
+    primary_event_type: str  # the pre-specified primary test's series
+    primary_rule: str
+    secondary_p_holm: dict[str, float | None]  # Holm-adjusted p of the other event types' verdicts
+
+    @property
+    def primary(self) -> TrendVerdict:
+        """The primary verdict: the only trend result the report counts as a finding."""
+        return self.verdicts[self.primary_event_type]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShareTrend(Result):
+    """A share of reports by period (serious share, share of the comparator family), recent vs baseline."""
+
+    measure: str
+    status: str  # "ok" | "insufficient data"
+    verdict: str  # "increase" | "no significant increase" | "insufficient data"
+    reason: str
+    numerator_label: str
+    denominator_label: str
+    period_unit: str  # "month" | "year"
+    # shown by period: period, start, end, numerator, denominator, share, ci_low, ci_high
+    periods: pd.DataFrame | None
+    baseline_label: str | None
+    reduced_baseline: bool
+    recent_start: dt.date | None
+    recent_end: dt.date | None
+    baseline_start: dt.date | None
+    baseline_end: dt.date | None
+    recent_numerator: int | None
+    recent_denominator: int | None
+    baseline_numerator: int | None
+    baseline_denominator: int | None
+    recent_share: float | None
+    baseline_share: float | None
+    share_ratio: float | None  # recent share / baseline share (a PRR over time for the family share)
+    ci_low: float | None
+    ci_high: float | None
+    ci_level: float
+    p_value: float | None
+    alpha: float
+    dispersion: float | None
+    dispersion_p_value: float | None
+    dispersion_adjusted: bool
+    test: str | None
+    robust_to_growth: str
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,7 +400,7 @@ class ChangePointResult(Result):
 
 @dataclass(frozen=True, kw_only=True)
 class ChangePointAnalysis(Result):
-    """PELT (primary) and binary segmentation (check) with the same cost and penalty."""
+    """PELT (primary) and binary segmentation (check) with the same cost, penalty and local validation."""
 
     event_type: str
     status: str
@@ -341,7 +409,10 @@ class ChangePointAnalysis(Result):
     cost: str
     penalty: float | None
     min_size: int
-    dispersion: float | None
+    candidates: list[dt.date]  # PELT's candidates before validation
+    validation_statistics: list[float]  # local self-normalised statistic of each kept change
+    dispersion: float | None  # residual long-run dispersion about the final PELT segments
+    intervals: str  # how to read the before/after intervals (descriptive)
     change_points: list[ChangePoint]  # = pelt.change_points
     pelt: ChangePointResult | None
     binseg: ChangePointResult | None

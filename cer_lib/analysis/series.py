@@ -5,9 +5,13 @@ without reports are absent). The output is one row per calendar month from the w
 month to the month holding ``min(window_end, as_of)``, zeros filled, with a ``complete`` flag:
 
 - a month is *complete* when every one of its days lies inside ``[window_start, window_end]`` and
-  on or before ``as_of`` (the data's ``last_updated`` date, taken as the last day covered);
-- incomplete months (usually the last, sometimes the first) are kept for display and excluded from
-  every test and model downstream.
+  on or before ``as_of`` (the data's ``last_updated`` date, taken as the last day covered), and it
+  ends on or before the *reporting-lag cut-off* ``as_of`` minus ``lag_guard_months`` calendar months:
+  reports reach FDA weeks after the event and the newest weeks are still filling in, so a month just
+  before ``last_updated`` would look like a fall in reporting (the guard; the pipeline's default is
+  one month, ``methods.series.lag_guard_months``);
+- incomplete months (the last, those inside the guard, sometimes the first) are kept for display and
+  excluded from every test and model downstream; ``status`` says why.
 """
 from __future__ import annotations
 
@@ -28,8 +32,14 @@ _REQUIRED = ("date", "date_field", "event_type", "n_reports")
 
 _DEFINITION = (
     "Number of distinct reports per calendar month, by event type and in total, counted on {field}. "
-    "A month is complete when all its days lie in the window and on or before the data date (as_of); "
+    "A month is complete when all its days lie in the window and on or before the data date (as_of){guard}; "
     "incomplete months are shown but excluded from all tests and models."
+)
+
+_GUARD = (
+    ", and it ends at least {g} month{s} before the data date (a reporting-lag guard: the newest "
+    "reports are still arriving, so the last month before the data date would look like a fall in "
+    "reporting; here months ending after {cutoff} are excluded)"
 )
 
 _DATE_OF_EVENT_NOTE = (
@@ -75,6 +85,7 @@ def monthly_counts(
     window_start: dt.date | str | pd.Timestamp,
     window_end: dt.date | str | pd.Timestamp,
     as_of: dt.date | str | pd.Timestamp,
+    lag_guard_months: int = 0,
 ) -> MonthlySeries:
     """Monthly counts by event type (``Death, Injury, Malfunction, Other``) and ``total``.
 
@@ -83,6 +94,9 @@ def monthly_counts(
         date_field: ``"date_received"`` (default; the series tests use) or ``"date_of_event"``.
         window_start, window_end: the evaluation window (inclusive dates).
         as_of: the data's ``last_updated`` date, the last day the data cover (inclusive).
+        lag_guard_months: calendar months before ``as_of`` whose months are not complete yet
+            (reporting lag); months ending after ``as_of - lag_guard_months`` get status
+            ``"reporting-lag guard"``. 0 (no guard) by default; the pipeline passes its parameter.
 
     Returns:
         A :class:`MonthlySeries`; reports dated outside ``[window_start, min(window_end, as_of)]``
@@ -99,7 +113,12 @@ def monthly_counts(
     if data_date < start:
         raise ValueError(
             f"as_of {data_date.date()} is before window_start {start.date()}: no data in the window")
+    if lag_guard_months < 0:
+        raise ValueError(f"lag_guard_months must be >= 0, got {lag_guard_months}")
     last_day = min(end, data_date)
+    # The data cover through as_of; the guard's cut-off is the day that leaves ``lag_guard_months``
+    # whole months of coverage after it (as_of 2024-04-30 -> 2024-03-31; 2024-05-20 -> 2024-04-20).
+    cutoff = data_date + pd.Timedelta(days=1) - pd.DateOffset(months=lag_guard_months) - pd.Timedelta(days=1)
 
     rows = event_counts.loc[event_counts["date_field"] == date_field]
     dates = pd.DatetimeIndex(pd.to_datetime(rows["date"]))
@@ -125,7 +144,10 @@ def monthly_counts(
     covered_from = table["month"].where(table["month"] >= start, start)
     covered_to = month_end.where(month_end <= last_day, last_day)
     table["days_covered"] = ((covered_to - covered_from).dt.days + 1).clip(lower=0).astype("int64")
-    table["complete"] = (table["days_covered"] == table["days"]).astype(bool)
+    covered = (table["days_covered"] == table["days"]).to_numpy()
+    settled = (month_end <= cutoff).to_numpy()
+    table["status"] = np.where(~covered, "partial", np.where(settled, "complete", "reporting-lag guard"))
+    table["complete"] = (table["status"] == "complete").astype(bool)
 
     notes: list[str] = []
     if rows.empty:
@@ -137,20 +159,27 @@ def monthly_counts(
             f"{outside} report(s) dated outside {start.date()}..{last_day.date()} were left out."
         )
     complete = table["complete"].to_numpy()
+    guarded = table.loc[table["status"] == "reporting-lag guard", "month"]
+    guard_text = (_GUARD.format(g=lag_guard_months, s="" if lag_guard_months == 1 else "s",
+                                cutoff=cutoff.date().isoformat()) if lag_guard_months else "")
     return MonthlySeries(
         method="monthly counts",
-        definition=_DEFINITION.format(field=date_field),
+        definition=_DEFINITION.format(field=date_field, guard=guard_text),
         parameters={
             "date_field": date_field,
             "window_start": start.date(),
             "window_end": end.date(),
             "as_of": data_date.date(),
+            "lag_guard_months": lag_guard_months,
         },
         date_field=date_field,
         window_start=start.date(),
         window_end=end.date(),
         as_of=data_date.date(),
-        table=table[["month", *EVENT_TYPES, "total", "days", "days_covered", "complete"]],
+        lag_guard_months=lag_guard_months,
+        lag_guard_cutoff=cutoff.date(),
+        guarded_months=[m.date() for m in guarded],
+        table=table[["month", *EVENT_TYPES, "total", "days", "days_covered", "status", "complete"]],
         n_months=len(table),
         n_complete_months=int(complete.sum()),
         incomplete_months=[m.date() for m in table.loc[~complete, "month"]],
@@ -168,6 +197,7 @@ def monthly_counts_by_date_field(
     window_end: dt.date | str | pd.Timestamp,
     as_of: dt.date | str | pd.Timestamp,
     date_fields: Iterable[str] = DATE_FIELDS,
+    lag_guard_months: int = 0,
 ) -> dict[str, MonthlySeries]:
     """:func:`monthly_counts` for each date field present in ``event_counts`` (``date_received`` first).
 
@@ -179,7 +209,7 @@ def monthly_counts_by_date_field(
     for name in date_fields:
         if name == "date_received" or name in present:
             out[name] = monthly_counts(event_counts, date_field=name, window_start=window_start,
-                                       window_end=window_end, as_of=as_of)
+                                       window_end=window_end, as_of=as_of, lag_guard_months=lag_guard_months)
     return out
 
 

@@ -1,14 +1,16 @@
 """The analyze stage: tidy tables in, ``results/analysis.json`` and ``figures/`` out.
 
-It reads as the analysis does: monthly series -> trend (GLM, control chart, CUSUM, trend-reporting
-verdict) -> change points -> forecast -> problem profiles -> disproportionality against the
-comparator product codes -> figures. Every step is a function of its own module; this module only
+It reads as the analysis does: monthly series -> trend (the primary trend-reporting verdict,
+secondary verdicts per event type, GLM, control chart, CUSUM) -> shares of reports that need no
+denominator (serious share, share of the comparator family) -> change points -> forecast ->
+problem profiles -> disproportionality against the comparator product codes -> figures. Every step is a function of its own module; this module only
 feeds them the run's tables and parameters and writes the results in the shape the narrative and
 the report read (``schema_version`` 1, documented in `AnalysisResults.to_dict`).
 """
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import html
 import os
@@ -33,10 +35,12 @@ from .results import (
     ForecastResult,
     MonthlySeries,
     ProblemProfile,
+    ShareTrend,
     TrendAnalysis,
     to_jsonable,
 )
 from .series import monthly_counts
+from .shares import ROBUSTNESS, family_share, serious_share
 from .trend import trend_analysis
 
 SCHEMA_VERSION = 1
@@ -54,6 +58,7 @@ class AnalysisResults:
     series: MonthlySeries
     series_date_of_event: MonthlySeries | None
     trend: TrendAnalysis
+    shares: dict[str, ShareTrend]  # serious, family
     changes: ChangePointAnalysis
     forecast: ForecastResult
     problems: ProblemProfile
@@ -83,7 +88,8 @@ class AnalysisResults:
             },
             "monthly_counts": _monthly_counts_view(self.series),
             "monthly_counts_date_of_event": _monthly_counts_view(self.series_date_of_event) if self.series_date_of_event else None,
-            "trend": _trend_view(self.trend),
+            "trend": _trend_view(self.trend) | {"shares": {k: _share_view(v) for k, v in self.shares.items()},
+                                                "robustness": list(ROBUSTNESS.values())},
             "change_points": _change_points_view(self.changes),
             "change_point_method": {
                 "text": self.changes.definition,
@@ -91,8 +97,15 @@ class AnalysisResults:
                 "reason": self.changes.reason,
                 "cost": self.changes.cost,
                 "penalty": self.changes.penalty,
+                "penalty_factor": self.changes.parameters.get("penalty_factor"),
                 "min_segment_months": self.changes.min_size,
+                "validation": {"test": self.changes.parameters.get("validation"),
+                               "level": self.changes.parameters.get("validation_level"),
+                               "critical_value": self.changes.parameters.get("validation_critical_value"),
+                               "candidates": self.changes.candidates,
+                               "statistics": self.changes.validation_statistics},
                 "dispersion": self.changes.dispersion,
+                "intervals": self.changes.intervals,
                 "detectable_shift": self.changes.detectable_shift,
                 "binseg_agrees_on": self.changes.agreement,
             },
@@ -103,6 +116,7 @@ class AnalysisResults:
             "details": {  # the typed results in full, for auditors
                 "series": self.series.to_dict(),
                 "trend": self.trend.to_dict(),
+                "shares": {k: v.to_dict() for k, v in self.shares.items()},
                 "change_points": self.changes.to_dict(),
                 "forecast": self.forecast.to_dict(),
                 "problems": self.problems.to_dict(),
@@ -110,7 +124,7 @@ class AnalysisResults:
         }
 
     def _repr_html_(self) -> str:
-        verdict = self.trend.verdicts["total"]
+        verdict = self.trend.primary
         rows = [
             ("reports in window", f"{self.series.n_reports:,}"),
             ("complete months", str(self.series.n_complete_months)),
@@ -144,38 +158,46 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     counts = tables["event_counts"]
     received = counts[(counts["date_field"] == "date_received") & counts["event_type"].isin(EVENT_TYPES)]
     modelled, notes = _series_window(received, window, methods.series_start)
-    series = monthly_counts(received, date_field="date_received", window_start=modelled[0], window_end=modelled[1], as_of=as_of)
-    series_event = _date_of_event_series(counts, modelled, as_of)
+    guard = methods.lag_guard_months
+    series = monthly_counts(received, date_field="date_received", window_start=modelled[0], window_end=modelled[1], as_of=as_of,
+                            lag_guard_months=guard)
+    series_event = _date_of_event_series(counts, modelled, as_of, guard)
 
+    windows = dict(recent_months=methods.trend.recent_months, baseline_months=methods.trend.baseline_months,
+                   min_baseline_months=methods.trend.min_baseline_months)
     trend = trend_analysis(
         series,
-        recent_months=methods.trend.recent_months,
-        baseline_months=methods.trend.baseline_months,
+        primary_event_type=methods.trend.primary_event_type,
         alpha=methods.trend.alpha,
         dispersion_threshold=methods.trend.overdispersion_threshold,
+        **windows,
     )
-    changes = change_points(series, penalty_factor=methods.changepoint.penalty_multiplier, min_size=methods.changepoint.min_segment_months)
+    totals = tables["report_totals"]
+    shares = {"serious": serious_share(series, alpha=methods.trend.alpha, **windows),
+              "family": _family_share(totals, device, series, methods.trend.alpha)}
+    changes = change_points(series, penalty_factor=methods.changepoint.penalty_multiplier, min_size=methods.changepoint.min_segment_months,
+                            validation_level=methods.changepoint.validation_level)
     forecast = forecast_counts(
         series,
         horizon=methods.forecast.horizon_months,
         min_months=methods.forecast.min_months,
         n_origins=methods.forecast.backtest_origins,
     )
-    totals = tables["report_totals"]
     device_totals = totals[(totals["scope"] == "device") & (totals["period"] != "all")]
     truncated_terms = bool(tables["problem_counts"]["truncated"].fillna(False).any())
     problems = problem_profile(
         tables["problem_counts"],
         product_code=device,
         reports_per_period=dict(zip(device_totals["period"], device_totals["n_reports"].astype(int))),
-        as_of=as_of,
+        as_of=series.lag_guard_cutoff,
         top_n=methods.problems.top_n,
         recent_years=methods.problems.recent_years,
         q=methods.problems.fdr_q,
     )
     comparators = [c["product_code"] for c in resolution.get("comparators", [])]
     signals, unavailable = _signals(tables["problem_counts"], totals, device, comparators, methods.signals)
-    figures = make_figures(series, ctx.figures_dir, trend=trend, changes=changes, forecast=forecast, problems=problems)
+    figures = make_figures(series, ctx.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast,
+                           problems=problems)
     figures = [_relative_figure(f, ctx.run_dir) for f in figures]
 
     notes += series.notes
@@ -183,7 +205,7 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         notes.append("At least one problem-term count returned the maximum number of terms and may be truncated.")
     results = AnalysisResults(
         code=params.code, window=window, as_of=as_of, series=series, series_date_of_event=series_event,
-        trend=trend, changes=changes, forecast=forecast, problems=problems, problem_counts_truncated=truncated_terms, signals=signals,
+        trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems, problem_counts_truncated=truncated_terms, signals=signals,
         signals_unavailable=unavailable, comparators=comparators, figures=figures,
         inputs=[{"path": f"tables/{name}.parquet", "sha256": sha256_file(ctx.run_dir / "tables" / f"{name}.parquet")} for name in INPUT_TABLES],
         parameters=params.methods.model_dump(mode="json") | {"window": {"start": window[0], "end": window[1]}},
@@ -220,7 +242,8 @@ def _series_window(received: pd.DataFrame, window: tuple[dt.date, dt.date], seri
     return (first, window[1]), [note]
 
 
-def _date_of_event_series(counts: pd.DataFrame, window: tuple[dt.date, dt.date], as_of: dt.date) -> MonthlySeries | None:
+def _date_of_event_series(counts: pd.DataFrame, window: tuple[dt.date, dt.date], as_of: dt.date,
+                          lag_guard_months: int) -> MonthlySeries | None:
     """Monthly totals by date of event (collected for all event types together).
 
     The count rows carry ``event_type = all``; they are passed to `monthly_counts` under one event
@@ -230,7 +253,37 @@ def _date_of_event_series(counts: pd.DataFrame, window: tuple[dt.date, dt.date],
     if rows.empty:
         return None
     rows = rows.assign(event_type="Other")
-    return monthly_counts(rows, date_field="date_of_event", window_start=window[0], window_end=window[1], as_of=as_of)
+    return monthly_counts(rows, date_field="date_of_event", window_start=window[0], window_end=window[1], as_of=as_of,
+                          lag_guard_months=lag_guard_months)
+
+
+FAMILY_SHARE_NOT_COLLECTED = (
+    "not available: the comparator product codes' reports are collected for the whole window only, not per year "
+    "(report_totals has no per-year rows with scope = comparator), so the device's share of its family cannot be "
+    "followed over time"
+)
+
+
+def _family_share(totals: pd.DataFrame, device: str, series: MonthlySeries, alpha: float) -> ShareTrend:
+    """The device's share of its comparator family's reports by complete calendar year (a PRR over time).
+
+    Uses ``report_totals`` rows per year: the device's (``scope = device``) and the comparators'
+    (``scope = comparator``). A year counts when it lies inside the series window and ends on or
+    before the reporting-lag cut-off. Without per-year comparator rows the result says what is missing.
+    """
+    yearly = totals[totals["period"] != "all"]
+    others = yearly[yearly["scope"] == "comparator"]
+    if others.empty:
+        missing = family_share({}, {}, complete_periods=[], alpha=alpha)
+        return dataclasses.replace(missing, status="not available", reason=FAMILY_SHARE_NOT_COLLECTED)
+    own = yearly[(yearly["scope"] == "device") & (yearly["product_code"] == device)]
+    device_by_year = own.groupby("period")["n_reports"].sum().astype(int).to_dict()
+    family_by_year = pd.concat([own, others]).groupby("period")["n_reports"].sum().astype(int).to_dict()
+    start, cutoff = series.window_start, series.lag_guard_cutoff
+    first = start.year if (start.month, start.day) == (1, 1) else start.year + 1
+    last = cutoff.year if (cutoff.month, cutoff.day) == (12, 31) else cutoff.year - 1
+    return family_share(device_by_year, family_by_year, complete_periods=[str(y) for y in range(first, last + 1)],
+                        alpha=alpha)
 
 
 def _signals(
@@ -291,14 +344,20 @@ def _monthly_counts_view(series: MonthlySeries) -> dict[str, Any]:
         "n_complete_months": series.n_complete_months,
         "incomplete_month": series.incomplete_months[-1] if series.incomplete_months else None,
         "incomplete_months": series.incomplete_months,
+        "lag_guard_months": series.lag_guard_months,
+        "lag_guard_cutoff": series.lag_guard_cutoff,
+        "guarded_months": series.guarded_months,
         "notes": series.notes,
     }
 
 
 def _trend_view(trend: TrendAnalysis) -> dict[str, Any]:
     glm = trend.glm["total"]
-    verdict = trend.verdicts["total"]
+    verdict = trend.primary
+    chart, cusum = trend.control_chart, trend.cusum
     return {
+        "primary": {"event_type": trend.primary_event_type, "rule": trend.primary_rule,
+                    "verdict": verdict.verdict, "p_value": verdict.p_value},
         "status": glm.status,
         "reason": glm.reason,
         "model": glm.model,
@@ -313,31 +372,74 @@ def _trend_view(trend: TrendAnalysis) -> dict[str, Any]:
         "verdict": _verdict_view(verdict),
         "by_event_type": {
             t: {"model": g.model, "status": g.status, "rate_ratio_per_year": g.rate_ratio_per_year, "ci_low": g.ci_low,
-                "ci_high": g.ci_high, "p_value": g.p_value, "verdict": _verdict_view(trend.verdicts[t])}
+                "ci_high": g.ci_high, "p_value": g.p_value, "verdict": _verdict_view(trend.verdicts[t]),
+                "role": "primary" if t == trend.primary_event_type else "secondary",
+                "p_holm": trend.secondary_p_holm.get(t)}
             for t, g in trend.glm.items() if t != "total"
         },
         "control_chart": {
-            "method": trend.control_chart.definition,
-            "status": trend.control_chart.status,
-            "centre": trend.control_chart.center,
-            "ucl": trend.control_chart.ucl,
-            "lcl": trend.control_chart.lcl,
+            "method": chart.definition,
+            "status": chart.status,
+            "reason": chart.reason,
+            "centre": chart.center,
+            "ucl": chart.ucl,
+            "lcl": chart.lcl,
+            "baseline": {"start": chart.baseline_start, "end": chart.baseline_end, "months": chart.baseline_months,
+                         "reduced": chart.reduced_baseline},
+            "monitoring": {"start": chart.monitoring_start, "end": chart.monitoring_end},
+            "phase_one_excluded": chart.phase_one_excluded,
+            "phase_one_stable": chart.phase_one_stable,
+            "false_alarm_probability_month": chart.false_alarm_probability,
+            "false_alarm_probability_window_known": chart.false_alarm_probability_window_known,
+            "false_alarm_probability_window_estimated": chart.false_alarm_probability_window_estimated,
             "signals": [
                 {"month": row.month, "n_reports": int(row.count)}
-                for row in (trend.control_chart.points.itertuples() if trend.control_chart.points is not None else [])
-                if row.above_ucl
+                for row in (chart.points.itertuples() if chart.points is not None else [])
+                if row.signal
             ],
-            "notes": trend.control_chart.notes,
+            "notes": chart.notes,
         },
         "cusum": {
-            "method": trend.cusum.definition,
-            "status": trend.cusum.status,
-            "k": trend.cusum.k,
-            "h": trend.cusum.h,
-            "first_alarm": trend.cusum.first_alarm,
-            "alarms": trend.cusum.alarms,
-            "notes": trend.cusum.notes,
+            "method": cusum.definition,
+            "status": cusum.status,
+            "reason": cusum.reason,
+            "k": cusum.k,
+            "h": cusum.h,
+            "in_control_mean": cusum.in_control_mean,
+            "arl0": cusum.arl0,
+            "baseline": {"start": cusum.baseline_start, "end": cusum.baseline_end, "reduced": cusum.reduced_baseline},
+            "monitoring": {"start": cusum.monitoring_start, "end": cusum.monitoring_end},
+            "false_alarm_probability_window_known": cusum.false_alarm_probability_window_known,
+            "false_alarm_probability_window_estimated": cusum.false_alarm_probability_window_estimated,
+            "first_alarm": cusum.first_alarm,
+            "alarms": cusum.alarms,
+            "notes": cusum.notes,
         },
+    }
+
+
+def _share_view(share: ShareTrend) -> dict[str, Any]:
+    return {
+        "measure": share.measure,
+        "status": share.status,
+        "verdict": share.verdict,
+        "reason": share.reason,
+        "method": share.definition,
+        "test": share.test,
+        "unit": share.period_unit,
+        "baseline_label": share.baseline_label,
+        "recent": {"start": share.recent_start, "end": share.recent_end, "numerator": share.recent_numerator,
+                   "denominator": share.recent_denominator, "share": share.recent_share},
+        "baseline": {"start": share.baseline_start, "end": share.baseline_end, "numerator": share.baseline_numerator,
+                     "denominator": share.baseline_denominator, "share": share.baseline_share},
+        "share_ratio": share.share_ratio,
+        "ci_low": share.ci_low,
+        "ci_high": share.ci_high,
+        "p_value": share.p_value,
+        "alpha": share.alpha,
+        "dispersion_adjusted": share.dispersion_adjusted,
+        "robust_to_growth": share.robust_to_growth,
+        "by_period": share.periods if share.periods is not None else [],
     }
 
 
@@ -350,13 +452,15 @@ def _verdict_view(v: Any) -> dict[str, Any]:
         "alpha": v.alpha,
         "recent": {"start": v.recent_start, "end": v.recent_end, "months": v.parameters.get("recent_months"), "n_reports": v.recent_reports,
                    "rate_per_month": v.recent_rate_per_month},
-        "baseline": {"start": v.baseline_start, "end": v.baseline_end, "months": v.parameters.get("baseline_months"),
+        "baseline": {"start": v.baseline_start, "end": v.baseline_end, "months": v.parameters.get("baseline_months_used"),
                      "n_reports": v.baseline_reports, "rate_per_month": v.baseline_rate_per_month},
         "rate_ratio": v.rate_ratio,
         "ci_low": v.ci_low,
         "ci_high": v.ci_high,
         "p_value": v.p_value,
         "dispersion_adjusted": v.dispersion_adjusted,
+        "baseline_label": v.baseline_label,
+        "reduced_baseline": v.reduced_baseline,
     }
 
 
@@ -384,7 +488,11 @@ def _forecast_view(forecast: ForecastResult) -> dict[str, Any]:
         "horizon_months": forecast.horizon,
         "rows": forecast.forecast if forecast.forecast is not None else [],
         "mase": backtest.get("mase"),
-        "mase_scale": backtest.get("scale") or backtest.get("mase_scale"),
+        "naive_mase": backtest.get("naive_mase"),
+        "mase_scale": backtest.get("scaling"),
+        "mase_by_horizon": backtest.get("by_horizon", []),
+        "transform": forecast.parameters.get("transform"),
+        "point_forecast": forecast.parameters.get("point_forecast"),
         "backtest": backtest,
     }
 

@@ -1,62 +1,56 @@
-"""Trend of monthly report counts: GLM trend, c-chart, Poisson CUSUM, trend-reporting verdict.
+"""Trend of monthly report counts: GLM trend and the trend-reporting verdict; the trend analysis as a whole.
 
 Each step is one function over a :class:`~cer_lib.analysis.results.MonthlySeries` and uses its
 complete months only:
 
 1. :func:`glm_trend` - log-linear Poisson regression of monthly counts on time; when the counts are
    overdispersed (Cameron & Trivedi 1990 test, or Pearson chi2/df above a threshold) the negative
-   binomial NB2 model with alpha by maximum likelihood. Rate ratio per year, CI, p-value.
-2. :func:`control_chart` - Shewhart c-chart (Montgomery, *Introduction to Statistical Quality
-   Control*, ch. 7): centre = mean of a baseline period, limits centre +/- 3 sqrt(centre).
-3. :func:`poisson_cusum` - upper Poisson CUSUM (Lucas 1985; Montgomery ch. 9) with reference value
-   k from the in-control and shifted means and decision interval h for a stated in-control ARL,
-   computed exactly on a lattice Markov chain (Brook & Evans 1972).
-4. :func:`trend_reporting_verdict` - the most recent window against the preceding baseline with the
-   exact conditional Poisson rate test (binomial split of the counts given the periods' lengths),
-   in the spirit of EU MDR Art. 88 trend reporting. Returns a short machine-readable verdict.
+   binomial NB2 model with alpha by maximum likelihood. Rate ratio per year, CI, p-value. A
+   description of the whole period, not a test of recent months.
+2. :func:`trend_reporting_verdict` - the monitoring window (the most recent months) against the
+   baseline just before it (:mod:`cer_lib.analysis.baseline`, reduced when the series is short)
+   with the exact conditional Poisson rate test (binomial split of the counts given the periods'
+   lengths), in the spirit of EU MDR Art. 88 trend reporting. Returns a short machine-readable verdict.
+3. :func:`trend_analysis` - the pre-specified primary test (the verdict on one series, all reports
+   by default), the per-event-type verdicts as secondary tests with Holm-adjusted p-values, the
+   GLM per event type, and the c-chart (:mod:`cer_lib.analysis.control_chart`) and Poisson CUSUM
+   (:mod:`cer_lib.analysis.cusum`) of the primary series as supporting analyses.
 
 Public adverse-event data are numerators only: there is no exposure (devices in use), so rates are
-reports per month, never incidence, and a u-chart per exposure is impossible.
+reports per month, never incidence. Every count-based measure here rises with growth in use; the
+share measures of :mod:`cer_lib.analysis.shares` do not.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import special, stats
+from statsmodels.stats.multitest import multipletests
 
+from .baseline import trend_windows, window_dates
+from .control_chart import control_chart
+from .cusum import poisson_cusum
 from .results import (
     EVENT_TYPES,
-    ControlChartResult,
-    CusumResult,
     GlmTrendResult,
     MonthlySeries,
     TrendAnalysis,
     TrendVerdict,
 )
 from .series import complete_counts
-
-try:  # optional: installed with scikit-learn; not a declared dependency of cer_lib
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover - depends on the environment
-    threadpool_limits = None
+from .threads import single_blas_thread
 
 __all__ = [
     "VERDICTS",
     "cameron_trivedi_test",
     "conditional_rate_ratio",
-    "control_chart",
     "glm_trend",
-    "poisson_cusum",
-    "poisson_cusum_arl",
-    "poisson_cusum_decision_interval",
     "poisson_rate_ci",
-    "single_blas_thread",
     "trend_analysis",
     "trend_reporting_verdict",
 ]
@@ -65,24 +59,6 @@ __all__ = [
 VERDICTS: tuple[str, ...] = ("increase", "no significant increase", "insufficient data")
 
 _AVERAGE_MONTH_DAYS = 365.25 / 12
-_NUMERATOR_NOTE = (
-    "Public reports are numerators only (no device exposure): a u-chart per unit of exposure is "
-    "impossible, so the chart is a c-chart of reports per month."
-)
-
-
-@contextlib.contextmanager
-def single_blas_thread() -> Iterator[None]:
-    """Run the block with one BLAS thread (restored afterwards) when threadpoolctl is available.
-
-    The models here use small matrices: BLAS threads only add overhead, and they spin badly when the
-    CPUs are shared (measured 7-10x slower on a loaded 2-core machine).
-    """
-    if threadpool_limits is None:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _z(level: float) -> float:
@@ -230,291 +206,11 @@ def _fit_nb2(y, exog, offset, start, pearson, mu):
 
 
 # --------------------------------------------------------------------------------------------
-# 2. c-chart
-# --------------------------------------------------------------------------------------------
-
-_CHART_DEFINITION = (
-    "Shewhart c-chart: each month's report count against a centre line equal to the baseline "
-    "period's mean reports per day times the month's calendar days, with limits centre +/- {L:g} x "
-    "sqrt(centre) (Poisson variation); months outside the limits are out of control."
-)
-
-
-def _baseline_dispersion(y: np.ndarray, expected: np.ndarray) -> float:
-    """Pearson chi2 / (n - 1) of counts about their expected values (1 under Poisson)."""
-    used = expected > 0
-    if used.sum() < 2:
-        return float("nan")
-    return float(np.sum((y[used] - expected[used]) ** 2 / expected[used]) / (used.sum() - 1))
-
-
-def control_chart(
-    series: MonthlySeries,
-    *,
-    event_type: str = "total",
-    baseline_months: int = 24,
-    sigma_multiplier: float = 3.0,
-) -> ControlChartResult:
-    """c-chart of monthly counts; centre and limits from the first ``baseline_months`` complete months.
-
-    The area of opportunity is the month's calendar days (28 to 31), not device exposure, which
-    public data do not give; at a few hundred reports per month the length of February alone would
-    otherwise put points outside fixed limits. ``center``, ``ucl`` and ``lcl`` are for an average
-    month (30.44 days); ``points`` has each month's own centre and limits. Only the single-point rule
-    (beyond the limits) is applied, not the Western Electric run rules. ``false_alarm_probability``
-    is the exact Poisson probability of a point outside the limits in an average in-control month (it
-    is not 0.27% at small counts). ``baseline_dispersion`` (Pearson chi2/df of the baseline) above
-    ~1.5 means the Poisson limits are too narrow (extra-Poisson variation, e.g. batch reporting; see
-    Laney 2002). Needs ``baseline_months + 1`` complete months and a report in the baseline.
-    """
-    months, y, days = complete_counts(series, event_type)
-    params = {"event_type": event_type, "date_field": series.date_field,
-              "baseline_months": baseline_months, "sigma_multiplier": sigma_multiplier,
-              "rules": "one point beyond the control limits",
-              "area_of_opportunity": "calendar days in the month"}
-    common = dict(method="c-chart", definition=_CHART_DEFINITION.format(L=sigma_multiplier),
-                  parameters=params, event_type=event_type, baseline_months=baseline_months,
-                  sigma_multiplier=sigma_multiplier)
-    none = dict(baseline_start=None, baseline_end=None, center=None, ucl=None, lcl=None,
-                false_alarm_probability=None, baseline_dispersion=None, points=None)
-    if len(y) < baseline_months + 1:
-        return ControlChartResult(**common, **none, status="insufficient data",
-                                  reason=f"fewer than {baseline_months + 1} complete months "
-                                         f"({baseline_months} baseline + 1)",
-                                  notes=[_NUMERATOR_NOTE])
-    per_day = float(y[:baseline_months].sum() / days[:baseline_months].sum())
-    if per_day == 0:
-        return ControlChartResult(**common, **{**none, "baseline_start": months[0].date(),
-                                               "baseline_end": months[baseline_months - 1].date()},
-                                  status="insufficient data",
-                                  reason="no reports in the baseline period: Poisson limits are degenerate",
-                                  notes=[_NUMERATOR_NOTE])
-    centre = per_day * days
-    spread = sigma_multiplier * np.sqrt(centre)
-    ucl, lcl = centre + spread, np.maximum(0.0, centre - spread)
-    center = per_day * _AVERAGE_MONTH_DAYS
-    ucl_avg = center + sigma_multiplier * math.sqrt(center)
-    lcl_avg = max(0.0, center - sigma_multiplier * math.sqrt(center))
-    p_out = float(stats.poisson.sf(math.floor(ucl_avg), center))
-    if lcl_avg > 0:
-        p_out += float(stats.poisson.cdf(math.ceil(lcl_avg) - 1, center))
-    dispersion = _baseline_dispersion(y[:baseline_months], centre[:baseline_months])
-    phase = np.where(np.arange(len(y)) < baseline_months, "baseline", "monitoring")
-    above, below = y > ucl, (y < lcl) & (lcl > 0)
-    points = pd.DataFrame({"month": months, "count": y.astype("int64"), "days": days.astype("int64"),
-                           "center": centre, "ucl": ucl, "lcl": lcl, "phase": phase,
-                           "above_ucl": above, "below_lcl": below})
-    notes = [_NUMERATOR_NOTE]
-    if np.isfinite(dispersion) and dispersion > 1.5:
-        notes.append(
-            f"Baseline Pearson chi2/df = {dispersion:.2g} (> 1.5): counts vary more than Poisson, so the "
-            "limits are too narrow and points outside them may reflect ordinary extra-Poisson variation."
-        )
-    return ControlChartResult(
-        **common, status="ok", reason="computed",
-        baseline_start=months[0].date(), baseline_end=months[baseline_months - 1].date(),
-        center=center, ucl=ucl_avg, lcl=lcl_avg, false_alarm_probability=p_out,
-        baseline_dispersion=dispersion, points=points,
-        months_above_ucl=[m.date() for m in months[above]],
-        months_below_lcl=[m.date() for m in months[below]], notes=notes,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# 3. Poisson CUSUM
-# --------------------------------------------------------------------------------------------
-
-_CUSUM_DEFINITION = (
-    "Upper Poisson CUSUM: S_t = max(0, S_(t-1) + x_t - k_t), started at 0 after the baseline; an "
-    "alarm is raised when S_t >= h. k = (mu1 - mu0)/ln(mu1/mu0) for the in-control mean mu0 (baseline) "
-    "and the shifted mean mu1, scaled to each month's calendar days; h gives the stated in-control "
-    "average run length (ARL0, months)."
-)
-
-_MAX_LATTICE_STATES = 1500
-
-
-def _resolution(mean: float) -> int:
-    """Lattice steps per count: about 30 per Poisson standard deviation, at least 1."""
-    return int(min(1000, max(1, round(30.0 / math.sqrt(mean)))))
-
-
-def _lattice_arl(mean: float, k_steps: int, h_steps: int, m: int) -> float:
-    """Exact ARL of the integer-lattice CUSUM ``S' = max(0, S + m*x - K)``, alarm at ``S' >= H``."""
-    if h_steps <= 0:
-        return 1.0
-    s = np.arange(h_steps)
-    # Only counts that land strictly inside (0, H) need a column; lower ones reset to 0 (the cdf
-    # below), higher ones signal (absorbed).
-    x_min = max(0, (k_steps - h_steps) // m)
-    x_max = (h_steps + k_steps) // m + 1
-    x = np.arange(x_min, x_max + 1)
-    pmf = stats.poisson.pmf(x, mean)
-    target = s[:, None] + m * x[None, :] - k_steps
-    inside = (target > 0) & (target < h_steps)
-    r = np.zeros((h_steps, h_steps))
-    rows = np.broadcast_to(s[:, None], target.shape)[inside]
-    np.add.at(r, (rows, target[inside]), np.broadcast_to(pmf, target.shape)[inside])
-    r[:, 0] += stats.poisson.cdf(np.floor((k_steps - s) / m), mean)
-    try:
-        arl = np.linalg.solve(np.eye(h_steps) - r, np.ones(h_steps))
-    except np.linalg.LinAlgError:
-        return float("inf")
-    return float(arl[0])
-
-
-def _siegmund_arl(mean: float, k: float, h: float) -> float:
-    """Siegmund's (1985) normal approximation, used only for very large monthly counts."""
-    sigma = math.sqrt(mean)
-    delta = (mean - k) / sigma
-    b = h / sigma + 1.166
-    if abs(delta) < 1e-9:
-        return b * b
-    return (math.exp(-2 * delta * b) + 2 * delta * b - 1) / (2 * delta * delta)
-
-
-def poisson_cusum_arl(mean: float, k: float, h: float, *, resolution: int | None = None) -> float:
-    """Average run length (months) of the upper Poisson CUSUM with reference ``k`` and interval ``h``.
-
-    Exact for the lattice-rounded ``k`` and ``h`` (steps of 1/m count, m ~ 30/sqrt(mean)) by the
-    Markov-chain method of Brook & Evans (1972); Siegmund's normal approximation when the lattice
-    would exceed 1500 states (means above ~20 000 reports per month). ``resolution`` (steps per
-    count) defaults to the one :func:`poisson_cusum_decision_interval` uses for ``mean``; pass the
-    in-control mean's resolution to evaluate an out-of-control ARL on the same lattice.
-    """
-    if mean <= 0:
-        raise ValueError("mean must be positive")
-    m = resolution or _resolution(mean)
-    k_steps, h_steps = round(k * m), round(h * m)
-    if h_steps > _MAX_LATTICE_STATES:
-        return _siegmund_arl(mean, k, h)
-    with single_blas_thread():
-        return _lattice_arl(mean, k_steps, h_steps, m)
-
-
-def poisson_cusum_decision_interval(mean: float, k: float, target_arl0: float) -> tuple[float, float, float]:
-    """Smallest lattice ``h`` whose in-control ARL at ``mean`` is at least ``target_arl0``.
-
-    Returns ``(k_used, h, arl0)`` where ``k_used`` is ``k`` rounded to the lattice.
-    """
-    if mean <= 0:
-        raise ValueError("mean must be positive")
-    with single_blas_thread():
-        return _decision_interval(mean, k, target_arl0)
-
-
-def _decision_interval(mean: float, k: float, target_arl0: float) -> tuple[float, float, float]:
-    m = _resolution(mean)
-    k_steps = max(1, round(k * m))
-    k_used = k_steps / m
-    lo, hi = 0, max(1, m)
-    arl_hi = _lattice_arl(mean, k_steps, hi, m)
-    while arl_hi < target_arl0:
-        lo, hi = hi, hi * 2
-        if hi > _MAX_LATTICE_STATES:
-            break
-        arl_hi = _lattice_arl(mean, k_steps, hi, m)
-    if hi > _MAX_LATTICE_STATES:  # very large counts: normal approximation, bisection on h
-        h_lo, h_hi = lo / m, lo / m
-        while _siegmund_arl(mean, k_used, h_hi) < target_arl0:
-            h_hi *= 2
-        for _ in range(60):
-            mid = (h_lo + h_hi) / 2
-            h_lo, h_hi = (mid, h_hi) if _siegmund_arl(mean, k_used, mid) < target_arl0 else (h_lo, mid)
-        return k_used, h_hi, _siegmund_arl(mean, k_used, h_hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _lattice_arl(mean, k_steps, mid, m) >= target_arl0:
-            hi = mid
-        else:
-            lo = mid
-    return k_used, hi / m, _lattice_arl(mean, k_steps, hi, m)
-
-
-def poisson_cusum(
-    series: MonthlySeries,
-    *,
-    event_type: str = "total",
-    baseline_months: int = 24,
-    shift_ratio: float = 1.5,
-    target_arl0: float = 370.0,
-) -> CusumResult:
-    """Upper Poisson CUSUM over the complete months after the baseline.
-
-    In-control mean mu0 = the first ``baseline_months`` complete months' reports per day x 30.44 (an
-    average month); the shift to detect is mu1 = ``shift_ratio`` x mu0 (default a 50% increase);
-    k = (mu1 - mu0)/ln(mu1/mu0) (Lucas 1985), used as k x days/30.44 in each month; h is the smallest
-    value giving an in-control ARL >= ``target_arl0`` months (default 370, the ARL of a 3-sigma
-    Shewhart chart), exact on the lattice for average-length months (months of 28-31 days make it
-    approximate). ``arl1`` is the ARL at mu1. With large counts a 50% shift is many Poisson standard
-    deviations, h is tiny and the CUSUM behaves like a Shewhart chart at k. ARL0 is for a *known*
-    in-control mean; estimated from 24 months it is shorter and varies between series (Jensen et al.
-    2006, J Qual Technol 38:349): in seeded simulation (500 series, 2 or 10 reports/month) about 15%
-    of stationary 60-month series alarm in the 36 monitored months, against ~9% for a known mean.
-    The path is not reset after an alarm, so ``alarms`` lists every month at or above h;
-    ``first_alarm`` is the one to report.
-    """
-    if shift_ratio <= 1:
-        raise ValueError("shift_ratio must be > 1 (an upward shift)")
-    months, y, days = complete_counts(series, event_type)
-    params = {"event_type": event_type, "date_field": series.date_field,
-              "baseline_months": baseline_months, "shift_ratio": shift_ratio,
-              "target_arl0": target_arl0, "side": "upper", "reset_after_alarm": False}
-    common = dict(method="Poisson CUSUM", definition=_CUSUM_DEFINITION, parameters=params,
-                  event_type=event_type, shift_ratio=shift_ratio, target_arl0=target_arl0)
-    none = dict(baseline_start=None, baseline_end=None, in_control_mean=None, shifted_mean=None,
-                k=None, h=None, arl0=None, arl1=None, first_alarm=None)
-    if len(y) < baseline_months + 1:
-        return CusumResult(**common, **none, status="insufficient data",
-                           reason=f"fewer than {baseline_months + 1} complete months "
-                                  f"({baseline_months} baseline + 1)")
-    per_day = float(y[:baseline_months].sum() / days[:baseline_months].sum())
-    mu0 = per_day * _AVERAGE_MONTH_DAYS
-    if mu0 == 0:
-        return CusumResult(**common, **{**none, "baseline_start": months[0].date(),
-                                        "baseline_end": months[baseline_months - 1].date()},
-                           status="insufficient data",
-                           reason="no reports in the baseline period: the in-control mean is zero")
-    mu1 = shift_ratio * mu0
-    k_exact = (mu1 - mu0) / math.log(mu1 / mu0)
-    k, h, arl0 = poisson_cusum_decision_interval(mu0, k_exact, target_arl0)
-    arl1 = poisson_cusum_arl(mu1, k, h, resolution=_resolution(mu0))
-    watch = y[baseline_months:]
-    k_month = k * days[baseline_months:] / _AVERAGE_MONTH_DAYS
-    path = np.empty(len(watch))
-    level = 0.0
-    for i, (count, k_i) in enumerate(zip(watch, k_month, strict=True)):
-        level = max(0.0, level + count - k_i)
-        path[i] = level
-    alarm = path >= h - 1e-9
-    watch_months = months[baseline_months:]
-    notes = []
-    if abs(k - k_exact) > 1e-12:
-        notes.append(f"k rounded to the ARL lattice: {k_exact:.6g} -> {k:.6g}.")
-    dispersion = _baseline_dispersion(y[:baseline_months], per_day * days[:baseline_months])
-    if np.isfinite(dispersion) and dispersion > 1.5:
-        notes.append(
-            f"Baseline Pearson chi2/df = {dispersion:.2g} (> 1.5): counts vary more than Poisson, so the "
-            "in-control ARL is shorter than stated and alarms may reflect extra-Poisson variation."
-        )
-    return CusumResult(
-        **common, status="ok", reason="computed",
-        baseline_start=months[0].date(), baseline_end=months[baseline_months - 1].date(),
-        in_control_mean=mu0, shifted_mean=mu1, k=k, h=h, arl0=arl0, arl1=arl1,
-        first_alarm=watch_months[alarm][0].date() if alarm.any() else None,
-        alarms=[m.date() for m in watch_months[alarm]],
-        path=pd.DataFrame({"month": watch_months, "count": watch.astype("int64"), "k": k_month,
-                           "cusum": path, "alarm": alarm}),
-        notes=notes,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# 4. Trend-reporting verdict
+# 2. Trend-reporting verdict
 # --------------------------------------------------------------------------------------------
 
 _VERDICT_DEFINITION = (
-    "Reports in the most recent {r} complete months against the preceding {b} complete months, "
+    "Reports in the most recent {r} complete months against the {b} complete months just before them{reduced}, "
     "adjusted for the periods' lengths in days: exact conditional Poisson test (the recent share of "
     "all reports in both periods is binomial under equal rates), one-sided for an increase at level {a:g}."
 )
@@ -575,6 +271,7 @@ def trend_reporting_verdict(
     event_type: str = "total",
     recent_months: int = 12,
     baseline_months: int = 24,
+    min_baseline_months: int = 12,
     alpha: float = 0.05,
     ci_level: float = 0.95,
     dispersion_alpha: float = 0.05,
@@ -582,45 +279,51 @@ def trend_reporting_verdict(
     """Is the recent report rate significantly higher than the baseline rate?
 
     Recent = the last ``recent_months`` complete months; baseline = the ``baseline_months`` complete
-    months before them. Given the total count n, the recent count is Binomial(n, p0) under equal
-    rates with p0 = recent days / (recent + baseline days); p = P(X >= recent count) (one-sided).
-    Rate ratio (recent / baseline, per day) with a two-sided ``ci_level`` Clopper-Pearson interval,
-    and the one-sided lower bound at ``1 - alpha``, which exceeds 1 exactly when p < alpha.
+    months just before them, or, with fewer, every complete month before the recent ones if there are
+    at least ``min_baseline_months`` (``reduced_baseline=True``, "reduced baseline"). Given the total
+    count n, the recent count is Binomial(n, p0) under equal rates with p0 = recent days / (recent +
+    baseline days); p = P(X >= recent count) (one-sided). Rate ratio (recent / baseline, per day) with
+    a two-sided ``ci_level`` Clopper-Pearson interval, and the one-sided lower bound at ``1 - alpha``,
+    which exceeds 1 exactly when p < alpha. The test is exact whatever the baseline's length, so a
+    reduced baseline keeps the test size (checked by simulation in the tests) at lower power.
 
     Overdispersion: the Pearson chi2 of the monthly counts about each period's own rate (df = months
     - 2) is tested at ``dispersion_alpha``; if it rejects, both counts are divided by
     phi = chi2/df before the test (a quasi-Poisson scaled test, ``dispersion_adjusted=True``), since
     the exact Poisson test would otherwise call ordinary month-to-month noise an increase.
 
-    Minimum-data rule: ``"insufficient data"`` when fewer than ``recent_months + baseline_months``
+    Minimum-data rule: ``"insufficient data"`` when fewer than ``recent_months + min_baseline_months``
     complete months exist, or when even all reports falling in the recent window could not give
     p < alpha (p0 ** n >= alpha with the scaled n; e.g. n < 3 at p0 = 1/3, alpha = 0.05).
     Verdicts are statistical statements about report counts only, never about causes or incidence.
     """
     months, y, days = complete_counts(series, event_type)
-    need = recent_months + baseline_months
-    params = {"event_type": event_type, "date_field": series.date_field,
-              "recent_months": recent_months, "baseline_months": baseline_months, "alpha": alpha,
+    windows = trend_windows(len(y), recent_months=recent_months, baseline_months=baseline_months,
+                            min_baseline_months=min_baseline_months)
+    params = {"event_type": event_type, "date_field": series.date_field, **windows.describe(), "alpha": alpha,
               "ci_level": ci_level, "dispersion_alpha": dispersion_alpha, "sided": "one-sided (increase)",
-              "minimum_data_rule": (f"at least {need} complete months, and enough reports that a "
-                                    "significant split is attainable (p0**n < alpha)")}
+              "minimum_data_rule": (f"at least {recent_months + min_baseline_months} complete months, and enough "
+                                    "reports that a significant split is attainable (p0**n < alpha)")}
+    reduced = " (a reduced baseline: fewer complete months than requested)" if windows.reduced else ""
     common = dict(method="recent-vs-baseline rate test",
-                  definition=_VERDICT_DEFINITION.format(r=recent_months, b=baseline_months, a=alpha),
-                  parameters=params, event_type=event_type, ci_level=ci_level, alpha=alpha)
+                  definition=_VERDICT_DEFINITION.format(r=recent_months, b=windows.baseline_months or baseline_months,
+                                                        a=alpha, reduced=reduced),
+                  parameters=params, event_type=event_type, ci_level=ci_level, alpha=alpha,
+                  baseline_label=windows.label if windows.status == "ok" else None,
+                  reduced_baseline=windows.reduced)
     blank = dict(test=None, recent_start=None, recent_end=None, baseline_start=None, baseline_end=None,
                  recent_reports=None, baseline_reports=None, recent_days=None, baseline_days=None,
                  recent_rate_per_month=None, baseline_rate_per_month=None, rate_ratio=None, ci_low=None,
                  ci_high=None, one_sided_lower_bound=None, p_value=None, dispersion=None,
                  dispersion_p_value=None, dispersion_adjusted=False)
-    if len(y) < need:
-        return TrendVerdict(**common, **blank, verdict="insufficient data",
-                            reason=f"fewer than {need} complete months ({len(y)})")
-    recent, base = slice(len(y) - recent_months, len(y)), slice(len(y) - need, len(y) - recent_months)
+    if windows.status != "ok":
+        return TrendVerdict(**common, **blank, verdict="insufficient data", reason=windows.reason)
+    recent, base = windows.monitoring, windows.baseline
     x1, x0 = float(y[recent].sum()), float(y[base].sum())
     t1, t0 = float(days[recent].sum()), float(days[base].sum())
+    (recent_start, recent_end), (baseline_start, baseline_end) = window_dates(months, recent), window_dates(months, base)
     periods = dict(
-        recent_start=months[recent][0].date(), recent_end=months[recent][-1].date(),
-        baseline_start=months[base][0].date(), baseline_end=months[base][-1].date(),
+        recent_start=recent_start, recent_end=recent_end, baseline_start=baseline_start, baseline_end=baseline_end,
         recent_reports=int(x1), baseline_reports=int(x0), recent_days=int(t1), baseline_days=int(t0),
         recent_rate_per_month=x1 / t1 * _AVERAGE_MONTH_DAYS,
         baseline_rate_per_month=x0 / t0 * _AVERAGE_MONTH_DAYS,
@@ -629,7 +332,7 @@ def trend_reporting_verdict(
     expected = np.concatenate([days[base] * x0 / t0, days[recent] * x1 / t1])
     observed = np.concatenate([y[base], y[recent]])
     used = expected > 0
-    dof = need - 2
+    dof = len(observed) - 2
     chi2 = float(np.sum((observed[used] - expected[used]) ** 2 / expected[used]))
     phi = chi2 / dof if dof > 0 else float("nan")
     phi_p = float(stats.chi2.sf(chi2, dof)) if dof > 0 else float("nan")
@@ -656,37 +359,63 @@ def trend_reporting_verdict(
 
 
 # --------------------------------------------------------------------------------------------
-# All together
+# 3. All together: one primary test, the rest secondary or supporting
 # --------------------------------------------------------------------------------------------
+
+PRIMARY_RULE = (
+    "Primary trend test, fixed before the data are seen: the trend-reporting verdict on {primary}. It alone "
+    "decides whether the report states an increase in reporting. The verdicts per event type are secondary "
+    "tests (p-values also Holm-adjusted over the {n} of them); the GLM, the c-chart, the CUSUM and the change "
+    "points describe the series and are shown as supporting analyses, not counted as findings."
+)
+
+
+def secondary_holm(verdicts: dict[str, TrendVerdict], primary: str) -> dict[str, float | None]:
+    """Holm-adjusted p-values of the secondary verdicts (every event type but the primary)."""
+    tested = {t: v.p_value for t, v in verdicts.items() if t != primary and v.p_value is not None}
+    adjusted: dict[str, float | None] = {t: None for t in verdicts if t != primary}
+    if tested:
+        values = multipletests(list(tested.values()), method="holm")[1]
+        adjusted.update({t: float(p) for t, p in zip(tested, values, strict=True)})
+    return adjusted
 
 
 def trend_analysis(
     series: MonthlySeries,
     *,
     event_types: Iterable[str] = ("total", *EVENT_TYPES),
+    primary_event_type: str = "total",
     recent_months: int = 12,
     baseline_months: int = 24,
+    min_baseline_months: int = 12,
     alpha: float = 0.05,
-    chart_baseline_months: int = 24,
     shift_ratio: float = 1.5,
     target_arl0: float = 370.0,
     dispersion_threshold: float = 1.5,
+    sigma_multiplier: float = 3.0,
 ) -> TrendAnalysis:
-    """GLM trend and verdict per event type (and total); c-chart and CUSUM of the total."""
+    """Primary verdict, secondary verdicts per event type, GLM per type; c-chart and CUSUM of the primary series."""
     types = list(event_types)
+    if primary_event_type not in types:
+        raise ValueError(f"primary_event_type {primary_event_type!r} is not among the event types {types}")
+    windows = dict(recent_months=recent_months, baseline_months=baseline_months,
+                   min_baseline_months=min_baseline_months)
     glm = {t: glm_trend(series, event_type=t, dispersion_threshold=dispersion_threshold) for t in types}
-    verdicts = {t: trend_reporting_verdict(series, event_type=t, recent_months=recent_months,
-                                           baseline_months=baseline_months, alpha=alpha) for t in types}
-    chart = control_chart(series, baseline_months=chart_baseline_months)
-    cusum = poisson_cusum(series, baseline_months=chart_baseline_months, shift_ratio=shift_ratio,
-                          target_arl0=target_arl0)
+    verdicts = {t: trend_reporting_verdict(series, event_type=t, alpha=alpha, **windows) for t in types}
+    chart = control_chart(series, event_type=primary_event_type, sigma_multiplier=sigma_multiplier, **windows)
+    cusum = poisson_cusum(series, event_type=primary_event_type, shift_ratio=shift_ratio, target_arl0=target_arl0,
+                          sigma_multiplier=sigma_multiplier, **windows)
+    primary_name = "all reports" if primary_event_type == "total" else f"{primary_event_type} reports"
     return TrendAnalysis(
         method="trend analysis",
-        definition=("Trend of monthly report counts: GLM rate ratio per year, c-chart, Poisson CUSUM, "
-                    "and a recent-vs-baseline rate test, on complete months only."),
-        parameters={"date_field": series.date_field, "event_types": types, "recent_months": recent_months,
-                    "baseline_months": baseline_months, "alpha": alpha,
-                    "chart_baseline_months": chart_baseline_months, "shift_ratio": shift_ratio,
-                    "target_arl0": target_arl0, "dispersion_threshold": dispersion_threshold},
+        definition=("Trend of monthly report counts: a pre-specified primary recent-vs-baseline rate test, "
+                    "secondary tests per event type, GLM rate ratio per year, c-chart and Poisson CUSUM, on "
+                    "complete months only."),
+        parameters={"date_field": series.date_field, "event_types": types, "primary_event_type": primary_event_type,
+                    **windows, "alpha": alpha, "shift_ratio": shift_ratio, "target_arl0": target_arl0,
+                    "dispersion_threshold": dispersion_threshold, "sigma_multiplier": sigma_multiplier},
         date_field=series.date_field, glm=glm, control_chart=chart, cusum=cusum, verdicts=verdicts,
+        primary_event_type=primary_event_type,
+        primary_rule=PRIMARY_RULE.format(primary=primary_name, n=len(types) - 1),
+        secondary_p_holm=secondary_holm(verdicts, primary_event_type),
     )

@@ -87,6 +87,16 @@ CITATIONS: dict[str, tuple[str, str]] = {
     "killick": ("Killick et al. (2012)",
                 "Killick R, Fearnhead P, Eckley IA. Optimal detection of changepoints with a linear computational cost. J Am Stat Assoc. 2012;107:1590-1598."),
     "lucas": ("Lucas (1985)", "Lucas JM. Counted data CUSUM's. Technometrics. 1985;27:129-144."),
+    "montgomery": ("Montgomery (2013)",
+                   "Montgomery DC. Introduction to Statistical Quality Control. 7th ed. Hoboken: Wiley; 2013 (chapters 7 and 9)."),
+    "jensen": ("Jensen et al. (2006)",
+               "Jensen WA, Jones-Farmer LA, Champ CW, Woodall WH. Effects of parameter estimation on control chart properties: a literature review. J Qual Technol. 2006;38:349-364."),
+    "shao_zhang": ("Shao and Zhang (2010)",
+                   "Shao X, Zhang X. Testing for change points in time series. J Am Stat Assoc. 2010;105:1228-1240."),
+    "rao_scott": ("Rao and Scott (1992)",
+                  "Rao JNK, Scott AJ. A simple method for the analysis of clustered binary data. Biometrics. 1992;48:577-585."),
+    "fpp3": ("Hyndman and Athanasopoulos (2021)",
+             "Hyndman RJ, Athanasopoulos G. Forecasting: principles and practice. 3rd ed. Melbourne: OTexts; 2021."),
     "hyndman": ("Hyndman and Koehler (2006)",
                 "Hyndman RJ, Koehler AB. Another look at measures of forecast accuracy. Int J Forecast. 2006;22:679-688."),
     "bh": ("Benjamini and Hochberg (1995)",
@@ -351,8 +361,12 @@ def build_facts(run_dir: str | Path | Any) -> Facts:
     _method_facts(b, params)
     _maude_facts(b, analysis, tables, summary)
     _trend_facts(b, analysis)
+    _trend_method_facts(b, analysis)
+    _share_facts(b, analysis)
     _change_point_facts(b, analysis)
+    _change_point_method_facts(b, analysis)
     _forecast_facts(b, analysis)
+    _forecast_method_facts(b, analysis)
     _problem_facts(b, analysis)
     _signal_facts(b, analysis)
     _recall_facts(b, tables)
@@ -565,6 +579,86 @@ def _trend_facts(b: _Builder, analysis: dict) -> None:
     b.add("cusum_first_alarm", cu.get("first_alarm"), "month", _ptr(src, "trend", "cusum", "first_alarm"))
 
 
+def _trend_method_facts(b: _Builder, analysis: dict) -> None:
+    """The windows, the primary rule, the phases of the charts and their false-alarm rates, the reporting-lag guard."""
+    src = "results/analysis.json"
+    mc = analysis.get("monthly_counts") or {}
+    b.add("lag_guard_months", mc.get("lag_guard_months"), "count", _ptr(src, "monthly_counts", "lag_guard_months"))
+    b.add("lag_guard_cutoff", mc.get("lag_guard_cutoff"), "date", _ptr(src, "monthly_counts", "lag_guard_cutoff"))
+    t = analysis.get("trend") or {}
+    primary = t.get("primary") or {}
+    b.add("trend_primary_rule", primary.get("rule"), "text", _ptr(src, "trend", "primary", "rule"))
+    v = t.get("verdict") or {}
+    b.add("verdict_baseline_label", v.get("baseline_label"), "text", _ptr(src, "trend", "verdict", "baseline_label"))
+    b.add("verdict_reduced_baseline", bool(v.get("reduced_baseline")), "flag", _ptr(src, "trend", "verdict", "reduced_baseline"))
+    secondary = [(k, e) for k, e in (t.get("by_event_type") or {}).items() if isinstance(e, Mapping)]
+    for key, entry in secondary:
+        g, p = f"secondary_verdict.{key}", ("trend", "by_event_type", key)
+        b.add(f"{g}.event_type", key, "text", _ptr(src, *p))
+        b.add(f"{g}.verdict", _get(entry, "verdict", "verdict"), "text", _ptr(src, *p, "verdict", "verdict"))
+        b.add(f"{g}.rate_ratio", _get(entry, "verdict", "rate_ratio"), "ratio", _ptr(src, *p, "verdict", "rate_ratio"))
+        b.add(f"{g}.p", _get(entry, "verdict", "p_value"), "p_value", _ptr(src, *p, "verdict", "p_value"))
+        b.add(f"{g}.p_holm", entry.get("p_holm"), "p_value", _ptr(src, *p, "p_holm"))
+    cc = t.get("control_chart") or {}
+    c = ("trend", "control_chart")
+    b.add("cc_reason", cc.get("reason"), "text", _ptr(src, *c, "reason"))
+    b.add("cc_baseline_start", _get(cc, "baseline", "start"), "month", _ptr(src, *c, "baseline", "start"))
+    b.add("cc_baseline_end", _get(cc, "baseline", "end"), "month", _ptr(src, *c, "baseline", "end"))
+    b.add("cc_reduced_baseline", bool(_get(cc, "baseline", "reduced")), "flag", _ptr(src, *c, "baseline", "reduced"))
+    b.add("cc_monitoring_start", _get(cc, "monitoring", "start"), "month", _ptr(src, *c, "monitoring", "start"))
+    b.add("cc_monitoring_end", _get(cc, "monitoring", "end"), "month", _ptr(src, *c, "monitoring", "end"))
+    excluded = cc.get("phase_one_excluded")
+    b.add("cc_n_phase_one_excluded", len(excluded) if isinstance(excluded, list) else None, "count",
+          _ptr(src, *c, "phase_one_excluded") + " (number)")
+    b.add("cc_phase_one_months", [format_value(m, "month")[1] for m in excluded or []], "list",
+          _ptr(src, *c, "phase_one_excluded"))
+    b.add("cc_false_alarm_known", cc.get("false_alarm_probability_window_known"), "share",
+          _ptr(src, *c, "false_alarm_probability_window_known"))
+    b.add("cc_false_alarm_estimated", cc.get("false_alarm_probability_window_estimated"), "share",
+          _ptr(src, *c, "false_alarm_probability_window_estimated"))
+    cu = t.get("cusum") or {}
+    u = ("trend", "cusum")
+    b.add("cusum_reason", cu.get("reason"), "text", _ptr(src, *u, "reason"))
+    b.add("cusum_monitoring_start", _get(cu, "monitoring", "start"), "month", _ptr(src, *u, "monitoring", "start"))
+    b.add("cusum_monitoring_end", _get(cu, "monitoring", "end"), "month", _ptr(src, *u, "monitoring", "end"))
+    b.add("cusum_false_alarm_known", cu.get("false_alarm_probability_window_known"), "share",
+          _ptr(src, *u, "false_alarm_probability_window_known"))
+    b.add("cusum_false_alarm_estimated", cu.get("false_alarm_probability_window_estimated"), "share",
+          _ptr(src, *u, "false_alarm_probability_window_estimated"))
+
+
+def _share_facts(b: _Builder, analysis: dict) -> None:
+    """Shares that need no denominator (serious share, share of the comparator family) and which measures are robust."""
+    src = "results/analysis.json"
+    shares = _get(analysis, "trend", "shares") or {}
+    for key in ("serious", "family"):
+        sh = shares.get(key) if isinstance(shares.get(key), Mapping) else {}
+        p, g = ("trend", "shares", key), f"{key}_share"
+        b.add(f"{g}_ok", sh.get("status") == "ok", "flag", _ptr(src, *p, "status"))
+        b.add(f"{g}_status", sh.get("status"), "text", _ptr(src, *p, "status"))
+        b.add(f"{g}_reason", sh.get("reason"), "text", _ptr(src, *p, "reason"))
+        b.add(f"{g}_method", sh.get("method"), "text", _ptr(src, *p, "method"))
+        b.add(f"{g}_verdict", sh.get("verdict"), "text", _ptr(src, *p, "verdict"))
+        b.add(f"{g}_baseline_label", sh.get("baseline_label"), "text", _ptr(src, *p, "baseline_label"))
+        for window in ("recent", "baseline"):
+            b.add(f"{g}_{window}_start", _get(sh, window, "start"), "month", _ptr(src, *p, window, "start"))
+            b.add(f"{g}_{window}_end", _get(sh, window, "end"), "month", _ptr(src, *p, window, "end"))
+            b.add(f"{g}_{window}", _get(sh, window, "share"), "share", _ptr(src, *p, window, "share"))
+            b.add(f"{g}_{window}_n", _get(sh, window, "numerator"), "count", _ptr(src, *p, window, "numerator"))
+            b.add(f"{g}_{window}_of", _get(sh, window, "denominator"), "count", _ptr(src, *p, window, "denominator"))
+        b.add(f"{g}_ratio", sh.get("share_ratio"), "ratio", _ptr(src, *p, "share_ratio"))
+        b.add(f"{g}_ci_low", sh.get("ci_low"), "ratio", _ptr(src, *p, "ci_low"))
+        b.add(f"{g}_ci_high", sh.get("ci_high"), "ratio", _ptr(src, *p, "ci_high"))
+        b.add(f"{g}_p", sh.get("p_value"), "p_value", _ptr(src, *p, "p_value"))
+    robustness = [r for r in _get(analysis, "trend", "robustness") or [] if isinstance(r, Mapping)]
+    for i, r in enumerate(robustness, start=1):
+        g = f"robustness.{i}"
+        b.add(f"{g}.measure", r.get("measure"), "text", _ptr(src, "trend", "robustness", i - 1, "measure"))
+        b.add(f"{g}.robust", r.get("robust_to_growth_in_use"), "text",
+              _ptr(src, "trend", "robustness", i - 1, "robust_to_growth_in_use"))
+        b.add(f"{g}.why", r.get("why"), "text", _ptr(src, "trend", "robustness", i - 1, "why"))
+
+
 def _change_point_facts(b: _Builder, analysis: dict) -> None:
     src = "results/analysis.json"
     points = [p for p in analysis.get("change_points") or [] if isinstance(p, Mapping)]
@@ -609,6 +703,29 @@ def _forecast_facts(b: _Builder, analysis: dict) -> None:
     b.add("forecast_last_mean", last.get("mean"), "rate", _ptr(src, "forecast", "rows", n, "mean"))
     b.add("forecast_last_pi95_low", last.get("pi95_low"), "rate", _ptr(src, "forecast", "rows", n, "pi95_low"))
     b.add("forecast_last_pi95_high", last.get("pi95_high"), "rate", _ptr(src, "forecast", "rows", n, "pi95_high"))
+
+
+def _change_point_method_facts(b: _Builder, analysis: dict) -> None:
+    src = "results/analysis.json"
+    method = analysis.get("change_point_method") or {}
+    validation = method.get("validation") or {}
+    b.add("cp_penalty_factor", method.get("penalty_factor"), "decimal", _ptr(src, "change_point_method", "penalty_factor"),
+          text=f"{method['penalty_factor']:g}" if isinstance(method.get("penalty_factor"), (int, float)) else None)
+    b.add("cp_validation_level", validation.get("level"), "decimal", _ptr(src, "change_point_method", "validation", "level"),
+          text=f"{validation['level']:g}" if isinstance(validation.get("level"), (int, float)) else None)
+    candidates = validation.get("candidates")
+    b.add("cp_n_candidates", len(candidates) if isinstance(candidates, list) else None, "count",
+          _ptr(src, "change_point_method", "validation", "candidates") + " (number)")
+    b.add("cp_intervals", method.get("intervals"), "text", _ptr(src, "change_point_method", "intervals"))
+
+
+def _forecast_method_facts(b: _Builder, analysis: dict) -> None:
+    src = "results/analysis.json"
+    f = analysis.get("forecast") or {}
+    backtest = f.get("backtest") if isinstance(f.get("backtest"), Mapping) else {}
+    b.add("forecast_naive_mase", f.get("naive_mase"), "decimal", _ptr(src, "forecast", "naive_mase"))
+    b.add("forecast_backtest_horizon", backtest.get("horizon"), "count", _ptr(src, "forecast", "backtest", "horizon"))
+    b.add("forecast_backtest_origins", backtest.get("n_origins"), "count", _ptr(src, "forecast", "backtest", "n_origins"))
 
 
 def _problem_facts(b: _Builder, analysis: dict) -> None:

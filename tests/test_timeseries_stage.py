@@ -1,0 +1,50 @@
+"""The analyze stage writes the issue-9 results into analysis.json (demo mirror, end to end).
+
+What the report and a later "what changed since the last run" comparison read: the reporting-lag
+guard, the primary rule and secondary tests, the chart phases with their false-alarm chances, the
+shares robust to growth in use (the family share says what collect must add), the validated change
+points and the forecast back-test by horizon.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from test_analysis_stage import _run_stages
+
+
+def test_analysis_json_carries_the_time_series_fields(tmp_path: Path) -> None:
+    ctx, analysis = _run_stages(tmp_path, realdata_dir=tmp_path / "no-realdata")
+    monthly = analysis["monthly_counts"]
+    assert monthly["lag_guard_months"] == 1
+    cutoff = dt.date.fromisoformat(monthly["lag_guard_cutoff"])
+    as_of = dt.date.fromisoformat(analysis["meta"]["as_of"])
+    assert (as_of.year * 12 + as_of.month) - (cutoff.year * 12 + cutoff.month) == 1
+    last = dt.date.fromisoformat(monthly["last_complete_month"])
+    assert last.replace(day=28) < cutoff  # the last complete month ends before the cut-off
+
+    trend = analysis["trend"]
+    assert trend["primary"]["event_type"] == "total" and "primary" in trend["primary"]["rule"].lower()
+    assert trend["primary"]["verdict"] == trend["verdict"]["verdict"]
+    assert {e["role"] for e in trend["by_event_type"].values()} == {"secondary"}
+    assert all("p_holm" in e for e in trend["by_event_type"].values())
+    chart = trend["control_chart"]
+    assert {"baseline", "monitoring", "phase_one_excluded", "false_alarm_probability_window_estimated"} <= set(chart)
+    if chart["status"] == "ok":
+        assert chart["monitoring"]["end"] == monthly["last_complete_month"]
+        assert all(chart["monitoring"]["start"] <= s["month"] for s in chart["signals"])
+    assert {"monitoring", "false_alarm_probability_window_known"} <= set(trend["cusum"])
+    shares = trend["shares"]
+    assert shares["serious"]["measure"] == "serious share" and "robust_to_growth" in shares["serious"]
+    assert shares["family"]["status"] == "not available" and "per year" in shares["family"]["reason"]
+    assert [r["robust_to_growth_in_use"] for r in trend["robustness"]] == ["no", "partly", "yes", "partly"]
+
+    method = analysis["change_point_method"]
+    assert method["penalty_factor"] == 4.0 and method["validation"]["level"] == 0.01
+    assert method["intervals"].startswith("descriptive")
+    forecast = analysis["forecast"]
+    if forecast["status"] == "ok":
+        assert forecast["transform"] == "log(y + 1)" and forecast["mase_scale"]
+        assert [r["step"] for r in forecast["mase_by_horizon"]] == list(range(1, forecast["horizon_months"] + 1))
+    assert analysis["meta"]["parameters"]["lag_guard_months"] == 1
+    assert analysis["meta"]["parameters"]["trend"]["primary_event_type"] == "total"
