@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,8 @@ from typing import Any
 import pandas as pd
 
 from .context import RunContext
-from .errors import CerError
+from .errors import TablesNotFound
+from .files import write_bytes_atomic, write_text_atomic
 from .provenance import sha256_file
 from .tables.device import TidyTable, build_device_tables
 from .tables.schemas import TABLE_NAMES, TABLES, validate_table
@@ -64,10 +64,6 @@ TABLE_SOURCES: dict[str, tuple[str, ...]] = {
     "problem_counts": ("device_event",),
     "report_totals": ("device_event",),
 }
-
-
-class TablesNotFound(CerError):
-    """The run folder has no (complete) integrated tables."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,24 +271,13 @@ class IntegrateSummary:
 # the stage
 
 
-def _write_atomic_bytes(target: Path, write: Any) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_table(frame: pd.DataFrame, target: Path) -> None:
     """Write one table as Parquet under a temporary name, then rename it into place."""
-    _write_atomic_bytes(target, lambda tmp: frame.to_parquet(tmp, index=False))
+    write_bytes_atomic(target, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def write_summary(summary: IntegrateSummary, target: Path) -> None:
-    text = json.dumps(summary.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
-    _write_atomic_bytes(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text_atomic(target, json.dumps(summary.to_json(), indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def _general_notes(inputs: CollectedInputs) -> list[str]:

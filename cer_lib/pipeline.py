@@ -26,6 +26,7 @@ from . import __version__
 from .codes import Kind, check_product_code_exists, code_slug
 from .context import PARAMETERS_FILE, STAGES
 from .errors import CerError, StageFailed
+from .files import write_json_atomic
 from .params import Parameters, load_parameters, save_parameters
 from .provenance import display_path, environment_versions, git_version, lock_sha256, utc_now, write_manifest
 from .settings import PROJECT_ROOT, Settings
@@ -152,7 +153,7 @@ def run_report(
     save_parameters(params, work / PARAMETERS_FILE)
     result = RunResult(params.code, final)
     started = utc_now()
-    (work / RUN_FILE).write_text(json.dumps(_run_record(params, run_id, started, command), indent=2) + "\n", encoding="utf-8")
+    write_json_atomic(work / RUN_FILE, _run_record(params, run_id, started, command))
     progress(f"{params.code}: run {run_id} (from {params.data_from})")
     try:
         for number, stage in enumerate(STAGES, start=1):

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ..context import RunContext
+from ..dates import parse_date
 from ..files import read_json_object, write_json_atomic
 from ..integrate import load_tables
 from ..provenance import sha256_file
@@ -200,11 +201,7 @@ def analyze(ctx: RunContext) -> AnalysisResults:
 def _as_of(status: dict[str, Any], window_end: dt.date) -> dt.date:
     """The data's ``last_updated`` (device events), never later than the window end."""
     stamp = status.get("sources", {}).get("device_event", {}).get("last_updated")
-    try:
-        updated = dt.date.fromisoformat(stamp) if stamp else window_end
-    except ValueError:
-        updated = window_end
-    return min(updated, window_end)
+    return min(parse_date(stamp) or window_end, window_end)
 
 
 def _series_window(received: pd.DataFrame, window: tuple[dt.date, dt.date], series_start: str) -> tuple[tuple[dt.date, dt.date], list[str]]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .html import ReportError, render_cer_html
+from ..errors import ReportError
+from .html import render_cer_html
 from .pdf import html_to_pdf
 
 HTML_NAME = "cer.html"

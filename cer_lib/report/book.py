@@ -42,7 +42,8 @@ import yaml
 
 from ..context import STAGES
 from ..settings import PROJECT_ROOT, Settings
-from .html import ReportError, RunInfo, clean_notebook_outputs, read_run_info
+from ..errors import ReportError
+from .html import RunInfo, clean_notebook_outputs, read_run_info
 
 BOOK_DIR = PROJECT_ROOT / "book"
 STATIC_FILES = ("_config.yml", "intro.md", "methods.md", "_static", ".gitignore")

@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..dates import parse_date
 from ..files import read_json_object
 
 __all__ = ["CITATIONS", "SOURCE_NAMES", "Fact", "Facts", "build_facts", "format_value", "load_run_tables",
@@ -205,27 +206,6 @@ def _signed(text: str) -> str:
     return MINUS + text[1:] if text.startswith("-") else text
 
 
-def _to_date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str) and value.strip():
-        raw = value.strip()
-        for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y-%m"):
-            try:
-                return dt.datetime.strptime(raw[:10] if fmt == "%Y-%m-%d" else raw, fmt).date()
-            except ValueError:
-                continue
-        try:
-            return pd.Timestamp(raw).date()
-        except (ValueError, TypeError):
-            return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    return None
-
-
 def format_value(value: Any, kind: str) -> tuple[Any, str]:
     """``(json_value, text)`` of ``value`` formatted as ``kind``; missing values -> ``(None, "not available")``."""
     if _is_missing(value):
@@ -249,7 +229,7 @@ def format_value(value: Any, kind: str) -> tuple[Any, str]:
         number = float(value)
         return number, f"{number:g}%"
     if kind in ("date", "month"):
-        day = _to_date(value)
+        day = parse_date(value)
         if day is None:
             return None, NOT_AVAILABLE
         return day.isoformat(), day.isoformat() if kind == "date" else f"{day:%B %Y}"

@@ -42,7 +42,7 @@ import yaml
 
 from .. import __version__
 from ..context import STAGES
-from ..errors import CerError
+from ..errors import CerError, ReportError
 from ..files import read_json_object
 from ..provenance import Provenance, redact_url, sha256_file
 
@@ -58,10 +58,6 @@ STAGE_TITLES = {
     "04_narrate": "Narrate: text generated from the results",
     "05_report": "Report: the CER sections",
 }
-
-
-class ReportError(CerError):
-    """The report could not be assembled (missing notebook, unsafe content, renderer failure)."""
 
 
 # ==============================================================================================
@@ -881,8 +877,7 @@ class _Renderer:
         common = dict(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)],
                       embed_images=True, sanitize_html=False)
         self.report = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True, **common)
-        self.appendix = HTMLExporter(**common)
-        self.document = self.appendix
+        self.appendix = HTMLExporter(**common)  # also renders the page around both
 
     def fragment(self, exporter: Any, nb: nbformat.NotebookNode, run_dir: Path, name: str, **cer: Any) -> str:
         resources = {"metadata": {"path": str(run_dir), "name": name}, "cer": {"mode": "fragment", **cer}}
@@ -960,7 +955,7 @@ def render_cer_html(run_dir: Path) -> str:
         "print_css": _page_css(info) + "\n" + (STATIC_DIR / "print.css").read_text(encoding="utf-8"),
     }
     resources = {"metadata": {"path": str(run_dir), "name": "cer"}, "cer": cer}
-    document, _ = renderer.document.from_notebook_node(nbformat.v4.new_notebook(), resources=resources)
+    document, _ = renderer.appendix.from_notebook_node(nbformat.v4.new_notebook(), resources=resources)
     problems = audit_html(document)
     if problems:
         raise ReportError(f"{run_dir}: cer.html would not be safe or self-contained: " + "; ".join(problems[:5]))

@@ -46,7 +46,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context, Undefined
 from markupsafe import Markup
 
-from ..errors import CerError
+from ..errors import NarrativeError
 from ..files import write_json_atomic
 from .facts import Fact, Facts, build_facts
 from .sections import PLACEHOLDERS, SECTIONS, SUBSECTIONS, Section, section_numbers
@@ -72,10 +72,6 @@ __all__ = [
 
 NARRATIVE_FILE = "narrative.json"
 SCHEMA_VERSION = 1
-
-
-class NarrativeError(CerError):
-    """A narrative template broke a rule (printed a raw number, used forbidden wording, ...)."""
 
 
 # ----------------------------------------------------------------------------------------------

@@ -61,7 +61,6 @@ class SearchResult:
     records: list[dict[str, Any]]
     total: int  # matching records at the source (openFDA meta.results.total), not just those fetched
     last_updated: str | None = None  # YYYY-MM-DD
-    complete: bool = True  # False when fewer records were fetched than matched (by design: a sample)
 
 
 @dataclass

@@ -65,7 +65,6 @@ per distinct report and both paths agree.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 import zipfile
@@ -74,6 +73,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..dates import compact_date as normalise_date  # one date parser for the project
 from ..errors import MirrorError
 
 __all__ = [
@@ -532,36 +532,6 @@ _DATE_KEYS = {
 _SPLIT_SEMICOLON = {"sequence_number_treatment", "sequence_number_outcome"}
 _SPLIT_COMMA = {"source_type", "remedial_action", "type_of_report"}
 _KEY_COLUMNS = {"mdr_report_key", "device_event_key", "device_sequence_number", "patient_sequence_number", "mdr_text_key", "event_key"}
-_MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}
-
-
-def normalise_date(value: str) -> str | None:
-    """``YYYYMMDD`` from the date formats found in MAUDE and openFDA files; None when unparseable.
-
-    Accepted: ``YYYYMMDD``, ``YYYY-MM-DD``, ``YYYY/MM/DD`` (optionally with a time),
-    ``MM/DD/YYYY``, ``DD-MON-YY`` / ``DD-MON-YYYY``.
-    """
-    value = (value or "").strip()
-    if not value:
-        return None
-    match = re.fullmatch(r"(\d{4})[-/]?(\d{2})[-/]?(\d{2})(?:[ T].*)?", value)
-    if match:
-        y, m, d = (int(g) for g in match.groups())
-    elif match := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", value):
-        m, d, y = (int(g) for g in match.groups())
-    elif match := re.fullmatch(r"(\d{1,2})-([A-Za-z]{3})-(\d{2}|\d{4})", value):
-        d, y = int(match.group(1)), int(match.group(3))
-        m = _MONTHS.get(match.group(2).upper(), 0)
-        if y < 100:
-            y += 2000 if y < 70 else 1900
-    else:
-        return None
-    try:
-        return dt.date(y, m, d).strftime("%Y%m%d")
-    except ValueError:
-        return None
-
-
 def _clean_row(row: dict[str, Any], report: FlatReadReport) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for key, value in row.items():

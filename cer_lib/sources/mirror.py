@@ -727,7 +727,6 @@ class Mirror:
             records=records,
             total=int(total),
             last_updated=self._last_updated_for(units),
-            complete=len(records) == total,
         )
 
     def total(self, endpoint: str, query: Query) -> int:
