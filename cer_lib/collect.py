@@ -37,45 +37,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .context import RunContext
 from .errors import CerError, CodeError, MirrorError, SourceError, SourceUnavailable
-from .files import write_json_atomic, write_text_atomic
 from .params import Parameters
+from .runfolder import CollectStatus, layout
 from .sources.base import DateRange, Match, Query, Source, SourceStatus
 from .sources.openfda import render_search
+from .sources.registry import source_spec
 
-SOURCE_NAMES = (
-    "device_event", "device_recall", "device_enforcement", "device_510k", "device_pma",
-    "device_classification", "device_udi", "device_registrationlisting", "eudamed",
-)
-REQUIRED = ("device_classification", "device_event")
 EVENT_TYPES = ("Death", "Injury", "Malfunction")
 TERM_FIELDS = ("product_problems.exact", "patient.patient_problems.exact")
 COUNT_LIMIT = 1000
 CHUNK_DAYS = COUNT_LIMIT - 1
 EUDAMED_MAX_LOOKUPS = 10
 ENFORCEMENT_BATCH = 50  # recall numbers OR-ed per enforcement search
-RECORD_CAPS = {  # records kept per registry; the status says when a registry held more
-    "device/recall": 5000,
-    "device/enforcement": 5000,
-    "device/510k": 1000,
-    "device/pma": 1000,
-    "device/udi": 1000,
-    "device/registrationlisting": 1000,
-}
 _FLAG = {"Y": True, "N": False}
-_PARAM_OF = {  # SourceStatus name -> params.sources field
-    "device_event": "maude", "device_recall": "recall", "device_enforcement": "enforcement",
-    "device_510k": "submissions", "device_pma": "submissions", "device_classification": "classification",
-    "device_udi": "udi", "device_registrationlisting": "registrationlisting", "eudamed": "eudamed",
-}
 
 
 @dataclass
@@ -118,10 +100,6 @@ def window_years(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.da
     return [(str(y), max(start, dt.date(y, 1, 1)), min(end, dt.date(y, 12, 31))) for y in range(start.year, end.year + 1)]
 
 
-def _jsonl(rows: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
-
-
 def _default_source(ctx: RunContext, params: Parameters) -> Source:
     if params.data_from == "api":
         from .sources.openfda import OpenFDA
@@ -136,11 +114,7 @@ def _default_source(ctx: RunContext, params: Parameters) -> Source:
 def collect(ctx: RunContext, source: Source | None = None) -> CollectSummary:
     """Run stage 01 for ``ctx``: query ``source`` (by default openFDA or the mirror, per ``params.from``)."""
     params = ctx.params.resolved()
-    if str(params.kind) == "drug":
-        raise CerError(
-            f"drug reports are not built yet: {params.code!r} is a drug, and this version collects device "
-            f"data only (kind product_code, udi_di or brand)."
-        )
+    ctx.profile  # refuses a kind without a profile before anything is asked
     own = source is None
     source = source if source is not None else _default_source(ctx, params)
     try:
@@ -159,8 +133,9 @@ class _Collector:
         self.start: dt.date = params.window.start
         self.end: dt.date = params.window.end  # resolved
         self.out = ctx.collected_dir
+        self.sources = ctx.profile.source_names
         self.statuses: dict[str, SourceStatus] = {}
-        self.records: dict[str, list[dict[str, Any]]] = {name: [] for name in SOURCE_NAMES}
+        self.records: dict[str, list[dict[str, Any]]] = {name: [] for name in self.sources}
         self.counts: list[dict[str, Any]] = []
         self.totals: list[dict[str, Any]] = []
         self.resolution: dict[str, Any] = {}
@@ -188,7 +163,7 @@ class _Collector:
         return result
 
     def _enabled(self, name: str) -> bool:
-        return bool(getattr(self.params.sources, _PARAM_OF[name]))
+        return source_spec(name).enabled(self.params)
 
     def _status(self, name: str, status: str, reason: str | None = None, **fields: Any) -> SourceStatus:
         st = SourceStatus(name=name, status=status, reason=reason, **fields)
@@ -198,7 +173,7 @@ class _Collector:
     def _optional(self, name: str, action: Callable[[], None], *, needs_code: bool = True) -> None:
         """Run an optional source; disabled, unavailable or failing is recorded, never fatal."""
         if not self._enabled(name):
-            self._status(name, "disabled", f"sources.{_PARAM_OF[name]} is false in the parameters")
+            self._status(name, "disabled", f"sources.{source_spec(name).switch} is false in the parameters")
             return
         if needs_code and self.product_code is None:
             self._status(name, "disabled", f"needs a product code; {self.kind} reports have none")
@@ -446,7 +421,7 @@ class _Collector:
 
     def _registry(self, name: str, query: Query, *, sort: str | None = None, label: str | None = None, **details: Any) -> None:
         endpoint = name.replace("_", "/", 1)
-        cap = RECORD_CAPS[endpoint]
+        cap = source_spec(name).record_cap
         result = self._step(f"{endpoint} {label or query.describe()}",
                             lambda: self.source.search(endpoint, query, limit=cap, sort=sort))
         self._records_status(name, result, cap=cap, **details)
@@ -479,7 +454,7 @@ class _Collector:
             for i in range(0, len(numbers), ENFORCEMENT_BATCH):
                 query = Query((Match("recall_number", tuple(numbers[i:i + ENFORCEMENT_BATCH]), exact=False),))
                 searches.append(render_search(query))
-                result = self.source.search("device/enforcement", query, limit=RECORD_CAPS["device/enforcement"])
+                result = self.source.search("device/enforcement", query, limit=source_spec(name).record_cap)
                 found.extend(result.records)
                 total += result.total
                 last = last or result.last_updated
@@ -592,14 +567,8 @@ class _Collector:
     # -- output --------------------------------------------------------------------------------
 
     def write(self) -> None:
-        records_dir = self.out / "records"
-        for name in SOURCE_NAMES:
-            write_text_atomic(records_dir / f"{name}.jsonl", _jsonl(self.records[name]))
-        write_text_atomic(self.out / "counts.jsonl", _jsonl(self.counts))
-        write_text_atomic(self.out / "totals.jsonl", _jsonl(self.totals))
-        write_json_atomic(self.out / "resolution.json", self.resolution)
         settings = self.ctx.settings
-        status = {
+        status = CollectStatus.model_validate({
             "origin": self.origin,
             "offline": bool(self.params.http.offline) if self.origin == "api" else False,
             "synthetic": bool(getattr(self.source, "synthetic", False)),
@@ -608,14 +577,14 @@ class _Collector:
             "code": self.params.code,
             "kind": self.kind,
             "window": {"start": self.start.isoformat(), "end": self.end.isoformat()},
-            "sources": {name: dataclasses.asdict(self.statuses[name]) for name in SOURCE_NAMES},
-        }
-        write_json_atomic(self.out / "status.json", status)
+            "sources": {name: dataclasses.asdict(self.statuses[name]) for name in self.sources},
+        })
+        self.ctx.folder.write_collected(records={name: self.records[name] for name in self.sources}, counts=self.counts,
+                                        totals=self.totals, resolution=self.ctx.profile.resolution_model.model_validate(self.resolution),
+                                        status=status)
 
     def run(self) -> CollectSummary:
-        stale = self.out / "status.json"
-        if stale.exists():
-            stale.unlink()  # from an earlier run: this one is not finished until it is rewritten
+        self.ctx.folder.remove(layout.COLLECT_STATUS)  # from an earlier run: this one is not finished until it is rewritten
         where = self.ctx.settings.openfda_base_url if self.origin == "api" else str(self.ctx.mirror_dir)
         print(f"collect: {self.params.code} ({self.kind}) from {self.origin} {where}, window {self.start}..{self.end}", flush=True)
         self.resolve()
@@ -623,7 +592,7 @@ class _Collector:
         self.comparator_events()
         self.registries()
         self.eudamed()
-        for name in SOURCE_NAMES:  # anything not reached
+        for name in self.sources:  # anything not reached
             self.statuses.setdefault(name, SourceStatus(name=name, status="disabled", reason="not collected"))
         self.write()
         answers = self.ctx.provenance.requests()[self._requests_at_start:]

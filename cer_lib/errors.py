@@ -34,7 +34,23 @@ class MirrorError(CerError):
     """The local mirror is missing or holds malformed files."""
 
 
-class TablesNotFound(CerError):
+class NoProfile(CerError):
+    """No profile reports on this kind of code yet (`cer_lib.profiles`)."""
+
+
+class RunFileError(CerError):
+    """A file of a run folder is missing or is not what the project writes."""
+
+
+class RunFileMissing(RunFileError):
+    """A run folder lacks a file a stage needs; the message names the stage that writes it."""
+
+
+class RunFileInvalid(RunFileError):
+    """A run folder file is malformed, or a name leads outside the run folder."""
+
+
+class TablesNotFound(RunFileMissing):
     """The run folder has no (complete) integrated tables."""
 
 

@@ -1,4 +1,4 @@
-"""Reading and writing the run folder's small files, one way everywhere.
+"""Writing files atomically, one way everywhere.
 
 Writes are atomic: the text goes to a temporary file in the same folder, which is then renamed over
 the target, so a reader (or a crash) never sees half a file.
@@ -36,12 +36,3 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_json_atomic(path: Path, data: Any, *, allow_nan: bool = True) -> None:
     """``data`` as indented JSON (non-ASCII kept, unknown types as text), written atomically."""
     write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=allow_nan, default=str) + "\n")
-
-
-def read_json_object(path: Path) -> dict[str, Any]:
-    """A JSON object file of the run, or ``{}`` when the file is absent (or holds no object)."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}

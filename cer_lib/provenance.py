@@ -25,9 +25,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import VerifyError
 from .files import write_json_atomic
+from .runfolder.layout import INPUTS, MANIFEST, PROVENANCE, REQUESTS
 from .settings import PROJECT_ROOT
 
-MANIFEST = "manifest.json"
 SECRET_QUERY_KEYS = {"api_key", "apikey", "key", "token", "access_token"}
 
 
@@ -88,11 +88,11 @@ class Provenance:
 
     @property
     def requests_path(self) -> Path:
-        return self.folder / "requests.jsonl"
+        return self.folder / Path(REQUESTS).name
 
     @property
     def inputs_path(self) -> Path:
-        return self.folder / "inputs.jsonl"
+        return self.folder / Path(INPUTS).name
 
     def record_request(
         self,
@@ -208,7 +208,7 @@ def hash_outputs(run_dir: Path) -> list[dict[str, Any]]:
 
 def write_manifest(run_dir: Path, payload: dict[str, Any]) -> Path:
     """Write ``manifest.json`` (payload plus requests, inputs and hashed outputs) atomically."""
-    prov = Provenance(run_dir / "provenance")
+    prov = Provenance(run_dir / PROVENANCE)
     manifest = {
         "manifest_version": 1,
         **payload,

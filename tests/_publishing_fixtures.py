@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from cer_lib.context import STAGES
+from cer_lib.runfolder.layout import STAGES
 
 PWNED_TITLE = "PWNED"
 # runs if it is ever executed: sets a global and the title
@@ -204,7 +204,7 @@ def _real_report_sections(run_dir: Path) -> list[tuple[str, str]] | None:
     try:
         from cer_lib.report.document import section_html
         from cer_lib.report.narrative import narrate
-        from cer_lib.report.sections import SECTIONS
+        from cer_lib.report.meddev import SECTIONS
     except ImportError:
         return None
     narrate(run_dir)
@@ -291,3 +291,4 @@ def copy_run(run: Path, outputs: Path) -> Path:
     target = Path(outputs) / run.parent.name / run.name
     shutil.copytree(run, target)
     return target
+

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from cer_lib.collect import CHUNK_DAYS, SOURCE_NAMES, CollectSummary, collect, window_chunks, window_years
+from cer_lib.collect import CHUNK_DAYS, CollectSummary, collect, window_chunks, window_years
 from cer_lib.context import RunContext, open_run
+from cer_lib.profiles import DEVICE
 from cer_lib.errors import CerError, CodeError, SourceError
 from cer_lib.params import deep_merge, load_parameters, save_parameters
 from cer_lib.settings import Secret, Settings
@@ -21,6 +22,7 @@ from openfda_server import clone_events, in2bones_datasets, serve_eudamed, serve
 from openfda_server import threaded_httpserver  # noqa: F401  (fixture)
 
 WINDOW = {"start": "2015-01-01", "end": "2021-12-31"}
+SOURCE_NAMES = DEVICE.source_names
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from cer_lib.report.document import (
     show_section,
 )
 from cer_lib.report.narrative import narrate
-from cer_lib.report.sections import PLACEHOLDERS
+from cer_lib.report.meddev import PLACEHOLDERS
 from cer_lib.settings import PROJECT_ROOT
 
 from report_fixtures import CODE, COMPARATORS, HOSTILE_STRINGS, make_run_folder

@@ -20,8 +20,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from cer_lib.context import STAGES
+from cer_lib.runfolder.layout import STAGES
 from cer_lib.provenance import verify_run
+from cer_lib.runfolder import RunFolder
 from cer_lib.settings import PROJECT_ROOT
 from cer_lib.tables.schemas import TABLES
 from openfda_server import in2bones_datasets, serve_eudamed, serve_openfda
@@ -72,6 +73,14 @@ def test_the_run_folder_is_complete_and_verifies(mirror_run: Path) -> None:
 
 
 @pytest.mark.realdata
+def test_the_run_files_have_exactly_the_shape_the_typed_models_declare(mirror_run: Path) -> None:
+    """Every field the stages wrote is known to `cer_lib.runfolder`'s models, which read them all."""
+    folder = RunFolder(mirror_run)
+    assert folder.unknown_fields() == {}
+    assert folder.analysis().monthly_counts.totals["all"] == 13 and folder.manifest().run_id == mirror_run.name
+
+
+@pytest.mark.realdata
 def test_executed_notebooks_hold_no_machine_paths(mirror_run: Path) -> None:
     for stage in STAGES:
         text = (mirror_run / f"{stage}.ipynb").read_text()
@@ -112,6 +121,7 @@ def test_without_real_data_the_demo_says_synthetic_on_every_page(tmp_path: Path)
     from pypdf import PdfReader
 
     _, run = _report(tmp_path, "--from", "mirror", CER_REALDATA_DIR=str(tmp_path / "absent"))
+    assert RunFolder(run).unknown_fields() == {}
     status = json.loads((run / "collected" / "status.json").read_text())
     assert status["synthetic"] is True
     pages = PdfReader(run / "cer.pdf").pages

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from _publishing_fixtures import HOSTILE_NARRATIVE, make_published_run, shared_run
-from cer_lib.context import STAGES
+from cer_lib.runfolder.layout import STAGES
 from cer_lib.report import assemble as assemble_module
 from cer_lib.report.assemble import assemble_report
 from cer_lib.report.html import ReportError, audit_html, render_cer_html, sanitize_fragment, sanitize_html

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cer_lib.context import STAGES
+from cer_lib.runfolder.layout import STAGES
 from cer_lib.errors import StageFailed
 from cer_lib.pipeline import make_run_id, run_report
 from cer_lib.params import load_parameters
