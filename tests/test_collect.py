@@ -327,7 +327,7 @@ def test_brand_kind_has_no_product_code(threaded_httpserver, datasets, eudamed_r
 class _MirrorDouble:
     """Stands in for `cer_lib.sources.mirror.Mirror` (same `Source` shape) until it exists."""
 
-    name = "mirror"
+    origin = "mirror"
     synthetic = True
 
     def __init__(self, inner: OpenFDA, eudamed: list[dict[str, Any]] | None) -> None:

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from ..codes import Kind, parse_kind
 from ..errors import NoProfile
-from .base import Profile
+from .base import Profile, Resolved
 from .device import DEVICE, DeviceProfile, DeviceResolution
 
 if TYPE_CHECKING:
     from ..params import Parameters
 
-__all__ = ["PROFILES", "DeviceProfile", "DeviceResolution", "NoProfile", "Profile", "profile_for", "profile_of"]
+__all__ = ["PROFILES", "DeviceProfile", "DeviceResolution", "NoProfile", "Profile", "Resolved", "profile_for", "profile_of"]
 
 PROFILES: dict[Kind, Profile] = {kind: profile for profile in (DEVICE,) for kind in profile.kinds}
 

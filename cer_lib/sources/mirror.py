@@ -667,6 +667,7 @@ class Mirror:
     """openFDA device data from a local folder of bulk files (see the module docstring for the layout)."""
 
     name = "mirror"
+    origin = "mirror"
 
     def __init__(self, folder: Path | str, *, provenance: Provenance | None = None) -> None:
         self.folder = Path(folder)

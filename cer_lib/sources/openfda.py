@@ -141,6 +141,8 @@ class OpenFDA:
     """openFDA device (and drug) endpoints through one `HttpClient`."""
 
     name = "openfda"
+    origin = "api"
+    synthetic = False
 
     def __init__(self, client: HttpClient, base_url: str = OPENFDA_PUBLIC) -> None:
         self.client = client
