@@ -292,3 +292,33 @@ def copy_run(run: Path, outputs: Path) -> Path:
     shutil.copytree(run, target)
     return target
 
+
+# ----------------------------------------------------------------------------------------------
+# the book of the book and browser tests (built once per session: conftest.book_site)
+
+LZG_OLD, LZG_NEW = "20240701T080000Z-abcdef1", "20240801T080000Z-abcdef2"
+
+
+def build_book_site(root: Path) -> dict:
+    """A hostile synthetic HWC run and two runs of LZG (``latest`` on the older), beside folders that are
+    not runs (failed, in progress, lab), built into a book under ``root``."""
+    import time
+
+    from cer_lib.report.book import build_book
+
+    outputs = root / "outputs"
+    hwc = copy_run(shared_run(hostile=True, synthetic=True)[0], outputs)
+    point_latest(hwc)
+    old = make_published_run(outputs, code="LZG", run_id=LZG_OLD)
+    new = make_published_run(outputs, code="LZG", run_id=LZG_NEW)
+    for name in ("cer.html", "cer.pdf"):  # report files of another run stand in for this one's
+        shutil.copy2(shared_run()[0] / name, new / name)
+    point_latest(old)  # latest is what the link says, not the newest name
+    (outputs / "LZG" / ".failed-20240901T000000Z-0000000").mkdir()
+    (outputs / "LZG" / ".tmp-20240902T000000Z-0000000").mkdir()
+    (outputs / "LZG" / "lab").mkdir()
+    (outputs / "LZG" / "lab" / "01_collect.ipynb").write_text((old / "01_collect.ipynb").read_text())
+    started = time.perf_counter()
+    index = Path(build_book(outputs, book_dir=root / "book"))
+    return {"root": root, "outputs": outputs, "index": index, "html": index.parent,
+            "seconds": time.perf_counter() - started, "hwc": hwc, "old": old, "new": new}

@@ -13,16 +13,16 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 
-from cer_lib.runfolder.layout import STAGES
+from demo_runs import cer_report as _report
 from cer_lib.provenance import verify_run
 from cer_lib.runfolder import RunFolder
+from cer_lib.runfolder.layout import STAGES
 from cer_lib.settings import PROJECT_ROOT
 from cer_lib.tables.schemas import TABLES
 from openfda_server import in2bones_datasets, serve_eudamed, serve_openfda
@@ -31,19 +31,10 @@ from openfda_server import threaded_httpserver  # noqa: F401  (fixture)
 pytestmark = pytest.mark.slow
 
 
-def _report(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    outputs = tmp_path / "outputs"
-    environment = {**os.environ, "CER_OUTPUTS_DIR": str(outputs), "CER_CACHE_DIR": str(tmp_path / "cache"), **env}
-    done = subprocess.run([sys.executable, "-m", "cer_lib", "report", "HWC", *args], cwd=PROJECT_ROOT, env=environment,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done, (outputs / "HWC" / "latest").resolve()
-
-
 @pytest.fixture(scope="module")
-def mirror_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _, run = _report(tmp_path_factory.mktemp("mirror"), "--from", "mirror")
-    return run
+def mirror_run(demo_run: Path) -> Path:
+    """The session's demo run (`conftest.demo_run`)."""
+    return demo_run
 
 
 @pytest.mark.realdata
@@ -116,11 +107,11 @@ def test_api_and_mirror_give_the_same_tables(mirror_run: Path, threaded_httpserv
     assert requests and all(r["url"].startswith(fda.base_url) or r["url"].startswith(eudamed) for r in requests)
 
 
-def test_without_real_data_the_demo_says_synthetic_on_every_page(tmp_path: Path) -> None:
+def test_without_real_data_the_demo_says_synthetic_on_every_page(synthetic_demo_run: Path) -> None:
     """Elsewhere than this workplace the demo runs on a generated sample: every page must say so."""
     from pypdf import PdfReader
 
-    _, run = _report(tmp_path, "--from", "mirror", CER_REALDATA_DIR=str(tmp_path / "absent"))
+    run = synthetic_demo_run
     assert RunFolder(run).unknown_fields() == {}
     status = json.loads((run / "collected" / "status.json").read_text())
     assert status["synthetic"] is True

@@ -292,7 +292,7 @@ class RunFolder:
         return path
 
     def write_run_record(self, record: RunRecord) -> Path:
-        return self._write_json(layout.RUN_RECORD, record.model_dump(mode="json"))
+        return self.write_json(layout.RUN_RECORD, record.model_dump(mode="json"))
 
     def write_collected(self, *, records: dict[str, list[Any]], counts: list[Any], totals: list[Any],
                         resolution: Resolution, status: CollectStatus) -> None:
@@ -301,8 +301,8 @@ class RunFolder:
             write_text_atomic(self.file(layout.records(source)), _jsonl(rows))
         write_text_atomic(self.file(layout.COUNTS), _jsonl(counts))
         write_text_atomic(self.file(layout.TOTALS), _jsonl(totals))
-        self._write_json(layout.RESOLUTION, resolution.model_dump(mode="json"))
-        self._write_json(layout.COLLECT_STATUS, status.model_dump(mode="json"))
+        self.write_json(layout.RESOLUTION, resolution.model_dump(mode="json"))
+        self.write_json(layout.COLLECT_STATUS, status.model_dump(mode="json"))
 
     def write_table(self, name: str, frame: pd.DataFrame) -> Path:
         """One tidy table as Parquet, written under a temporary name and renamed into place."""
@@ -312,7 +312,7 @@ class RunFolder:
 
     def write_integrate_summary(self, summary: IntegrateSummary) -> Path:
         """``tables/summary.json``: written last by stage 02 (a folder with it holds a complete set of tables)."""
-        return self._write_json(layout.INTEGRATE_SUMMARY, summary.to_json())
+        return self.write_json(layout.INTEGRATE_SUMMARY, summary.to_json())
 
     def write_analysis(self, data: dict[str, Any]) -> Path:
         """``results/analysis.json``; refused (`RunFileInvalid`) when it does not fit `AnalysisFile`."""
@@ -326,9 +326,10 @@ class RunFolder:
             model.model_validate(data)
         except ValidationError as exc:
             raise RunFileInvalid(_describe(self.file(name), exc)) from None
-        return self._write_json(name, data, allow_nan=allow_nan)
+        return self.write_json(name, data, allow_nan=allow_nan)
 
-    def _write_json(self, name: str, data: Any, *, allow_nan: bool = True) -> Path:
+    def write_json(self, name: str, data: Any, *, allow_nan: bool = True) -> Path:
+        """Any JSON file of the run by its layout name (e.g. ``layout.CHANGES``), atomically."""
         path = self.file(name)
         write_json_atomic(path, data, allow_nan=allow_nan)
         return path
