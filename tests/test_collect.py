@@ -325,7 +325,7 @@ def test_brand_kind_has_no_product_code(threaded_httpserver, datasets, eudamed_r
 
 
 class _MirrorDouble:
-    """Stands in for `cer_lib.sources.mirror.Mirror` (same `Source` shape) until it exists."""
+    """A `Source` of origin "mirror" over the local openFDA (and, when given, a mirror's EUDAMED records)."""
 
     origin = "mirror"
     synthetic = True
