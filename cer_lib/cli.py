@@ -18,12 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .codes import Kind
 from .errors import CerError
 from .params import deep_merge, parse_override, read_parameter_file
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kind", choices=["product_code", "udi_di", "drug", "brand"], help="what the code names (default: product_code)")
+    parser.add_argument("--kind", choices=[k.value for k in Kind], help="what the code names (default: product_code)")
     parser.add_argument("--from", dest="data_from", choices=["api", "mirror"], help="openFDA over HTTPS, or a local mirror")
     parser.add_argument("--mirror", help="mirror folder (default: the demo mirror)")
     parser.add_argument("--params", type=Path, metavar="FILE",

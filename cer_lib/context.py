@@ -1,37 +1,27 @@
-"""The run folder a stage works in, and everything a stage needs to know about the run.
+"""What a stage needs to know about its run: the folder, the parameters, the settings and the profile.
 
 A stage notebook starts with ``ctx = open_run(run_dir, code=..., stage="01_collect")``. Under the
 runner, ``run_dir`` is ``"."`` (papermill executes each notebook inside the run folder) and the
-effective parameters are already saved there. In JupyterLab, an empty ``run_dir`` means a working
-folder ``outputs/<CODE>/lab`` so a statistician can re-run any stage by hand.
+effective parameters are already saved there. In JupyterLab, an empty ``run_dir`` means the code's
+working folder (``outputs/<CODE>/lab``) so a statistician can re-run any stage by hand.
 
-Layout of a run folder::
-
-    parameters.yaml      effective parameters
-    run.json             what started the run (command, commit, start time), written by the runner
-    provenance/          requests.jsonl, inputs.jsonl (appended by the stages)
-    collected/           01_collect: status.json, resolution.json, records/*.jsonl, counts.jsonl
-    tables/              02_integrate: tidy tables (*.parquet) and summary.json
-    results/             03_analyze: analysis.json; 04_narrate: narrative.json
-    figures/             03_analyze: *.png and *.svg
-    0N_<stage>.ipynb     the executed notebooks
-    cer.html, cer.pdf    05_report + assembly
-    manifest.json        written last by the runner (`cer_lib.manifest`)
+The folder's layout and its typed readers are `cer_lib.runfolder.RunFolder`'s; what differs by kind
+of code is the run's `profile`, looked up once from the parameters.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .codes import code_slug
-from .params import Parameters, load_parameters, read_parameters, save_parameters
+from .params import Parameters, load_parameters
 from .provenance import Provenance
+from .runfolder import Outputs, RunFolder, layout
 from .settings import Settings
 
-PARAMETERS_FILE = "parameters.yaml"
-RUN_FILE = "run.json"
-STATUS_FILE = "collected/status.json"
-STAGES = ("01_collect", "02_integrate", "03_analyze", "04_narrate", "05_report")
+if TYPE_CHECKING:
+    from .profiles import Profile
 
 
 @dataclass
@@ -42,29 +32,36 @@ class RunContext:
     stage: str | None = None
 
     @property
-    def provenance(self) -> Provenance:
-        return Provenance(self.run_dir / "provenance")
+    def folder(self) -> RunFolder:
+        """The run folder: paths and typed readers and writers of every stage's files."""
+        return RunFolder(self.run_dir)
 
-    def folder(self, name: str) -> Path:
-        path = self.run_dir / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    @cached_property
+    def profile(self) -> "Profile":
+        """What differs by kind of code (`cer_lib.profiles`); refuses a kind that has no profile."""
+        from .profiles import profile_of
+
+        return profile_of(self.params)
+
+    @property
+    def provenance(self) -> Provenance:
+        return self.folder.provenance
 
     @property
     def collected_dir(self) -> Path:
-        return self.folder("collected")
+        return self.folder.collected_dir
 
     @property
     def tables_dir(self) -> Path:
-        return self.folder("tables")
+        return self.folder.tables_dir
 
     @property
     def results_dir(self) -> Path:
-        return self.folder("results")
+        return self.folder.results_dir
 
     @property
     def figures_dir(self) -> Path:
-        return self.folder("figures")
+        return self.folder.figures_dir
 
     @property
     def mirror_dir(self) -> Path:
@@ -73,7 +70,7 @@ class RunContext:
 
     @property
     def run_id(self) -> str:
-        return self.run_dir.resolve().name.removeprefix(".tmp-")
+        return self.folder.run_id
 
     def __repr__(self) -> str:
         p = self.params
@@ -90,22 +87,17 @@ def open_run(
     stage: str | None = None,
     settings: Settings | None = None,
 ) -> RunContext:
-    """Context for a stage. Reads ``parameters.yaml`` from the run folder when it is there.
+    """Context for a stage. Reads the effective parameters from the run folder when they are there.
 
-    With an empty ``run_dir`` (interactive use) the working folder is ``outputs/<CODE>/lab``; the
+    With an empty ``run_dir`` (interactive use) the working folder is the code's ``lab`` folder; the
     first stage (re)writes its parameters from ``parameters/`` and the arguments given here.
     """
     settings = settings or Settings.from_env()
     if run_dir in ("", None):
         params = load_parameters(code, kind=kind, overrides={"from": data_from}).resolved()
-        folder = settings.outputs_dir / code_slug(params.code, params.kind) / "lab"
-        folder.mkdir(parents=True, exist_ok=True)
-        saved = folder / PARAMETERS_FILE
-        if stage == STAGES[0] or not saved.is_file():
-            save_parameters(params, saved)
-        return RunContext(folder, read_parameters(saved), settings, stage)
-    folder = Path(run_dir)
-    saved = folder / PARAMETERS_FILE
-    if not saved.is_file():
-        raise FileNotFoundError(f"{folder.resolve()} has no {PARAMETERS_FILE}: start the run with `cer report` or stage 01")
-    return RunContext(folder, read_parameters(saved), settings, stage)
+        lab = Outputs(settings.outputs_dir).code_folder(params.code, params.kind).lab()
+        if stage == layout.STAGES[0] or not lab.exists(layout.PARAMETERS):
+            lab.write_parameters(params)
+        return RunContext(lab.path, lab.parameters(), settings, stage)
+    folder = RunFolder(run_dir)
+    return RunContext(folder.path, folder.parameters(), settings, stage)

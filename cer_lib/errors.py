@@ -48,6 +48,44 @@ class MirrorError(CerError):
     """The local mirror is missing or holds malformed files."""
 
 
+class NoProfile(CerError):
+    """No profile reports on this kind of code yet (`cer_lib.profiles`)."""
+
+
+class RunFileError(CerError):
+    """A file of a run folder is missing or is not what the project writes."""
+
+
+class RunFileMissing(RunFileError):
+    """A run folder lacks a file a stage needs; the message names the stage that writes it."""
+
+
+class RunFileInvalid(RunFileError):
+    """A run folder file is malformed, or a name leads outside the run folder."""
+
+
+class TablesNotFound(RunFileMissing):
+    """The run folder has no (complete) integrated tables."""
+
+
+class TableSchemaError(CerError):
+    """A tidy table does not match its schema (wrong columns, types, values or duplicate keys)."""
+
+    def __init__(self, table: str, problems: list[str]) -> None:
+        self.table = table
+        self.problems = problems
+        listed = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"table {table!r} failed its schema check ({len(problems)} problem(s)):\n{listed}")
+
+
+class NarrativeError(CerError):
+    """A narrative template broke a rule (printed a raw number, used forbidden wording, ...)."""
+
+
+class ReportError(CerError):
+    """The report could not be assembled (missing notebook, unsafe content, renderer failure)."""
+
+
 class StageFailed(CerError):
     """A stage notebook raised; names the stage, the cell (counted from 1, as in the executed
     notebook, which includes papermill's injected-parameters cell), and the error."""

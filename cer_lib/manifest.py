@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .context import PARAMETERS_FILE, RUN_FILE, STATUS_FILE
-from .files import read_json_object, write_json_atomic
+from .files import write_json_atomic
 from .params import read_yaml_mapping
-from .provenance import Provenance, sha256_file
+from .provenance import sha256_file
+from .runfolder import RunFolder
+from .runfolder.layout import COLLECT_STATUS, MANIFEST, PARAMETERS, RUN_RECORD
 from .settings import Secret
 
-MANIFEST = "manifest.json"
 MANIFEST_VERSION = 2
 CHAIN_SEED = hashlib.sha256(b"cer-notebooks manifest chain v2").hexdigest()
 SIGNATURE_ALGORITHM = "HMAC-SHA256"
@@ -144,15 +144,22 @@ def data_claims(status: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _json_object(folder: RunFolder, name: str) -> dict[str, Any]:
+    """A JSON object file of the run as written, or ``{}`` when it is absent or holds no object."""
+    data = folder.read_json(name, missing_ok=True)
+    return data if isinstance(data, dict) else {}
+
+
 def derived_claims(run_dir: Path) -> dict[str, Any]:
     """The claims that files of the run determine (see the module docstring). Raises on unreadable files."""
-    run = read_json_object(run_dir / RUN_FILE)
-    prov = Provenance(run_dir / "provenance")
+    folder = RunFolder(run_dir)
+    run = _json_object(folder, RUN_RECORD)
+    prov = folder.provenance
     return {
         "tool": {"name": "cer-notebooks", "version": run.get("tool_version")},
         **{key: run.get(key) for key in RUN_RECORD_CLAIMS},
-        "parameters": read_yaml_mapping(run_dir / PARAMETERS_FILE),
-        "data": data_claims(read_json_object(run_dir / STATUS_FILE)),
+        "parameters": read_yaml_mapping(folder.file(PARAMETERS)),
+        "data": data_claims(_json_object(folder, COLLECT_STATUS)),
         "requests": prov.requests(),
         "inputs": prov.inputs(),
     }

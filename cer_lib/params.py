@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, fiel
 
 from .codes import Kind, normalise_code
 from .errors import ParameterError, excerpt, shorten
+from .files import write_text_atomic
 from .settings import PROJECT_ROOT
 
 PARAMETERS_DIR = PROJECT_ROOT / "parameters"
@@ -331,8 +332,9 @@ def load_parameters(
 
 
 def save_parameters(params: Parameters, path: Path) -> None:
+    """Write ``params`` as YAML, atomically (a reader never sees half a file)."""
     header = "# Effective parameters of this run (defaults < per-code file < command line).\n"
-    path.write_text(header + yaml.safe_dump(params.to_yaml_dict(), sort_keys=False), encoding="utf-8")
+    write_text_atomic(Path(path), header + yaml.safe_dump(params.to_yaml_dict(), sort_keys=False))
 
 
 def read_parameters(path: Path) -> Parameters:

@@ -1,9 +1,9 @@
 """Run the five stage notebooks for one code into a new run folder; several codes in a batch.
 
-    outputs/<CODE>/.tmp-<run-id>/   while running (never looks finished)
-    outputs/<CODE>/<run-id>/        renamed there on success, with manifest.json written last
-    outputs/<CODE>/.failed-<run-id>/ on failure, kept so the executed notebooks show what went wrong
-    outputs/<CODE>/latest           symlink to the newest successful run, changed only on success
+The run folder starts in progress (it never looks finished), is renamed to its run id on success
+with the manifest written last, and is kept aside as failed otherwise; ``latest`` moves only on
+success (`cer_lib.runfolder.CodeFolder`: ``start_run``, ``finish``, ``fail``). Two identical jobs
+started in the same second get distinct run ids.
 
 Each notebook is executed by papermill inside the run folder with ``run_dir="."``, so executed
 notebooks hold no machine-specific paths.
@@ -11,9 +11,6 @@ notebooks hold no machine-specific paths.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import os
 import shlex
 import sys
 import time
@@ -23,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .codes import Kind, check_product_code_exists, code_slug
-from .context import PARAMETERS_FILE, RUN_FILE, STAGES
 from .errors import CerError, StageFailed
+from .params import Parameters, load_parameters
+from .profiles import profile_of
 from .manifest import RunChain, write_manifest
-from .params import Parameters, load_parameters, save_parameters
 from .provenance import display_path, environment_versions, git_version, lock_sha256, utc_now
+from .runfolder import CodeFolder, Outputs, RunFolder, RunRecord, layout
+from .runfolder import make_run_id as _run_id
+from .runfolder.layout import STAGES
 from .settings import PROJECT_ROOT, Settings
 
 KERNEL_NAME = "cer-notebooks"
@@ -43,31 +42,12 @@ def _stderr(message: str) -> None:
 
 def make_run_id(params: Parameters, when: dt.datetime | None = None) -> str:
     """``YYYYMMDDTHHMMSSZ-<7 hex>``: UTC start time plus a hash of the effective parameters and commit."""
-    when = when or dt.datetime.now(dt.timezone.utc)
-    basis = json.dumps({"params": params.to_yaml_dict(), "commit": git_version().get("git_commit")}, sort_keys=True)
-    return f"{when:%Y%m%dT%H%M%SZ}-{hashlib.sha256(basis.encode()).hexdigest()[:7]}"
+    return _run_id(params.to_yaml_dict(), git_version().get("git_commit"), when)
 
 
 def preflight(params: Parameters, settings: Settings) -> None:
-    """Checks that need no run folder: supported kind, mirror present, product code known."""
-    if params.kind is Kind.drug:
-        raise CerError(
-            f"{params.code}: drug reports (FAERS, labels, PBRER structure) are not built yet; "
-            "this version reports on devices (KIND=product_code, udi_di or brand)"
-        )
-    classification = None
-    from .sources.demo import mirror_folder
-    from .sources.mirror.formats.foiclass import find_classification_file, product_codes
-
-    if params.data_from == "mirror":
-        classification = find_classification_file(mirror_folder(params.mirror, settings))
-    else:
-        for candidate in filter(None, [params.mirror, settings.demo_mirror_dir]):
-            classification = find_classification_file(Path(candidate))
-            if classification:
-                break
-    if params.kind is Kind.product_code and classification is not None:
-        check_product_code_exists(params.code, product_codes(classification), source=f"the classification file {classification.name}")
+    """Checks that need no run folder: a profile for the kind, and the profile's own (mirror present, code known)."""
+    profile_of(params).preflight(params, settings)
 
 
 @dataclass
@@ -89,7 +69,7 @@ def _execute_stage(stage: str, run_dir: Path, params: Parameters, notebooks_dir:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    notebook = f"{stage}.ipynb"
+    notebook = layout.notebook(stage)
     try:
         papermill.execute_notebook(
             str(notebooks_dir / notebook),
@@ -121,15 +101,6 @@ def _portable_papermill_metadata(executed: Path, source: Path) -> None:
     nbformat.write(nb, executed)
 
 
-def _point_latest(code_dir: Path, run_dir: Path) -> None:
-    link = code_dir / "latest"
-    tmp = code_dir / f".latest-{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(run_dir.name, target_is_directory=True)
-    os.replace(tmp, link)
-
-
 def run_report(
     code: str,
     *,
@@ -144,71 +115,66 @@ def run_report(
     settings = settings or Settings.from_env()
     params = load_parameters(code, kind=kind, overrides=overrides).resolved()
     preflight(params, settings)
-    run_id = make_run_id(params)
-    code_dir = settings.outputs_dir / code_slug(params.code, params.kind)
-    work = code_dir / f".tmp-{run_id}"
-    final = code_dir / run_id
-    work.mkdir(parents=True)
-    save_parameters(params, work / PARAMETERS_FILE)
-    result = RunResult(params.code, final)
+    codes = Outputs(settings.outputs_dir).code_folder(params.code, params.kind)
+    work = codes.start_run(make_run_id(params))
+    run_id = work.run_id
+    work.write_parameters(params)
+    result = RunResult(params.code, work.path)
     started = utc_now()
-    (work / RUN_FILE).write_text(json.dumps(_run_record(params, run_id, started, command), indent=2) + "\n", encoding="utf-8")
+    work.write_run_record(_run_record(params, codes, run_id, started, command))
     progress(f"{params.code}: run {run_id} (from {params.data_from})")
-    chain = RunChain(work)
+    chain = RunChain(work.path)
     chain.seal("start")
     try:
         for number, stage in enumerate(STAGES, start=1):
             progress(f"  [{number}/{len(STAGES)}] {stage} ...")
             t0 = time.perf_counter()
             try:
-                _execute_stage(stage, work, params, notebooks_dir)
+                _execute_stage(stage, work.path, params, notebooks_dir)
             finally:
                 seconds = time.perf_counter() - t0
-            result.stages.append(StageTiming(stage, f"{stage}.ipynb", round(seconds, 2), "ok"))
+            result.stages.append(StageTiming(stage, layout.notebook(stage), round(seconds, 2), "ok"))
             chain.seal(stage)
             progress(f"        done in {seconds:.1f} s")
-        progress("  [+] assembling cer.html and cer.pdf ...")
+        progress(f"  [+] assembling {layout.REPORT_HTML} and {layout.REPORT_PDF} ...")
         t0 = time.perf_counter()
         from .report.assemble import assemble_report
 
-        assemble_report(work)
+        assemble_report(work.path)
         seconds = time.perf_counter() - t0
-        result.stages.append(StageTiming("assemble", "cer.html, cer.pdf", round(seconds, 2), "ok"))
+        result.stages.append(StageTiming("assemble", f"{layout.REPORT_HTML}, {layout.REPORT_PDF}", round(seconds, 2), "ok"))
         chain.seal("assemble")
         progress(f"        done in {seconds:.1f} s")
-        write_manifest(work, chain, _manifest_payload(result), key=settings.manifest_key)
+        write_manifest(work.path, chain, _manifest_payload(result), key=settings.manifest_key)
     except BaseException as exc:
-        failed = code_dir / f".failed-{run_id}"
-        if work.exists():
-            work.rename(failed)
+        failed = codes.fail(work)
         if isinstance(exc, StageFailed):
-            raise StageFailed(exc.stage, exc.cell, exc.error, str(failed / exc.notebook), exc.source) from None
+            raise StageFailed(exc.stage, exc.cell, exc.error, str(failed.path / exc.notebook), exc.source) from None
         raise
-    work.rename(final)
-    _point_latest(code_dir, final)
+    result.run_dir = codes.finish(work).path
     total = sum(s.seconds for s in result.stages)
-    progress(f"{params.code}: finished in {total:.0f} s -> {_shown(final)}")
+    progress(f"{params.code}: finished in {total:.0f} s -> {_shown(result.run_dir)}")
     return result
 
 
-def _run_record(params: Parameters, run_id: str, started: str, command: Sequence[str] | None) -> dict[str, Any]:
-    """``run.json``: what a reader needs to reproduce the run, known before any stage starts."""
-    return {
+def _run_record(params: Parameters, codes: CodeFolder, run_id: str, started: str, command: Sequence[str] | None) -> RunRecord:
+    """The run record: what a reader needs to reproduce the run, known before any stage starts."""
+    return RunRecord.model_validate({
         "run_id": run_id,
         "code": params.code,
         "kind": params.kind.value,
         "command": shlex.join(command) if command else None,
-        "reproduce": _reproduce_commands(params, run_id),
+        "reproduce": _reproduce_commands(params, codes, run_id),
         "started_utc": started,
         "code_version": {**git_version(), "lock_sha256": lock_sha256()},
         "tool_version": __version__,
-    }
+    })
 
 
-def _reproduce_commands(params: Parameters, run_id: str) -> list[str]:
+def _reproduce_commands(params: Parameters, codes: CodeFolder, run_id: str) -> list[str]:
     """Shell commands that re-run this report with the same code version and parameters."""
     commit = git_version().get("git_commit") or "<commit>"
-    saved = f"outputs/{code_slug(params.code, params.kind)}/{run_id}/{PARAMETERS_FILE}"
+    saved = codes.display(run_id, layout.PARAMETERS)
     return [
         f"git checkout {commit}",
         "make venv",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .redact import redact_url
+from .runfolder.layout import INPUTS, MANIFEST, REQUESTS  # noqa: F401  (MANIFEST re-exported)
 from .settings import PROJECT_ROOT
 
 
@@ -74,11 +75,11 @@ class Provenance:
 
     @property
     def requests_path(self) -> Path:
-        return self.folder / "requests.jsonl"
+        return self.folder / Path(REQUESTS).name
 
     @property
     def inputs_path(self) -> Path:
-        return self.folder / "inputs.jsonl"
+        return self.folder / Path(INPUTS).name
 
     def record_request(
         self,

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from cer_lib.context import STAGES
+from cer_lib.runfolder.layout import STAGES
 
 PWNED_TITLE = "PWNED"
 # runs if it is ever executed: sets a global and the title
@@ -145,38 +145,10 @@ def write_executed_notebooks(run_dir: Path, *, hostile: bool = False, code: str 
                                                 "text/plain": "<IPython.core.display.Markdown object>"}),
                new_output("stream", name="stdout", text=f"case 9100000: {narrative}\n")], n=4),
     ]
-    # 05 report: the CER sections as HTML with stable ids
-    fig_html = "".join(
-        f'<figure id="fig-{f["id"]}" class="cer-figure"><img src="{f["png"]}" alt="{html.escape(f["title"])}">'
-        f'<figcaption>Figure {i}. {html.escape(f["title"])}. {html.escape(f["caption"])}</figcaption></figure>'
-        for i, f in enumerate(figures, start=1)
-    )
-    recalls = [{"date": "2023-11-02", "firm": "ACME ORTHOPAEDICS INC.", "reason": "Thread dimension out of specification."},
-               {"date": "2020-03-10", "firm": "ACME ORTHOPAEDICS INC.", "reason": "Screws may fracture during insertion."}]
-    cases = [{"report": f"9100{k:03d}", "received": f"2024-05-{(k % 27) + 1:02d}", "type": "Injury" if k % 3 else "Malfunction",
-              "narrative": (narrative if k < 2 else "DEVICE FRACTURED DURING REMOVAL. NO PATIENT INJURY WAS REPORTED. ") * (1 + k % 3)}
-             for k in range(12)]
-    sections = [
-        ("sec-summary", "1 Summary", f"<p>This report evaluates product code {code} from public data. "
-                                     "It contains 2 recalls and a trend verdict of <strong>increase</strong>.</p>"),
-        ("sec-scope", "2 Scope of the clinical evaluation", "<p>Device: Screw, Fixation, Bone (class 2).</p>"),
-        ("sec-background", "3 Clinical background, current knowledge, state of the art",
-         '<div class="cer-placeholder"><p><strong>To be completed by the manufacturer.</strong></p></div>'),
-        ("sec-safety", "4.6.1 Safety", "<p>Monthly MAUDE reports and recalls follow.</p>"
-         + _table_html(recalls, "tab-recalls", "Table 1. Recalls of the device") + fig_html),
-        ("sec-cases", "4.6.4 Case review", _table_html(cases, "tab-cases", "Table 2. Most recent reports (narratives are untrusted text)")),
-        ("sec-conclusions", "5 Conclusions", "<p>Residual risks are to be assessed by the manufacturer.</p>"),
-    ]
+    # 05 report: the CER sections as document.py renders them, with stable ids
     cells05 = [_code("from cer_lib.report.document import show_section", n=4)]
-    real = _real_report_sections(run_dir)
-    if real is not None:  # the content layer's own HTML, as its 05 notebook displays it
-        for n, (key, body) in enumerate(real, start=5):
-            cells05.append(_code(f"show_section(ctx, {key!r})", [_display(body)], n=n))
-    else:
-        for n, (sid, title, body) in enumerate(sections, start=5):
-            level = "h3" if title.count(".") >= 2 else "h2"
-            cells05.append(_code(f"show_section(ctx, {sid!r})",
-                                 [_display(f'<section id="{sid}"><{level}>{html.escape(title)}</{level}>{body}</section>')], n=n))
+    for n, (key, body) in enumerate(_report_sections(run_dir), start=5):
+        cells05.append(_code(f"show_section(ctx, {key!r})", [_display(body)], n=n))
     if hostile:
         cells05.append(_code("doc.show_raw_case(9100000)  # regression: unescaped HTML", [
             _display(f'<div class="cer-case">{HOSTILE_NARRATIVE}</div>'),
@@ -199,14 +171,12 @@ def write_executed_notebooks(run_dir: Path, *, hostile: bool = False, code: str 
         nbformat.write(nb, run_dir / f"{stage}.ipynb")
 
 
-def _real_report_sections(run_dir: Path) -> list[tuple[str, str]] | None:
-    """(key, html) of every top-level section from cer_lib.report.document, or None if it is not there yet."""
-    try:
-        from cer_lib.report.document import section_html
-        from cer_lib.report.narrative import narrate
-        from cer_lib.report.sections import SECTIONS
-    except ImportError:
-        return None
+def _report_sections(run_dir: Path) -> list[tuple[str, str]]:
+    """(key, html) of the front matter and every top-level section, from cer_lib.report.document."""
+    from cer_lib.report.document import section_html
+    from cer_lib.report.meddev import SECTIONS
+    from cer_lib.report.narrative import narrate
+
     narrate(run_dir)
     keys = ["front"] + [s.number for s in SECTIONS if s.level == 1]
     return [(key, section_html(run_dir, key)) for key in keys]
@@ -291,3 +261,34 @@ def copy_run(run: Path, outputs: Path) -> Path:
     target = Path(outputs) / run.parent.name / run.name
     shutil.copytree(run, target)
     return target
+
+
+# ----------------------------------------------------------------------------------------------
+# the book of the book and browser tests (built once per session: conftest.book_site)
+
+LZG_OLD, LZG_NEW = "20240701T080000Z-abcdef1", "20240801T080000Z-abcdef2"
+
+
+def build_book_site(root: Path) -> dict:
+    """A hostile synthetic HWC run and two runs of LZG (``latest`` on the older), beside folders that are
+    not runs (failed, in progress, lab), built into a book under ``root``."""
+    import time
+
+    from cer_lib.report.book import build_book
+
+    outputs = root / "outputs"
+    hwc = copy_run(shared_run(hostile=True, synthetic=True)[0], outputs)
+    point_latest(hwc)
+    old = make_published_run(outputs, code="LZG", run_id=LZG_OLD)
+    new = make_published_run(outputs, code="LZG", run_id=LZG_NEW)
+    for name in ("cer.html", "cer.pdf"):  # report files of another run stand in for this one's
+        shutil.copy2(shared_run()[0] / name, new / name)
+    point_latest(old)  # latest is what the link says, not the newest name
+    (outputs / "LZG" / ".failed-20240901T000000Z-0000000").mkdir()
+    (outputs / "LZG" / ".tmp-20240902T000000Z-0000000").mkdir()
+    (outputs / "LZG" / "lab").mkdir()
+    (outputs / "LZG" / "lab" / "01_collect.ipynb").write_text((old / "01_collect.ipynb").read_text())
+    started = time.perf_counter()
+    index = Path(build_book(outputs, book_dir=root / "book"))
+    return {"root": root, "outputs": outputs, "index": index, "html": index.parent,
+            "seconds": time.perf_counter() - started, "hwc": hwc, "old": old, "new": new}

@@ -3,12 +3,18 @@
 `realdata` points at ../shared/realdata (relative to the project root). Tests that need it use the
 fixture (or the `realdata` marker): elsewhere they skip with a reason; under CI=true a missing folder
 is a failure, never a silent skip.
+
+Runs that many tests only read are built once per session, here: `demo_run` (``cer report HWC
+--from mirror`` on the real demo data), `synthetic_demo_run` (the same where the real data are
+absent) and `book_site` (the Jupyter Book of a hostile synthetic run and two runs of a second
+code). Tests must not change them; they copy what they want to change.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +51,29 @@ def realdata() -> Path:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("realdata") is not None:
         _require_realdata()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo run on the real data (``cer report HWC --from mirror``), read only."""
+    from demo_runs import cer_report
+
+    _require_realdata()
+    return cer_report(tmp_path_factory.mktemp("demo"), "--from", "mirror")[1]
+
+
+@pytest.fixture(scope="session")
+def synthetic_demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo run where ../shared/realdata is absent (the generated sample), read only."""
+    from demo_runs import cer_report
+
+    tmp = tmp_path_factory.mktemp("synthetic-demo")
+    return cer_report(tmp, "--from", "mirror", CER_REALDATA_DIR=str(tmp / "absent"))[1]
+
+
+@pytest.fixture(scope="session")
+def book_site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The book of a hostile synthetic HWC run and two runs of LZG (`_publishing_fixtures.build_book_site`), read only."""
+    from _publishing_fixtures import build_book_site
+
+    return build_book_site(tmp_path_factory.mktemp("book"))

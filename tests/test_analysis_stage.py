@@ -1,35 +1,21 @@
-"""The analyze stage end to end on the demo mirrors: analysis.json has the documented shape."""
+"""The analyze stage on the demo mirrors: analysis.json has the documented shape.
+
+The stages ran in the session's demo runs (`conftest.demo_run`, `conftest.synthetic_demo_run`),
+made by ``cer report``; these tests read what the analyze stage wrote there.
+"""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from cer_lib.analysis.stage import analyze
-from cer_lib.collect import collect
-from cer_lib.context import RunContext
-from cer_lib.integrate import integrate
-from cer_lib.params import load_parameters
-from cer_lib.settings import Settings
-from cer_lib.sources.demo import ensure_demo_mirror
-
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _run_stages(tmp_path: Path, realdata_dir: Path) -> tuple[RunContext, dict]:
-    settings = Settings(outputs_dir=tmp_path / "outputs", cache_dir=tmp_path / "cache", realdata_dir=realdata_dir)
-    mirror = ensure_demo_mirror(settings)
-    params = load_parameters("HWC", overrides={"from": "mirror", "mirror": str(mirror)}).resolved(today=dt.date(2026, 11, 30))
-    run = tmp_path / "run"
-    run.mkdir()
-    ctx = RunContext(run, params, settings)
-    collect(ctx)
-    integrate(ctx)
-    analyze(ctx)
-    return ctx, json.loads((run / "results" / "analysis.json").read_text())
+def _analysis(run: Path) -> dict:
+    return json.loads((run / "results" / "analysis.json").read_text())
 
 
 def _check_shape(analysis: dict, run: Path) -> None:
@@ -48,9 +34,9 @@ def _check_shape(analysis: dict, run: Path) -> None:
         assert (run / figure["png"]).is_file() and (run / figure["svg"]).is_file()
 
 
-def test_synthetic_demo_gives_a_complete_analysis(tmp_path: Path) -> None:
-    ctx, analysis = _run_stages(tmp_path, realdata_dir=tmp_path / "no-realdata")
-    _check_shape(analysis, ctx.run_dir)
+def test_synthetic_demo_gives_a_complete_analysis(synthetic_demo_run: Path) -> None:
+    analysis = _analysis(synthetic_demo_run)
+    _check_shape(analysis, synthetic_demo_run)
     assert analysis["signals"]["status"] == "ok" and analysis["signals"]["rows"], "synthetic comparators have reports"
     assert all(r["product"] == "HWC" for r in analysis["signals"]["rows"])
     # every signal row's cells add up to N, the report-product pairs of the family
@@ -59,9 +45,9 @@ def test_synthetic_demo_gives_a_complete_analysis(tmp_path: Path) -> None:
 
 
 @pytest.mark.realdata
-def test_real_hwc_analysis_counts_the_13_reports(tmp_path: Path, realdata: Path) -> None:
-    ctx, analysis = _run_stages(tmp_path, realdata_dir=realdata)
-    _check_shape(analysis, ctx.run_dir)
+def test_real_hwc_analysis_counts_the_13_reports(demo_run: Path, realdata: Path) -> None:
+    analysis = _analysis(demo_run)
+    _check_shape(analysis, demo_run)
     raw = json.loads((realdata / "openfda/in2bones/openFDA_raw_data.json").read_text())
     hwc = [r for r in raw if any(d.get("device_report_product_code") == "HWC" for d in r["device"])]
     assert analysis["monthly_counts"]["totals"]["all"] == len(hwc) == 13

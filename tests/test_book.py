@@ -2,40 +2,21 @@
 from __future__ import annotations
 
 import re
-import shutil
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from _publishing_fixtures import copy_run, make_published_run, point_latest, shared_run
+from _publishing_fixtures import LZG_NEW, LZG_OLD
+from cer_lib.errors import ReportError
 from cer_lib.report.book import build_book, find_runs, headline
-from cer_lib.report.html import ReportError
-
-LZG_OLD, LZG_NEW = "20240701T080000Z-abcdef1", "20240801T080000Z-abcdef2"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("book")
-    outputs = root / "outputs"
-    hwc = copy_run(shared_run(hostile=True, synthetic=True)[0], outputs)
-    point_latest(hwc)
-    old = make_published_run(outputs, code="LZG", run_id=LZG_OLD)
-    new = make_published_run(outputs, code="LZG", run_id=LZG_NEW)
-    for name in ("cer.html", "cer.pdf"):  # report files of another run stand in for this one's
-        shutil.copy2(shared_run()[0] / name, new / name)
-    point_latest(old)  # latest is what the link says, not the newest name
-    (outputs / "LZG" / ".failed-20240901T000000Z-0000000").mkdir()
-    (outputs / "LZG" / ".tmp-20240902T000000Z-0000000").mkdir()
-    (outputs / "LZG" / "lab").mkdir()
-    (outputs / "LZG" / "lab" / "01_collect.ipynb").write_text((old / "01_collect.ipynb").read_text())
-    started = time.perf_counter()
-    index = Path(build_book(outputs, book_dir=root / "book"))
-    return {"root": root, "outputs": outputs, "index": index, "html": index.parent,
-            "seconds": time.perf_counter() - started, "hwc": hwc, "old": old, "new": new}
+def site(book_site: dict) -> dict:
+    """The session's book (`conftest.book_site`)."""
+    return book_site
 
 
 class _Links(HTMLParser):

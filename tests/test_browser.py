@@ -23,8 +23,6 @@ import pytest
 
 from needs import missing
 
-from _publishing_fixtures import copy_run, make_published_run, point_latest, shared_run
-from cer_lib.report.book import build_book
 
 pytestmark = pytest.mark.browser
 
@@ -212,15 +210,9 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("browser")
-    outputs = root / "outputs"
-    hostile = copy_run(shared_run(hostile=True, synthetic=True)[0], outputs)
-    point_latest(hostile)
-    other = make_published_run(outputs, code="LZG", run_id="20240801T080000Z-abcdef2")
-    point_latest(other)
-    index = Path(build_book(outputs, book_dir=root / "book"))
-    return {"root": root, "hostile": hostile, "index": index, "shots": root / "screenshots"}
+def published(book_site: dict, tmp_path_factory) -> dict[str, Path]:
+    """The session's book (`conftest.book_site`): its hostile run and index; screenshots go elsewhere."""
+    return {"hostile": book_site["hwc"], "index": book_site["index"], "shots": tmp_path_factory.mktemp("screenshots")}
 
 
 def _shot(page: Page, published: dict[str, Path], name: str, **kw: Any) -> Path:

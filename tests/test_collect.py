@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from cer_lib.collect import CHUNK_DAYS, SOURCE_NAMES, CollectSummary, collect, window_chunks, window_years
+from cer_lib.collect import CHUNK_DAYS, CollectSummary, collect, window_chunks, window_years
 from cer_lib.context import RunContext, open_run
+from cer_lib.profiles import DEVICE
 from cer_lib.errors import CerError, CodeError, SourceError
 from cer_lib.params import deep_merge, load_parameters, save_parameters
 from cer_lib.settings import Secret, Settings
@@ -21,6 +22,7 @@ from openfda_server import clone_events, in2bones_datasets, serve_eudamed, serve
 from openfda_server import threaded_httpserver  # noqa: F401  (fixture)
 
 WINDOW = {"start": "2015-01-01", "end": "2021-12-31"}
+SOURCE_NAMES = DEVICE.source_names
 
 
 @pytest.fixture
@@ -361,9 +363,9 @@ def test_brand_kind_has_no_product_code(threaded_httpserver, datasets, eudamed_r
 
 
 class _MirrorDouble:
-    """Stands in for `cer_lib.sources.mirror.Mirror` (same `Source` shape) until it exists."""
+    """A `Source` of origin "mirror" over the local openFDA (and, when given, a mirror's EUDAMED records)."""
 
-    name = "mirror"
+    origin = "mirror"
     synthetic = True
 
     def __init__(self, inner: OpenFDA, eudamed: list[dict[str, Any]] | None) -> None:

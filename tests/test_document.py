@@ -22,7 +22,7 @@ from cer_lib.report.document import (
     show_section,
 )
 from cer_lib.report.narrative import narrate
-from cer_lib.report.sections import PLACEHOLDERS
+from cer_lib.report.meddev import PLACEHOLDERS
 from cer_lib.settings import PROJECT_ROOT
 
 from report_fixtures import CODE, COMPARATORS, HOSTILE_STRINGS, make_run_folder
@@ -368,7 +368,7 @@ def test_report_notebook_shows_one_cell_per_top_level_section_first():
 
 @pytest.mark.slow
 def test_notebooks_execute_with_papermill(tmp_path):
-    papermill = pytest.importorskip("papermill")
+    import papermill
     run = make_run_folder(tmp_path, hostile=True, synthetic=True)
     for stage in ("04_narrate", "05_report"):
         papermill.execute_notebook(

@@ -15,17 +15,18 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 
-from cer_lib.context import STAGES
+from demo_runs import cer_report as _report
 from cer_lib.provenance import sha256_file
-from cer_lib.verify import verify_run
+from cer_lib.runfolder import RunFolder
+from cer_lib.runfolder.layout import STAGES
 from cer_lib.settings import PROJECT_ROOT, Secret
+from cer_lib.verify import verify_run
 from cer_lib.tables.schemas import TABLES
 from openfda_server import in2bones_datasets, serve_eudamed, serve_openfda
 from openfda_server import threaded_httpserver  # noqa: F401  (fixture)
@@ -33,19 +34,10 @@ from openfda_server import threaded_httpserver  # noqa: F401  (fixture)
 pytestmark = pytest.mark.slow
 
 
-def _report(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    outputs = tmp_path / "outputs"
-    environment = {**os.environ, "CER_OUTPUTS_DIR": str(outputs), "CER_CACHE_DIR": str(tmp_path / "cache"), **env}
-    done = subprocess.run([sys.executable, "-m", "cer_lib", "report", "HWC", *args], cwd=PROJECT_ROOT, env=environment,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done, (outputs / "HWC" / "latest").resolve()
-
-
 @pytest.fixture(scope="module")
-def mirror_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _, run = _report(tmp_path_factory.mktemp("mirror"), "--from", "mirror")
-    return run
+def mirror_run(demo_run: Path) -> Path:
+    """The session's demo run (`conftest.demo_run`)."""
+    return demo_run
 
 
 @pytest.mark.realdata
@@ -96,6 +88,13 @@ def test_a_real_run_with_an_edited_report_or_claim_does_not_verify(mirror_run: P
         assert verify_run(run).ok  # the copy verifies ...
         tamper(run)
         assert problem in verify_run(run).problems  # ... until it is edited
+
+
+def test_the_run_files_have_exactly_the_shape_the_typed_models_declare(mirror_run: Path) -> None:
+    """Every field the stages wrote is known to `cer_lib.runfolder`'s models, which read them all."""
+    folder = RunFolder(mirror_run)
+    assert folder.unknown_fields() == {}
+    assert folder.analysis().monthly_counts.totals["all"] == 13 and folder.manifest().run_id == mirror_run.name
 
 
 @pytest.mark.realdata
@@ -164,11 +163,12 @@ def test_credentials_in_base_urls_are_written_nowhere(mirror_run: Path, threaded
     assert verify_run(api_run, key=Secret(manifest_key)).signature == "valid"
 
 
-def test_without_real_data_the_demo_says_synthetic_on_every_page(tmp_path: Path) -> None:
+def test_without_real_data_the_demo_says_synthetic_on_every_page(synthetic_demo_run: Path) -> None:
     """Elsewhere than this workplace the demo runs on a generated sample: every page must say so."""
     from pypdf import PdfReader
 
-    _, run = _report(tmp_path, "--from", "mirror", CER_REALDATA_DIR=str(tmp_path / "absent"))
+    run = synthetic_demo_run
+    assert RunFolder(run).unknown_fields() == {}
     status = json.loads((run / "collected" / "status.json").read_text())
     assert status["synthetic"] is True
     pages = PdfReader(run / "cer.pdf").pages

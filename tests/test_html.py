@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from _publishing_fixtures import HOSTILE_NARRATIVE, make_published_run, shared_run
-from cer_lib.context import STAGES
+from cer_lib.runfolder.layout import STAGES
 from cer_lib.report import assemble as assemble_module
 from cer_lib.report.assemble import assemble_report
 from cer_lib.report.html import ReportError, audit_html, render_cer_html, sanitize_fragment, sanitize_html
@@ -411,21 +411,9 @@ def test_the_payload_constant_is_really_hostile() -> None:
 
 
 @pytest.mark.slow
-def test_the_real_report_notebooks_assemble(tmp_path: Path) -> None:
-    from cer_lib.pipeline import KERNEL_NAME, NOTEBOOKS_DIR
-
-    stages = ("04_narrate", "05_report")
-    missing = [s for s in stages if not (NOTEBOOKS_DIR / f"{s}.ipynb").is_file()]
-    if missing:
-        pytest.skip(f"notebooks/{', '.join(missing)}.ipynb not in the repository yet")
-    import papermill
-
-    run = make_published_run(tmp_path)  # stages 01-03 as the fixtures leave them
-    for stage in stages:
-        papermill.execute_notebook(str(NOTEBOOKS_DIR / f"{stage}.ipynb"), str(run / f"{stage}.ipynb"),
-                                   parameters={"code": "HWC", "kind": "product_code", "data_from": "mirror", "run_dir": "."},
-                                   kernel_name=KERNEL_NAME, cwd=str(run), progress_bar=False, log_output=False)
-    html_path, pdf_path = assemble_report(run)
+def test_the_real_report_notebooks_assemble(synthetic_demo_run: Path) -> None:
+    """The session's synthetic demo run: 04 and 05 executed by papermill as the runner does, then assembled."""
+    html_path, pdf_path = synthetic_demo_run / "cer.html", synthetic_demo_run / "cer.pdf"
     html = html_path.read_text(encoding="utf-8")
     assert audit_html(html) == []
     dom = parse(html)

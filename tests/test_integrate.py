@@ -15,7 +15,7 @@ import pytest
 from cer_lib.context import RunContext
 from cer_lib.integrate import IntegrateSummary, TablesNotFound, integrate, load_summary, load_tables
 from cer_lib.params import load_parameters
-from cer_lib.tables import device as dev
+from cer_lib.profiles import DEVICE
 from cer_lib.tables.schemas import TABLE_NAMES, TABLES, TableSchemaError
 
 pytestmark = pytest.mark.realdata
@@ -266,12 +266,14 @@ def test_malformed_records_survive_the_stage(tmp_path, real_records, params):
 def test_schema_failure_stops_the_stage_before_a_summary(tmp_path, real_records, params, monkeypatch):
     write_collected(tmp_path, {"device_event": real_records["device_event"]})
 
-    def broken(*args, **kwargs):
-        tables = dev.build_device_tables(*args, **kwargs)
+    build = DEVICE.build_tables
+
+    def broken(inputs):
+        tables = build(inputs)
         tables["events"].frame.loc[0, "event_type"] = "Explosion"
         return tables
 
-    monkeypatch.setattr("cer_lib.integrate.build_device_tables", broken)
+    monkeypatch.setattr(DEVICE, "build_tables", broken)  # the device profile builds the tables
     with pytest.raises(TableSchemaError, match=r"(?s)table 'events'.*column 'event_type'.*'Explosion'"):
         integrate(_ctx(tmp_path, params))
     assert not (tmp_path / "tables" / "summary.json").exists()

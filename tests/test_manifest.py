@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 
 import cer_lib.verify as verify_module
-from cer_lib.context import PARAMETERS_FILE, RUN_FILE, STATUS_FILE
+from cer_lib.runfolder.layout import COLLECT_STATUS as STATUS_FILE, PARAMETERS as PARAMETERS_FILE, RUN_RECORD as RUN_FILE
 from cer_lib.errors import VerifyError
 from cer_lib.files import write_json_atomic
 from cer_lib.manifest import MANIFEST, RunChain, chain_root, claims_of, link_digest, sign, write_manifest

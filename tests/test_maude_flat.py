@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cer_lib.dates import compact_date as normalise_date
 from cer_lib.errors import MirrorError
 from cer_lib.sources.mirror.formats.maude_flat import (
     LAYOUTS,
@@ -16,7 +17,6 @@ from cer_lib.sources.mirror.formats.maude_flat import (
     join_maude,
     layout_for,
     maude_files,
-    normalise_date,
     outcome_code,
     read_flat_file,
     split_concatenated,

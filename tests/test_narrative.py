@@ -17,7 +17,6 @@ from cer_lib.report.narrative import (
     CAVEATS,
     FORBIDDEN_WORDING,
     NAMED_TERMS,
-    NARRATIVE_FILE,
     NarrativeError,
     environment,
     escape_markdown,
@@ -28,7 +27,8 @@ from cer_lib.report.narrative import (
     render_template,
     wording_violations,
 )
-from cer_lib.report.sections import SECTIONS, section_numbers
+from cer_lib.report.meddev import MEDDEV_A9, SECTIONS
+from cer_lib.runfolder.layout import NARRATIVE
 
 from report_fixtures import HOSTILE, HOSTILE_STRINGS, make_run_folder
 
@@ -107,7 +107,7 @@ def _remove(text: str, item: str) -> str:
 
 
 def test_every_number_in_the_prose_is_a_fact_or_a_section_number(narrative):
-    sections = section_numbers()
+    sections = MEDDEV_A9.section_numbers()
     for s in narrative.sections:
         used_texts = [narrative.facts[name].text for name in s.facts_used]
         allowed = {tok for text in used_texts for tok in NUMBER.findall(text)} | sections
@@ -335,7 +335,7 @@ def test_escaped_markdown_renders_as_the_same_text(payload):
 
 
 def test_hostile_text_is_escaped_in_narrative_json(hostile_run):
-    data = json.loads((hostile_run / "results" / NARRATIVE_FILE).read_text())
+    data = json.loads((hostile_run / NARRATIVE).read_text())
     for section in data["sections"]:
         for field in ("markdown", "html"):
             text = section[field]
@@ -357,7 +357,7 @@ def test_hostile_text_is_escaped_in_narrative_json(hostile_run):
 
 
 def test_narrate_writes_narrative_json(hostile_run):
-    data = json.loads((hostile_run / "results" / NARRATIVE_FILE).read_text())
+    data = json.loads((hostile_run / NARRATIVE).read_text())
     assert [s["number"] for s in data["sections"]] == [s.number for s in SECTIONS]
     for s in data["sections"]:
         assert set(s) >= {"id", "number", "title", "markdown", "html", "facts_used", "placeholder"}

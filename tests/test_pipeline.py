@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cer_lib.context import STAGES
+from cer_lib.runfolder.layout import STAGES
 from cer_lib.errors import StageFailed
 from cer_lib.pipeline import make_run_id, run_report
 from cer_lib.params import load_parameters
@@ -70,13 +70,14 @@ def test_a_failing_stage_is_named_kept_aside_and_latest_is_untouched(isolated: S
 
 
 @pytest.mark.slow
-def test_a_successful_run_moves_latest_and_verifies(isolated: Settings) -> None:
+def test_a_successful_run_moves_latest_and_verifies(synthetic_demo_run: Path) -> None:
+    """The session's synthetic demo run (`conftest.synthetic_demo_run`), made by the runner through `cer report`."""
     from cer_lib.verify import verify_run
 
-    first = run_report("HWC", overrides={"from": "mirror"}, settings=isolated, progress=lambda _: None)
-    latest = isolated.outputs_dir / "HWC" / "latest"
-    assert latest.resolve() == first.run_dir.resolve()
-    manifest = json.loads((first.run_dir / "manifest.json").read_text())
+    latest = synthetic_demo_run.parent / "latest"
+    assert latest.is_symlink() and latest.resolve() == synthetic_demo_run
+    assert [p.name for p in synthetic_demo_run.parent.iterdir() if p.name.startswith(".")] == []
+    manifest = json.loads((synthetic_demo_run / "manifest.json").read_text())
     assert [s["stage"] for s in manifest["stages"]] == [*STAGES, "assemble"]
     assert manifest["data"]["synthetic"] is True
-    assert verify_run(first.run_dir).ok
+    assert verify_run(synthetic_demo_run).ok

@@ -13,7 +13,6 @@ import base64
 import dataclasses
 import datetime as dt
 import html
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ from typing import Any
 import pandas as pd
 
 from ..context import RunContext
-from ..files import read_json_object, write_json_atomic
-from ..integrate import load_tables
-from ..provenance import sha256_file
+from ..dates import parse_date
+from ..runfolder import CollectStatus, layout
 from .changepoints import change_points
 from .disproportionality import SignalResult, SignalSettings, score_device_problems
 from .figures import make_figures
@@ -148,12 +146,13 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     """Run the analysis on the run's tables and write ``results/analysis.json`` and ``figures/``."""
     params = ctx.params
     methods = params.methods
-    tables = load_tables(ctx.run_dir, names=list(INPUT_TABLES))
-    resolution = read_json_object(ctx.run_dir / "collected" / "resolution.json")
-    status = read_json_object(ctx.run_dir / "collected" / "status.json")
+    folder = ctx.folder
+    tables = folder.tables(INPUT_TABLES)
+    resolution = folder.resolution(ctx.profile.resolution_model)
+    status = folder.collect_status()
     window = (params.window.start, params.window.end)
     as_of = _as_of(status, window[1])
-    device = resolution.get("product_code") or params.code
+    device = resolution.product_code or params.code
 
     counts = tables["event_counts"]
     received = counts[(counts["date_field"] == "date_received") & counts["event_type"].isin(EVENT_TYPES)]
@@ -194,11 +193,11 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         recent_years=methods.problems.recent_years,
         q=methods.problems.fdr_q,
     )
-    comparators = [c["product_code"] for c in resolution.get("comparators", [])]
+    comparators = resolution.comparator_codes
     signals, unavailable = _signals(tables["problem_counts"], totals, device, comparators, methods.signals)
-    figures = make_figures(series, ctx.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast,
-                           problems=problems)
-    figures = [_relative_figure(f, ctx.run_dir) for f in figures]
+    figures = make_figures(series, folder.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems)
+    figures = [FigureRecord(id=f.id, title=f.title, caption=f.caption, png=folder.relative(f.png), svg=folder.relative(f.svg))
+               for f in figures]
 
     notes += series.notes
     if truncated_terms:
@@ -207,11 +206,11 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         code=params.code, window=window, as_of=as_of, series=series, series_date_of_event=series_event,
         trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems, problem_counts_truncated=truncated_terms, signals=signals,
         signals_unavailable=unavailable, comparators=comparators, figures=figures,
-        inputs=[{"path": f"tables/{name}.parquet", "sha256": sha256_file(ctx.run_dir / "tables" / f"{name}.parquet")} for name in INPUT_TABLES],
+        inputs=[{"path": layout.table(name), "sha256": folder.sha256(layout.table(name))} for name in INPUT_TABLES],
         parameters=params.methods.model_dump(mode="json") | {"window": {"start": window[0], "end": window[1]}},
         notes=notes, run_dir=ctx.run_dir,
     )
-    write_json_atomic(ctx.results_dir / "analysis.json", to_jsonable(results.to_dict(resolution.get("device_name"), params.kind.value)), allow_nan=False)
+    folder.write_analysis(to_jsonable(results.to_dict(resolution.subject_name, params.kind.value)))
     return results
 
 
@@ -219,14 +218,10 @@ def analyze(ctx: RunContext) -> AnalysisResults:
 # inputs
 
 
-def _as_of(status: dict[str, Any], window_end: dt.date) -> dt.date:
+def _as_of(status: CollectStatus, window_end: dt.date) -> dt.date:
     """The data's ``last_updated`` (device events), never later than the window end."""
-    stamp = status.get("sources", {}).get("device_event", {}).get("last_updated")
-    try:
-        updated = dt.date.fromisoformat(stamp) if stamp else window_end
-    except ValueError:
-        updated = window_end
-    return min(updated, window_end)
+    events = status.source("device_event")
+    return min(parse_date(events.last_updated if events else None) or window_end, window_end)
 
 
 def _series_window(received: pd.DataFrame, window: tuple[dt.date, dt.date], series_start: str) -> tuple[tuple[dt.date, dt.date], list[str]]:
@@ -535,8 +530,3 @@ def _signals_view(signals: dict[str, SignalResult], unavailable: str | None, dev
 
 def _count_signals(signals: dict[str, SignalResult], device: str) -> int:
     return sum(int((r.for_product(device)["evans_signal"] | r.for_product(device)["eb05_signal"]).sum()) for r in signals.values())
-
-
-def _relative_figure(figure: FigureRecord, run_dir: Path) -> FigureRecord:
-    rel = lambda p: Path(os.path.relpath(Path(p).resolve(), run_dir.resolve())).as_posix()
-    return FigureRecord(id=figure.id, title=figure.title, caption=figure.caption, png=rel(figure.png), svg=rel(figure.svg))

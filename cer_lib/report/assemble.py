@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .html import ReportError, render_cer_html
+from ..errors import ReportError
+from ..runfolder.layout import REPORT_HTML as HTML_NAME
+from ..runfolder.layout import REPORT_PDF as PDF_NAME
+from .html import render_cer_html
 from .pdf import html_to_pdf
-
-HTML_NAME = "cer.html"
-PDF_NAME = "cer.pdf"
 
 __all__ = ["HTML_NAME", "PDF_NAME", "ReportError", "assemble_report"]
 

@@ -11,8 +11,8 @@ jupyter-book 1.x (Sphinx), offline, executing nothing::
     book/_extra/runs/<CODE>/<run-id>/cer.html, cer.pdf, manifest.json
                                                           copied next to the run's page
 
-Runs are the folders ``outputs/<CODE>/<run-id>/``; ``.tmp-*`` / ``.failed-*`` folders, ``lab/``
-working folders and the ``latest`` link are not runs (``latest`` only marks the newest).
+Runs are the finished runs of each code (`cer_lib.runfolder.CodeFolder.runs`): runs in progress or
+failed, ``lab/`` working folders and the ``latest`` link are not runs (``latest`` only marks the newest).
 
 Untrusted text never becomes markup: the generated pages put run data into HTML that is escaped
 here, and the notebook copies have their outputs sanitised like cer.html's (a Markdown/HTML output
@@ -24,9 +24,7 @@ come back as a live ``<script>``), and removes the thebe scripts jupyter-book ad
 """
 from __future__ import annotations
 
-import datetime as dt
 import html
-import json
 import os
 import re
 import shutil
@@ -40,39 +38,40 @@ from typing import Any
 import nbformat
 import yaml
 
-from ..context import STAGES
+from ..errors import ReportError, RunFileError
+from ..runfolder import Outputs, RunFolder, layout, run_started
 from ..settings import PROJECT_ROOT, Settings
-from .html import ReportError, RunInfo, clean_notebook_outputs, read_run_info
+from .html import RunInfo, clean_notebook_outputs, read_run_info
 
 BOOK_DIR = PROJECT_ROOT / "book"
 STATIC_FILES = ("_config.yml", "intro.md", "methods.md", "_static", ".gitignore")
 GENERATED = ("_toc.yml", "index.md", "runs", "_extra")
-RUN_FILES = ("cer.html", "cer.pdf", "manifest.json")
-_RUN_ID = re.compile(r"^(\d{8}T\d{6}Z)")
+RUN_FILES = (layout.REPORT_HTML, layout.REPORT_PDF, layout.MANIFEST)  # copied next to the run's page
 
 
 @dataclass
 class BookRun:
     code_slug: str
-    path: Path
+    folder: RunFolder
     info: RunInfo
     latest: bool = False
     headline: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
     def run_id(self) -> str:
-        return self.path.name
+        return self.folder.run_id
 
     @property
     def when(self) -> str:
-        """UTC start of the run, from run.json or the run id."""
+        """UTC start of the run, from its run record or its run id."""
         if self.info.started_utc:
             return str(self.info.started_utc).replace("T", " ").replace("Z", " UTC")
-        match = _RUN_ID.match(self.run_id)
-        if match:
-            stamp = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ")
-            return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
-        return "unknown"
+        started = run_started(self.run_id)
+        return started.strftime("%Y-%m-%d %H:%M:%S UTC") if started else "unknown"
 
     @property
     def page(self) -> str:
@@ -80,34 +79,13 @@ class BookRun:
         return f"runs/{self.code_slug}/{self.run_id}/index"
 
 
-def _is_run(path: Path) -> bool:
-    if not path.is_dir() or path.is_symlink():
-        return False
-    if path.name.startswith((".", "_")) or path.name in ("lab", "latest"):
-        return False
-    return any((path / f"{stage}.ipynb").is_file() for stage in STAGES) or (path / "cer.html").is_file()
-
-
 def find_runs(outputs_dir: Path) -> dict[str, list[BookRun]]:
     """``{code_slug: [runs, newest first]}`` for every finished run folder under ``outputs_dir``."""
     found: dict[str, list[BookRun]] = {}
-    if not outputs_dir.is_dir():
-        return found
-    for code_dir in sorted(p for p in outputs_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        runs = [p for p in code_dir.iterdir() if _is_run(p)]
-        if not runs:
-            continue
-        latest_link = code_dir / "latest"
-        latest = None
-        if latest_link.is_symlink():
-            target = (code_dir / os.readlink(latest_link)).resolve()
-            latest = target if target in {r.resolve() for r in runs} else None
-        runs.sort(key=lambda p: p.name, reverse=True)
-        latest = latest or runs[0].resolve()
-        found[code_dir.name] = [
-            BookRun(code_dir.name, run, read_run_info(run), latest=run.resolve() == latest, headline=headline(run))
-            for run in runs
-        ]
+    for code in Outputs(outputs_dir).code_folders():
+        latest = code.latest()
+        found[code.slug] = [BookRun(code.slug, run, read_run_info(run.path), latest=run == latest,
+                                    headline=headline(run.path)) for run in code.runs()]
     return found
 
 
@@ -116,42 +94,21 @@ def find_runs(outputs_dir: Path) -> dict[str, list[BookRun]]:
 
 
 def headline(run_dir: Path) -> dict[str, Any]:
-    """Total reports, trend verdict and number of signals from results/analysis.json (None when absent).
-
-    Reads ``analysis["headline"]`` when the analysis provides one, else the documented places:
-    ``monthly_counts.totals.all``, ``trend.verdict.verdict`` and the flagged rows of ``signals.rows``.
-    """
-    try:
-        analysis = json.loads((Path(run_dir) / "results" / "analysis.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        analysis = None
+    """Total reports, trend verdict and number of signals from the run's analysis (None when absent):
+    ``monthly_counts.totals.all``, ``trend.verdict.verdict`` (the trend's status when there is no
+    verdict) and the rows of ``signals.rows`` flagged by either rule."""
     out: dict[str, Any] = {"total_reports": None, "trend_verdict": None, "n_signals": None}
-    if not isinstance(analysis, dict):
+    try:
+        analysis = RunFolder(run_dir).analysis(missing_ok=True)
+    except RunFileError:
+        analysis = None
+    if analysis is None:
         return out
-    given = analysis.get("headline")
-    if isinstance(given, dict):
-        out.update({k: given.get(k) for k in out if given.get(k) is not None})
-    if out["total_reports"] is None:
-        out["total_reports"] = _dig(analysis, "monthly_counts", "totals", "all")
-    if out["trend_verdict"] is None:
-        verdict = _dig(analysis, "trend", "verdict")
-        out["trend_verdict"] = verdict.get("verdict") if isinstance(verdict, dict) else verdict
-        if out["trend_verdict"] is None and _dig(analysis, "trend", "status") not in (None, "ok"):
-            out["trend_verdict"] = _dig(analysis, "trend", "status")
-    if out["n_signals"] is None:
-        rows = _dig(analysis, "signals", "rows")
-        if isinstance(rows, list):
-            flags = ("signal", "evans_signal", "eb05_signal")
-            out["n_signals"] = sum(1 for r in rows if isinstance(r, dict) and any(r.get(f) is True for f in flags))
+    trend = analysis.trend
+    out["total_reports"] = analysis.monthly_counts.totals.get("all")
+    out["trend_verdict"] = trend.verdict.verdict or (trend.status if trend.status not in (None, "ok") else None)
+    out["n_signals"] = sum(1 for r in analysis.signals.rows if r.evans_signal or r.eb05_signal)
     return out
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,8 +139,8 @@ def _index_page(runs: dict[str, list[BookRun]]) -> str:
         latest = next(r for r in code_runs if r.latest)
         h, info = latest.headline, latest.info
         links = [f'<a href="{_url(f"runs/{slug}/{latest.run_id}/index.html")}">run page</a>']
-        for name, label in (("cer.html", "CER (HTML)"), ("cer.pdf", "CER (PDF)")):
-            if (latest.path / name).is_file():
+        for name, label in ((layout.REPORT_HTML, "CER (HTML)"), (layout.REPORT_PDF, "CER (PDF)")):
+            if latest.folder.exists(name):
                 links.append(f'<a href="{_url(f"runs/{slug}/{latest.run_id}/{name}")}">{label}</a>')
         rows.append(
             "<tr>"
@@ -255,10 +212,10 @@ def _code_page(slug: str, code_runs: list[BookRun]) -> str:
 def _run_page(run: BookRun, notebooks: list[str]) -> str:
     info, h = run.info, run.headline
     links = []
-    for name, label in (("cer.html", "Clinical Evaluation Report (HTML, self-contained)"),
-                        ("cer.pdf", "Clinical Evaluation Report (PDF)"),
-                        ("manifest.json", "manifest.json (queries, data versions, hashes)")):
-        if (run.path / name).is_file():
+    for name, label in ((layout.REPORT_HTML, "Clinical Evaluation Report (HTML, self-contained)"),
+                        (layout.REPORT_PDF, "Clinical Evaluation Report (PDF)"),
+                        (layout.MANIFEST, f"{layout.MANIFEST} (queries, data versions, hashes)")):
+        if run.folder.exists(name):
             links.append(f'<li><a href="{_url(name)}">{_text(label)}</a></li>')
     nb_links = [f'<li><a href="{_url(nb + ".html")}"><code>{_text(nb)}.ipynb</code></a></li>' for nb in notebooks]
     banner = ('<p class="cer-synthetic"><strong>SYNTHETIC DATA</strong>: this run used a synthetic demo data set; '
@@ -320,12 +277,12 @@ def generate_pages(runs: dict[str, list[BookRun]], book_dir: Path) -> list[str]:
             extra_dir = book_dir / "_extra" / "runs" / slug / run.run_id
             extra_dir.mkdir(parents=True)
             for name in RUN_FILES:
-                if (run.path / name).is_file():
-                    shutil.copy2(run.path / name, extra_dir / name)
+                if run.folder.exists(name):
+                    shutil.copy2(run.folder.file(name), extra_dir / name)
             notebooks = []
-            for stage in STAGES:
-                if (run.path / f"{stage}.ipynb").is_file():
-                    _copy_notebook(run.path / f"{stage}.ipynb", page_dir / f"{stage}.ipynb", run.path)
+            for stage in layout.STAGES:
+                if run.folder.notebook_path(stage).is_file():
+                    _copy_notebook(run.folder.notebook_path(stage), page_dir / layout.notebook(stage), run.path)
                     notebooks.append(stage)
             (page_dir / "index.md").write_text(_run_page(run, notebooks), encoding="utf-8")
             run_sections.append({"file": run.page,
@@ -372,7 +329,7 @@ def build_book(outputs_dir: Path | None = None, *, book_dir: Path | None = None,
     if not runs:
         raise ReportError(
             f"no report runs under {outputs_dir}: run one first (e.g. `make demo` or `make report CODE=LZG`); "
-            "unfinished (.tmp-*), failed (.failed-*) and lab/ folders are not published"
+            f"unfinished ({layout.RUNNING_PREFIX}*), failed ({layout.FAILED_PREFIX}*) and {layout.LAB}/ folders are not published"
         )
     _prepare_book_dir(book_dir)
     generate_pages(runs, book_dir)

@@ -1,8 +1,9 @@
 """Stage 05_report: the report as displayable HTML, section by section.
 
-``report_sections(ctx)`` yields one `ReportBlock` per section (front matter first, then the MEDDEV
-sections and Appendix A): the section's narrative (``results/narrative.json``) with its tables and
-figures in place of the narrative's exhibit markers. ``show_section(ctx, "4")`` displays a
+``report_sections(ctx)`` yields one `ReportBlock` per section (front matter first, then the sections
+of the report structure the run's profile gives, e.g. MEDDEV 2.7/1 rev 4 A9 and Appendix A): the
+section's narrative (``results/narrative.json``) with its tables and figures in place of the
+narrative's exhibit markers; the structure says which section shows each exhibit. ``show_section(ctx, "4")`` displays a
 top-level section with its subsections (one notebook cell each), ``show_report(ctx)`` everything.
 
 Every table and figure ("exhibit") has a stable id (``tab-recalls-device``, ``fig-monthly-counts``)
@@ -28,11 +29,14 @@ from typing import Any
 
 import pandas as pd
 
-from ..files import read_json_object
-from ..provenance import Provenance, redact_url, sha256_file
-from .facts import NOT_AVAILABLE, SOURCE_NAMES, Facts, format_value, load_run_tables
+from ..provenance import redact_url
+from ..runfolder import AnalysisFile, CollectStatus, Resolution, RunFolder, RunRecord, layout
+from ..runfolder.analysis import Figure
+from ..sources.base import SourceStatus
+from ..sources.registry import SourceSpec, source_spec
+from .facts import NOT_AVAILABLE, Facts, format_value
 from .narrative import Narrative, load_narrative
-from .sections import SECTIONS, Section, subsections_of
+from .structure import ReportStructure, Section
 
 __all__ = [
     "REPORT_CSS",
@@ -90,21 +94,27 @@ def esc(value: Any) -> str:
 
 @dataclass
 class _Run:
-    run_dir: Path
-    status: dict[str, Any]
-    resolution: dict[str, Any]
-    analysis: dict[str, Any]
-    run: dict[str, Any]
+    folder: RunFolder
+    structure: ReportStructure
+    sources: tuple[SourceSpec, ...]  # the profile's, in report order
+    status: CollectStatus
+    resolution: Resolution
+    analysis: AnalysisFile
+    run: RunRecord | None  # absent in a JupyterLab working folder
     tables: dict[str, pd.DataFrame]
     requests: list[dict[str, Any]]
     embed_figures: bool = True
     _narrative: Narrative | None = None
 
     @property
+    def run_dir(self) -> Path:
+        return self.folder.path
+
+    @property
     def narrative(self) -> Narrative:
         """``results/narrative.json`` (read on first use: provenance items do not need it)."""
         if self._narrative is None:
-            self._narrative = load_narrative(self.run_dir)
+            self._narrative = load_narrative(self.folder)
         return self._narrative
 
     @property
@@ -113,39 +123,41 @@ class _Run:
 
     @property
     def synthetic(self) -> bool:
-        return bool(self.status.get("synthetic"))
+        return self.status.synthetic
 
-    def source_state(self, name: str) -> dict[str, Any]:
-        sources = self.status.get("sources") or {}
-        entry = sources.get(name) if isinstance(sources, dict) else None
-        return entry if isinstance(entry, dict) else {}
+    def source_state(self, name: str) -> SourceStatus | None:
+        return self.status.source(name)
 
     def table(self, name: str) -> pd.DataFrame:
         return self.tables.get(name, pd.DataFrame())
 
 
 _CACHE: dict[tuple, _Run] = {}
+_STAMPED = (layout.NARRATIVE, layout.ANALYSIS, layout.INTEGRATE_SUMMARY, layout.COLLECT_STATUS)
 
 
-def _stamp(run_dir: Path) -> tuple:
-    files = ("results/narrative.json", "results/analysis.json", "tables/summary.json", "collected/status.json")
-    return tuple((f, (run_dir / f).stat().st_mtime_ns if (run_dir / f).exists() else None) for f in files)
+def _stamp(folder: RunFolder) -> tuple:
+    return tuple((f, folder.file(f).stat().st_mtime_ns if folder.exists(f) else None) for f in _STAMPED)
 
 
 def _load(ctx: Any, embed_figures: bool = True) -> _Run:
-    run_dir = Path(getattr(ctx, "run_dir", ctx)).resolve()
-    key = (str(run_dir), _stamp(run_dir), embed_figures)
+    from ..profiles import profile_of
+
+    folder = RunFolder(RunFolder.of(ctx).path.resolve())
+    key = (str(folder.path), _stamp(folder), embed_figures)
     if key in _CACHE:
         return _CACHE[key]
-    requests = Provenance(run_dir / "provenance").requests()
+    profile = profile_of(folder.parameters())
     loaded = _Run(
-        run_dir=run_dir,
-        status=read_json_object(run_dir / "collected" / "status.json"),
-        resolution=read_json_object(run_dir / "collected" / "resolution.json"),
-        analysis=read_json_object(run_dir / "results" / "analysis.json"),
-        run=read_json_object(run_dir / "run.json"),
-        tables=load_run_tables(run_dir),
-        requests=requests,
+        folder=folder,
+        structure=profile.report,
+        sources=profile.sources,
+        status=folder.collect_status(),
+        resolution=folder.resolution(profile.resolution_model),
+        analysis=folder.analysis(),
+        run=folder.run_record(missing_ok=True),
+        tables=folder.tables(),
+        requests=folder.requests(),
         embed_figures=embed_figures,
     )
     _CACHE.clear()
@@ -197,29 +209,39 @@ def _notice(text: str, css: str = "cer-unavailable") -> str:
 # exhibits
 
 
+ALL_SOURCES = ("*",)  # an exhibit about every source of the run's profile
+
+
 @dataclass(frozen=True)
 class _Spec:
     id: str
     kind: str  # "table" | "figure"
     title: str
-    section: str
-    sources: tuple[str, ...]  # status.json source names the data come from
+    sources: tuple[str, ...]  # status.json source names the data come from (`ALL_SOURCES`: all of them)
     data: tuple[str, ...]  # what in the run folder (file and selection)
     inputs: tuple[str, ...]  # run-relative files to hash
     build: Callable[[_Run], str] | None = None
-    figure: dict[str, Any] | None = None
+    figure: Figure | None = None
+
+
+def _sources_of(d: _Run, spec: _Spec) -> tuple[str, ...]:
+    return tuple(s.name for s in d.sources) if spec.sources == ALL_SOURCES else spec.sources
+
+
+def _label(name: str) -> str:
+    return source_spec(name).label
 
 
 def _unavailable(d: _Run, *sources: str) -> str | None:
     """A notice when every source of the exhibit was unusable; None when data may be shown."""
     states = [d.source_state(s) for s in sources]
-    if not sources or not all(s.get("status") in ("unavailable", "error", "disabled") for s in states):
+    if not sources or not all(s is not None and s.status in ("unavailable", "error", "disabled") for s in states):
         return None
     parts = []
     for name, state in zip(sources, states):
-        label = SOURCE_NAMES.get(name, (name, None))[0]
-        reason = f" (reason recorded: {state.get('reason')})" if state.get("reason") else ""
-        parts.append(f"the source \u201c{label}\u201d was {state.get('status')} for this run{reason}")
+        assert state is not None
+        reason = f" (reason recorded: {state.reason})" if state.reason else ""
+        parts.append(f"the source \u201c{_label(name)}\u201d was {state.status} for this run{reason}")
     return "Not available: " + "; ".join(parts) + "."
 
 
@@ -241,41 +263,40 @@ def _tab_device(d: _Run) -> str:
 
 
 def _tab_comparators(d: _Run) -> str:
-    comps = [c for c in d.resolution.get("comparators") or [] if isinstance(c, dict)]
+    comps = d.resolution.comparators  # type: ignore[attr-defined]  # a device resolution
     if not comps:
         return _notice("No comparator product codes under the same regulation.", "cer-notice")
     totals = d.table("report_totals")
     recalls = d.table("recalls")
     rows = []
     for c in comps:
-        code = c.get("product_code")
+        code = c.product_code
         n = None
         if {"product_code", "period", "n_reports"} <= set(totals.columns):
             sel = totals[(totals["product_code"] == code) & (totals["period"] == "all")]
             n = int(sel["n_reports"].sum()) if len(sel) else None
         r = int((recalls["product_code"] == code).sum()) if "product_code" in recalls else None
-        rows.append({"Product code": code, "Device name": c.get("device_name"), "Class": c.get("device_class"),
+        rows.append({"Product code": code, "Device name": c.device_name, "Class": c.device_class,
                      "MAUDE reports in window": _fmt(n, "count"), "Recalled products": _fmt(r, "count")})
     body = _frame_html(pd.DataFrame(rows), "tab-comparators")
-    if d.resolution.get("comparators_truncated"):
+    if d.resolution.comparators_truncated:  # type: ignore[attr-defined]
         body += _notice("The comparator list was truncated to the maximum set in the parameters.", "cer-notice")
     return body
 
 
 def _tab_sources(d: _Run) -> str:
     rows = []
-    for name, (label, _) in SOURCE_NAMES.items():
-        s = d.source_state(name)
+    for spec in d.sources:
+        s = d.source_state(spec.name)
         rows.append({
-            "Source": label, "Status": s.get("status") or "not recorded", "Reason": s.get("reason"),
-            "Data last updated": s.get("last_updated"), "Records matched": _fmt(s.get("total"), "count"),
-            "Records fetched": _fmt(s.get("fetched"), "count"), "Truncated": "yes" if s.get("truncated") else "no",
+            "Source": spec.label, "Status": (s.status if s else None) or "not recorded", "Reason": s.reason if s else None,
+            "Data last updated": s.last_updated if s else None, "Records matched": _fmt(s.total if s else None, "count"),
+            "Records fetched": _fmt(s.fetched if s else None, "count"), "Truncated": "yes" if s and s.truncated else "no",
         })
     body = _frame_html(pd.DataFrame(rows), "tab-sources")
-    origin = d.status.get("origin")
-    notes = [f"Data origin: {origin or 'not recorded'}" + (f" ({d.status.get('mirror') or d.status.get('base_url')})"
-                                                             if d.status.get("mirror") or d.status.get("base_url") else "")]
-    if d.status.get("offline"):
+    where = d.status.where
+    notes = [f"Data origin: {d.status.origin or 'not recorded'}" + (f" ({where})" if where else "")]
+    if d.status.offline:
         notes.append("Offline run: cached responses only.")
     if d.synthetic:
         notes.append("SYNTHETIC DATA: the records are generated demonstration data.")
@@ -283,7 +304,7 @@ def _tab_sources(d: _Run) -> str:
 
 
 def _monthly_rows(d: _Run) -> list[dict[str, Any]]:
-    return [r for r in (d.analysis.get("monthly_counts") or {}).get("rows") or [] if isinstance(r, dict)]
+    return [r.model_dump() for r in d.analysis.monthly_counts.rows]
 
 
 def _tab_maude_counts(d: _Run) -> str:
@@ -292,7 +313,7 @@ def _tab_maude_counts(d: _Run) -> str:
     if gone and not rows:
         return _notice(gone)
     if not rows:
-        return _notice("No monthly counts in results/analysis.json.", "cer-notice")
+        return _notice(f"No monthly counts in {layout.ANALYSIS}.", "cer-notice")
     frame = pd.DataFrame(rows)
     frame["year"] = frame["month"].astype(str).str[:4]
     pivot = frame.pivot_table(index="year", columns="event_type", values="n_reports", aggfunc="sum", fill_value=0)
@@ -301,7 +322,7 @@ def _tab_maude_counts(d: _Run) -> str:
     for col in ("Death", "Injury", "Malfunction", "Other", "total"):
         out[col if col != "total" else "Total"] = pivot[col].map(lambda v: _fmt(int(v), "count")) if col in pivot else "0"
     out["Complete months"] = [f"{int(months.loc[y, 'sum'])} of {int(months.loc[y, 'count'])}" for y in out.index]
-    totals = (d.analysis.get("monthly_counts") or {}).get("totals") or {}
+    totals = d.analysis.monthly_counts.totals
     out.loc["All"] = [_fmt(totals.get(k), "count") for k in ("Death", "Injury", "Malfunction", "Other", "all")] + [""]
     out = out.reset_index().rename(columns={"year": "Year received"})
     return _frame_html(out, "tab-maude-counts") + _notice(
@@ -312,110 +333,110 @@ def _tab_maude_counts(d: _Run) -> str:
 def _tab_trend(d: _Run) -> str:
     f = d.facts
     if not f["trend_ok"].value:
-        reason = f["trend_reason"].text if f["trend_reason"].available else "see results/analysis.json"
+        reason = f["trend_reason"].text if f["trend_reason"].available else f"see {layout.ANALYSIS}"
         return _notice(f"Trend analysis not possible for this run: {reason}.", "cer-notice")
-    t = d.analysis.get("trend") or {}
-    v = t.get("verdict") or {}
-    cc = t.get("control_chart") or {}
-    cu = t.get("cusum") or {}
+    t = d.analysis.trend
+    v = t.verdict
+    cc = t.control_chart
+    cu = t.cusum
     rows = [
-        ("Model", f["trend_model"].text, t.get("method")),
-        ("Ratio of monthly counts per year (95% CI)", _with_ci(t.get("rate_ratio_per_year"), t.get("ci_low"), t.get("ci_high")),
+        ("Model", f["trend_model"].text, t.method),
+        ("Ratio of monthly counts per year (95% CI)", _with_ci(t.rate_ratio_per_year, t.ci_low, t.ci_high),
          "exp(slope) of the GLM on time in years"),
         ("p-value (trend)", f["trend_p"].text, ""),
         ("Pearson dispersion", f["trend_dispersion"].text, "chi-squared / degrees of freedom; above the threshold the negative binomial replaces Poisson"),
-        ("Trend-reporting verdict", f["verdict"].text, v.get("method")),
+        ("Trend-reporting verdict", f["verdict"].text, v.method),
         ("Recent window", f"{f['verdict_recent_start'].text} to {f['verdict_recent_end'].text} ({f['verdict_recent_n'].text} reports)", ""),
         ("Baseline window", f"{f['verdict_baseline_start'].text} to {f['verdict_baseline_end'].text} ({f['verdict_baseline_n'].text} reports)", ""),
-        ("Recent / baseline ratio (95% CI)", _with_ci(v.get("rate_ratio"), v.get("ci_low"), v.get("ci_high")),
+        ("Recent / baseline ratio (95% CI)", _with_ci(v.rate_ratio, v.ci_low, v.ci_high),
          "ratio of mean monthly counts"),
         ("p-value (verdict), alpha", f"{f['verdict_p'].text}, alpha {f['verdict_alpha'].text}", ""),
-        ("Control chart centre / upper / lower limit", f"{f['cc_centre'].text} / {f['cc_ucl'].text} / {f['cc_lcl'].text}", cc.get("method")),
+        ("Control chart centre / upper / lower limit", f"{f['cc_centre'].text} / {f['cc_ucl'].text} / {f['cc_lcl'].text}", cc.method if cc else None),
         ("Months above the upper limit", f["cc_signal_months"].text if f["cc_signal_months"].available else "none", ""),
-        ("CUSUM k, h", f"{f['cusum_k'].text}, {f['cusum_h'].text}", cu.get("method")),
+        ("CUSUM k, h", f"{f['cusum_k'].text}, {f['cusum_h'].text}", cu.method),
         ("CUSUM first alarm", f["cusum_first_alarm"].text if f["cusum_first_alarm"].available else "none", ""),
     ]
     return _frame_html(pd.DataFrame(rows, columns=["Quantity", "Value", "Definition"]), "tab-trend")
 
 
 def _tab_change_points(d: _Run) -> str:
-    points = [p for p in d.analysis.get("change_points") or [] if isinstance(p, dict)]
-    method = d.analysis.get("change_point_method") or {}
-    note = _notice(f"Method: {method.get('text') or NOT_AVAILABLE} Cost: {method.get('cost') or NOT_AVAILABLE}; "
-                   f"penalty {_fmt(method.get('penalty'), 'decimal')}; minimum segment "
-                   f"{_fmt(method.get('min_segment_months'), 'count')} months. Means are reports per month.", "cer-source")
+    points = d.analysis.change_points or []
+    method = d.analysis.change_point_method
+    note = _notice(f"Method: {method.text or NOT_AVAILABLE} Cost: {method.cost or NOT_AVAILABLE}; "
+                   f"penalty {_fmt(method.penalty, 'decimal')}; minimum segment "
+                   f"{_fmt(method.min_segment_months, 'count')} months. Means are reports per month.", "cer-source")
     if not points:
-        return _notice("No change point found." if "change_points" in d.analysis else "Change points not analysed.", "cer-notice") + note
+        analysed = d.analysis.change_points is not None
+        return _notice("No change point found." if analysed else "Change points not analysed.", "cer-notice") + note
     rows = [{
-        "New level from": _fmt(p.get("date"), "month"), "Method": p.get("method"),
-        "Mean before (95% CI)": _with_ci(p.get("rate_before"), *(p.get("before_ci") or [None, None]), kind="rate"),
-        "Mean after (95% CI)": _with_ci(p.get("rate_after"), *(p.get("after_ci") or [None, None]), kind="rate"),
-        "Ratio after / before": _fmt(p.get("rate_ratio"), "ratio"),
+        "New level from": _fmt(p.date, "month"), "Method": p.method,
+        "Mean before (95% CI)": _with_ci(p.rate_before, *(p.before_ci or [None, None]), kind="rate"),
+        "Mean after (95% CI)": _with_ci(p.rate_after, *(p.after_ci or [None, None]), kind="rate"),
+        "Ratio after / before": _fmt(p.rate_ratio, "ratio"),
     } for p in points]
     return _frame_html(pd.DataFrame(rows), "tab-change-points") + note
 
 
 def _tab_forecast(d: _Run) -> str:
-    fc = d.analysis.get("forecast") or {}
-    rows = [r for r in fc.get("rows") or [] if isinstance(r, dict)]
-    if fc.get("status") != "ok" or not rows:
-        return _notice(f"No forecast: {fc.get('warning') or 'not computed for this run'}.", "cer-notice")
+    fc = d.analysis.forecast
+    rows = fc.rows
+    if fc.status != "ok" or not rows:
+        return _notice(f"No forecast: {fc.warning or 'not computed for this run'}.", "cer-notice")
     table = pd.DataFrame([{
-        "Month": _fmt(r.get("month"), "month"), "Mean (reports)": _fmt(r.get("mean"), "rate"),
-        "80% prediction interval": _ci(r.get("pi80_low"), r.get("pi80_high"), "rate"),
-        "95% prediction interval": _ci(r.get("pi95_low"), r.get("pi95_high"), "rate"),
+        "Month": _fmt(r.month, "month"), "Mean (reports)": _fmt(r.mean, "rate"),
+        "80% prediction interval": _ci(r.pi80_low, r.pi80_high, "rate"),
+        "95% prediction interval": _ci(r.pi95_low, r.pi95_high, "rate"),
     } for r in rows])
-    note = _notice(f"Model: {fc.get('model') or NOT_AVAILABLE}. {fc.get('method') or ''} Back-test MASE "
-                   f"{_fmt(fc.get('mase'), 'decimal')} (scale: {fc.get('mase_scale') or NOT_AVAILABLE}).", "cer-source")
-    warning = _notice(f"Warning: {fc['warning']}", "cer-notice") if fc.get("warning") else ""
+    note = _notice(f"Model: {fc.model or NOT_AVAILABLE}. {fc.method or ''} Back-test MASE "
+                   f"{_fmt(fc.mase, 'decimal')} (scale: {fc.mase_scale or NOT_AVAILABLE}).", "cer-source")
+    warning = _notice(f"Warning: {fc.warning}", "cer-notice") if fc.warning else ""
     return _frame_html(table, "tab-forecast") + note + warning
 
 
 def _tab_problems(kind: str) -> Callable[[_Run], str]:
     def build(d: _Run) -> str:
-        top = [t for t in ((d.analysis.get("problems") or {}).get("top") or {}).get(kind) or [] if isinstance(t, dict)]
+        top = d.analysis.problems.top.get(kind, [])
         if not top:
             return _notice(f"No {kind} problem terms for this run.", "cer-notice")
-        frame = pd.DataFrame([{"Term": t.get("term"), "Reports": _fmt(t.get("n_reports"), "count"),
-                               "Share of reports": _fmt(t.get("share"), "share")} for t in top])
+        frame = pd.DataFrame([{"Term": t.term, "Reports": _fmt(t.n_reports, "count"),
+                               "Share of reports": _fmt(t.share, "share")} for t in top])
         return _frame_html(frame, f"tab-problems-{kind}")
     return build
 
 
 def _tab_problem_changes(d: _Run) -> str:
-    changes = [c for c in (d.analysis.get("problems") or {}).get("changes") or [] if isinstance(c, dict)]
-    method = (d.analysis.get("problems") or {}).get("method")
+    changes = d.analysis.problems.changes
+    method = d.analysis.problems.method
     note = _notice(f"Method: {method}", "cer-source") if method else ""
     if not changes:
         return _notice("No share changes were tested.", "cer-notice") + note
     frame = pd.DataFrame([{
-        "Type": c.get("problem_type"), "Term": c.get("term"), "Share, recent": _fmt(c.get("share_recent"), "share"),
-        "Share, earlier": _fmt(c.get("share_earlier"), "share"), "p": _fmt(c.get("p_value"), "p_value"),
-        "q (BH)": _fmt(c.get("q_value"), "p_value"), "Direction": c.get("direction"),
-        "Significant": "yes" if c.get("significant") else "no",
+        "Type": c.problem_type, "Term": c.term, "Share, recent": _fmt(c.share_recent, "share"),
+        "Share, earlier": _fmt(c.share_earlier, "share"), "p": _fmt(c.p_value, "p_value"),
+        "q (BH)": _fmt(c.q_value, "p_value"), "Direction": c.direction,
+        "Significant": "yes" if c.significant else "no",
     } for c in changes])
     return _frame_html(frame, "tab-problem-changes") + note
 
 
 def _tab_signals(d: _Run) -> str:
-    s = d.analysis.get("signals") or {}
+    s = d.analysis.signals
     f = d.facts
-    if s.get("status") != "ok":
-        return _notice(f"Disproportionality not possible for this run: {s.get('reason') or 'see results/analysis.json'}.", "cer-notice")
-    device = s.get("device")
-    rows = [r for r in s.get("rows") or [] if isinstance(r, dict) and r.get("product") == device]
-    rows.sort(key=lambda r: -(r.get("EB05") if isinstance(r.get("EB05"), (int, float)) else float("-inf")))
+    if s.status != "ok":
+        return _notice(f"Disproportionality not possible for this run: {s.reason or 'see ' + layout.ANALYSIS}.", "cer-notice")
+    rows = [r for _, r in s.rows_of(s.device)]
+    rows.sort(key=lambda r: -(r.EB05 if r.EB05 is not None else float("-inf")))
     frame = pd.DataFrame([{
-        "Term": r.get("term"), "Type": r.get("problem_type"),
-        "a": _fmt(r.get("a"), "count"), "b": _fmt(r.get("b"), "count"), "c": _fmt(r.get("c"), "count"),
-        "d": _fmt(r.get("d"), "count"), "E": _fmt(r.get("E"), "decimal"),
-        "PRR (95% CI)": _with_ci(r.get("PRR"), r.get("PRR_lo"), r.get("PRR_hi")),
-        "Yates chi2": _fmt(r.get("chi2_yates"), "decimal"),
-        "ROR (95% CI)": _with_ci(r.get("ROR"), r.get("ROR_lo"), r.get("ROR_hi")),
-        "IC (IC025)": f"{_fmt(r.get('IC'), 'decimal')} ({_fmt(r.get('IC025'), 'decimal')})",
-        "EBGM (EB05 to EB95)": _with_ci(r.get("EBGM"), r.get("EB05"), r.get("EB95")),
-        "Evans rule": "flagged" if r.get("evans_signal") else "",
-        f"EB05 >= {f['eb05_threshold'].text}": "flagged" if r.get("eb05_signal") else "",
+        "Term": r.term, "Type": r.problem_type,
+        "a": _fmt(r.a, "count"), "b": _fmt(r.b, "count"), "c": _fmt(r.c, "count"),
+        "d": _fmt(r.d, "count"), "E": _fmt(r.E, "decimal"),
+        "PRR (95% CI)": _with_ci(r.PRR, r.PRR_lo, r.PRR_hi),
+        "Yates chi2": _fmt(r.chi2_yates, "decimal"),
+        "ROR (95% CI)": _with_ci(r.ROR, r.ROR_lo, r.ROR_hi),
+        "IC (IC025)": f"{_fmt(r.IC, 'decimal')} ({_fmt(r.IC025, 'decimal')})",
+        "EBGM (EB05 to EB95)": _with_ci(r.EBGM, r.EB05, r.EB95),
+        "Evans rule": "flagged" if r.evans_signal else "",
+        f"EB05 >= {f['eb05_threshold'].text}": "flagged" if r.eb05_signal else "",
     } for r in rows])
     definitions = [
         ("a", "reports of this device coding the term"), ("b", "reports of this device without the term"),
@@ -424,13 +445,13 @@ def _tab_signals(d: _Run) -> str:
         ("PRR", "[a/(a+b)] / [c/(c+d)], 95% CI from Var(ln PRR) = 1/a - 1/(a+b) + 1/c - 1/(c+d)"),
         ("Evans rule", f"PRR >= {f['prr_threshold'].text}, Yates chi2 >= {f['chi2_threshold'].text}, a >= {f['min_a'].text}"),
         ("ROR", "ad/bc, Woolf 95% CI, Var(ln ROR) = 1/a + 1/b + 1/c + 1/d; +0.5 on all cells only when a cell is zero"),
-        ("IC", s.get("ic_definition") or NOT_AVAILABLE),
+        ("IC", s.ic_definition or NOT_AVAILABLE),
         ("EBGM", "empirical Bayes geometric mean (DuMouchel two-gamma mixture prior fitted by maximum likelihood); "
                  f"EB05 and EB95 are the 5% and 95% posterior points; flagged when EB05 >= {f['eb05_threshold'].text}"),
-        ("Comparators", ", ".join(str(c) for c in s.get("comparators") or []) or NOT_AVAILABLE),
+        ("Comparators", ", ".join(str(c) for c in s.comparators) or NOT_AVAILABLE),
     ]
     dl = '<dl class="cer-definitions">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in definitions) + "</dl>"
-    note = _notice(f"Method: {s.get('method') or NOT_AVAILABLE} Disproportionality measures reporting, not risk "
+    note = _notice(f"Method: {s.method or NOT_AVAILABLE} Disproportionality measures reporting, not risk "
                    "(Limitation L4).", "cer-source")
     return (_frame_html(frame, "tab-signals") if len(frame) else _notice("No rows for this device.", "cer-notice")) + dl + note
 
@@ -533,34 +554,35 @@ def _tab_case_sample(d: _Run) -> str:
         )
     head = "".join(f"<th>{h}</th>" for h in ("Report", "Received", "Event type", "Device problems", "Narrative (as submitted, unverified)"))
     more = len(with_text) - len(chosen)
-    tail = _notice(f"{more:,} further reports with narratives are in tables/event_texts.parquet.", "cer-source") if more > 0 else ""
+    tail = _notice(f"{more:,} further reports with narratives are in {layout.table('event_texts')}.", "cer-source") if more > 0 else ""
     return (f'<table class="cer-table" id="tab-case-sample-data"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>" + tail)
 
 
 def _tab_reproduce(d: _Run) -> str:
-    version = d.run.get("code_version") or {}
-    rows = [("Run", d.run.get("run_id")), ("Command that made this run", d.run.get("command"))]
-    rows += [(f"Reproduce, step {i}", cmd) for i, cmd in enumerate(d.run.get("reproduce") or [], start=1)]
+    run = d.run or RunRecord(run_id=d.folder.run_id, code="", kind="")
+    version = run.code_version
+    rows = [("Run", run.run_id if d.run else None), ("Command that made this run", run.command)]
+    rows += [(f"Reproduce, step {i}", cmd) for i, cmd in enumerate(run.reproduce, start=1)]
     rows += [
-        ("Git commit", version.get("git_commit")),
-        ("Uncommitted changes at run time", {True: "yes: the commit alone does not reproduce this run", False: "no"}.get(version.get("dirty"), "unknown")),
-        ("Dependency lock (sha256 of requirements.lock)", version.get("lock_sha256")),
-        ("cer-notebooks version", d.run.get("tool_version")),
-        ("Started (UTC)", d.run.get("started_utc")),
+        ("Git commit", version.git_commit),
+        ("Uncommitted changes at run time", {True: "yes: the commit alone does not reproduce this run", False: "no"}.get(version.dirty, "unknown")),
+        ("Dependency lock (sha256 of requirements.lock)", version.lock_sha256),
+        ("cer-notebooks version", run.tool_version),
+        ("Started (UTC)", run.started_utc),
     ]
     return _frame_html(pd.DataFrame(rows, columns=["Item", "Value"]), "tab-reproduce")
 
 
 def _tab_parameters(d: _Run) -> str:
-    path = d.run_dir / "parameters.yaml"
-    text = path.read_text(encoding="utf-8") if path.is_file() else "(parameters.yaml not found)"
+    path = d.folder.file(layout.PARAMETERS)
+    text = path.read_text(encoding="utf-8") if path.is_file() else f"({layout.PARAMETERS} not found)"
     return f'<pre class="cer-pre" id="tab-parameters-data">{esc(text)}</pre>'
 
 
 def _tab_requests(d: _Run) -> str:
     if not d.requests:
-        return _notice("No data requests were recorded (provenance/requests.jsonl is empty or missing).", "cer-notice")
+        return _notice(f"No data requests were recorded ({layout.REQUESTS} is empty or missing).", "cer-notice")
     frame = pd.DataFrame([{
         "Source": r.get("source"), "URL (no key)": redact_url(str(r.get("url") or "")), "Time (UTC)": r.get("time"),
         "HTTP status": r.get("status"), "Bytes": _fmt(r.get("bytes"), "count"), "sha256": r.get("sha256"),
@@ -570,60 +592,68 @@ def _tab_requests(d: _Run) -> str:
     return _frame_html(frame, "tab-requests")
 
 
+_T = layout.table
+_ANALYSIS = layout.ANALYSIS
+
+
+def _at(path: str, *keys: Any) -> str:
+    return layout.pointer(path, *keys)
+
+
 TABLE_SPECS: tuple[_Spec, ...] = (
-    _Spec("tab-device", "table", "Device identity and classification", "2", ("device_classification",),
-          ("collected/resolution.json",), ("collected/resolution.json",), _tab_device),
-    _Spec("tab-products", "table", "Listings of the product code in GUDID, FDA registration and EUDAMED", "2",
+    _Spec("tab-device", "table", "Device identity and classification", ("device_classification",),
+          (layout.RESOLUTION,), (layout.RESOLUTION,), _tab_device),
+    _Spec("tab-products", "table", "Listings of the product code in GUDID, FDA registration and EUDAMED",
           ("device_udi", "device_registrationlisting", "eudamed"),
-          ("tables/products.parquet (rows where source is udi, registrationlisting or eudamed)",),
-          ("tables/products.parquet",), _tab_products),
-    _Spec("tab-comparators", "table", "Comparator product codes (same classification regulation)", "3",
+          (f"{_T('products')} (rows where source is udi, registrationlisting or eudamed)",),
+          (_T("products"),), _tab_products),
+    _Spec("tab-comparators", "table", "Comparator product codes (same classification regulation)",
           ("device_classification", "device_event", "device_recall"),
-          ("collected/resolution.json#/comparators", "tables/report_totals.parquet (period = all)",
-           "tables/recalls.parquet (count by product_code)"),
-          ("collected/resolution.json", "tables/report_totals.parquet", "tables/recalls.parquet"), _tab_comparators),
-    _Spec("tab-submissions", "table", "Premarket submissions of the product code: equivalence candidates only", "4.2",
-          ("device_510k", "device_pma"), ("tables/submissions.parquet",), ("tables/submissions.parquet",), _tab_submissions),
-    _Spec("tab-sources", "table", "Data sources and their status in this run", "4.5", tuple(SOURCE_NAMES),
-          ("collected/status.json#/sources",), ("collected/status.json",), _tab_sources),
-    _Spec("tab-maude-counts", "table", "MAUDE reports by year received and event type", "4.6", ("device_event",),
-          ("results/analysis.json#/monthly_counts",), ("results/analysis.json",), _tab_maude_counts),
-    _Spec("tab-trend", "table", "Trend, trend-reporting verdict, control chart and CUSUM", "4.6", ("device_event",),
-          ("results/analysis.json#/trend",), ("results/analysis.json",), _tab_trend),
-    _Spec("tab-change-points", "table", "Change points in monthly report counts", "4.6", ("device_event",),
-          ("results/analysis.json#/change_points", "results/analysis.json#/change_point_method"),
-          ("results/analysis.json",), _tab_change_points),
-    _Spec("tab-forecast", "table", "Forecast of monthly report counts", "4.6", ("device_event",),
-          ("results/analysis.json#/forecast",), ("results/analysis.json",), _tab_forecast),
-    _Spec("tab-problems-device", "table", "Device problem terms coded most often", "4.6", ("device_event",),
-          ("results/analysis.json#/problems/top/device",), ("results/analysis.json",), _tab_problems("device")),
-    _Spec("tab-problems-patient", "table", "Patient problem terms coded most often", "4.6", ("device_event",),
-          ("results/analysis.json#/problems/top/patient",), ("results/analysis.json",), _tab_problems("patient")),
-    _Spec("tab-problem-changes", "table", "Changes in the share of reports per problem term", "4.6", ("device_event",),
-          ("results/analysis.json#/problems/changes",), ("results/analysis.json",), _tab_problem_changes),
-    _Spec("tab-signals", "table", "Disproportionality of device problem terms against the comparators", "4.6",
-          ("device_event",), ("results/analysis.json#/signals",), ("results/analysis.json",), _tab_signals),
-    _Spec("tab-recalls-device", "table", "Recalls of the product code", "4.6", ("device_recall",),
-          ("tables/recalls.parquet (rows where scope = device)",), ("tables/recalls.parquet",),
+          (_at(layout.RESOLUTION, "comparators"), f"{_T('report_totals')} (period = all)",
+           f"{_T('recalls')} (count by product_code)"),
+          (layout.RESOLUTION, _T("report_totals"), _T("recalls")), _tab_comparators),
+    _Spec("tab-submissions", "table", "Premarket submissions of the product code: equivalence candidates only",
+          ("device_510k", "device_pma"), (_T("submissions"),), (_T("submissions"),), _tab_submissions),
+    _Spec("tab-sources", "table", "Data sources and their status in this run", ALL_SOURCES,
+          (_at(layout.COLLECT_STATUS, "sources"),), (layout.COLLECT_STATUS,), _tab_sources),
+    _Spec("tab-maude-counts", "table", "MAUDE reports by year received and event type", ("device_event",),
+          (_at(_ANALYSIS, "monthly_counts"),), (_ANALYSIS,), _tab_maude_counts),
+    _Spec("tab-trend", "table", "Trend, trend-reporting verdict, control chart and CUSUM", ("device_event",),
+          (_at(_ANALYSIS, "trend"),), (_ANALYSIS,), _tab_trend),
+    _Spec("tab-change-points", "table", "Change points in monthly report counts", ("device_event",),
+          (_at(_ANALYSIS, "change_points"), _at(_ANALYSIS, "change_point_method")), (_ANALYSIS,), _tab_change_points),
+    _Spec("tab-forecast", "table", "Forecast of monthly report counts", ("device_event",),
+          (_at(_ANALYSIS, "forecast"),), (_ANALYSIS,), _tab_forecast),
+    _Spec("tab-problems-device", "table", "Device problem terms coded most often", ("device_event",),
+          (_at(_ANALYSIS, "problems", "top", "device"),), (_ANALYSIS,), _tab_problems("device")),
+    _Spec("tab-problems-patient", "table", "Patient problem terms coded most often", ("device_event",),
+          (_at(_ANALYSIS, "problems", "top", "patient"),), (_ANALYSIS,), _tab_problems("patient")),
+    _Spec("tab-problem-changes", "table", "Changes in the share of reports per problem term", ("device_event",),
+          (_at(_ANALYSIS, "problems", "changes"),), (_ANALYSIS,), _tab_problem_changes),
+    _Spec("tab-signals", "table", "Disproportionality of device problem terms against the comparators",
+          ("device_event",), (_at(_ANALYSIS, "signals"),), (_ANALYSIS,), _tab_signals),
+    _Spec("tab-recalls-device", "table", "Recalls of the product code", ("device_recall",),
+          (f"{_T('recalls')} (rows where scope = device)",), (_T("recalls"),),
           _scoped_table("recalls", "device", _RECALL_COLUMNS, "event_date_initiated", "device_recall")),
-    _Spec("tab-recalls-comparators", "table", "Recalls of the comparator product codes", "4.6", ("device_recall",),
-          ("tables/recalls.parquet (rows where scope = comparator)",), ("tables/recalls.parquet",),
+    _Spec("tab-recalls-comparators", "table", "Recalls of the comparator product codes", ("device_recall",),
+          (f"{_T('recalls')} (rows where scope = comparator)",), (_T("recalls"),),
           _scoped_table("recalls", "comparator", _RECALL_COLUMNS, "event_date_initiated", "device_recall")),
-    _Spec("tab-enforcement-device", "table", "Enforcement reports of the product code", "4.6", ("device_enforcement",),
-          ("tables/enforcement.parquet (rows where scope = device)",), ("tables/enforcement.parquet",),
+    _Spec("tab-enforcement-device", "table", "Enforcement reports of the product code", ("device_enforcement",),
+          (f"{_T('enforcement')} (rows where scope = device)",), (_T("enforcement"),),
           _scoped_table("enforcement", "device", _ENFORCEMENT_COLUMNS, "recall_initiation_date", "device_enforcement")),
-    _Spec("tab-enforcement-comparators", "table", "Enforcement reports of the comparator product codes", "4.6",
-          ("device_enforcement",), ("tables/enforcement.parquet (rows where scope = comparator)",),
-          ("tables/enforcement.parquet",),
+    _Spec("tab-enforcement-comparators", "table", "Enforcement reports of the comparator product codes",
+          ("device_enforcement",), (f"{_T('enforcement')} (rows where scope = comparator)",),
+          (_T("enforcement"),),
           _scoped_table("enforcement", "comparator", _ENFORCEMENT_COLUMNS, "recall_initiation_date", "device_enforcement")),
-    _Spec("tab-case-sample", "table", "Review sample of case narratives (most recent reports)", "4.6", ("device_event",),
-          ("tables/events.parquet", "tables/event_texts.parquet", "tables/event_problems.parquet"),
-          ("tables/events.parquet", "tables/event_texts.parquet", "tables/event_problems.parquet"), _tab_case_sample),
-    _Spec("tab-reproduce", "table", "How to reproduce this report", "A", (), ("run.json",), ("run.json",), _tab_reproduce),
-    _Spec("tab-parameters", "table", "Effective parameters of this run (parameters.yaml)", "A", (), ("parameters.yaml",),
-          ("parameters.yaml",), _tab_parameters),
-    _Spec("tab-requests", "table", "Data requests of this run", "A", tuple(SOURCE_NAMES),
-          ("provenance/requests.jsonl",), ("provenance/requests.jsonl",), _tab_requests),
+    _Spec("tab-case-sample", "table", "Review sample of case narratives (most recent reports)", ("device_event",),
+          (_T("events"), _T("event_texts"), _T("event_problems")),
+          (_T("events"), _T("event_texts"), _T("event_problems")), _tab_case_sample),
+    _Spec("tab-reproduce", "table", "How to reproduce this report", (), (layout.RUN_RECORD,), (layout.RUN_RECORD,),
+          _tab_reproduce),
+    _Spec("tab-parameters", "table", f"Effective parameters of this run ({layout.PARAMETERS})", (), (layout.PARAMETERS,),
+          (layout.PARAMETERS,), _tab_parameters),
+    _Spec("tab-requests", "table", "Data requests of this run", ALL_SOURCES,
+          (layout.REQUESTS,), (layout.REQUESTS,), _tab_requests),
 )
 
 # figure id keyword -> the table it is shown after
@@ -643,19 +673,17 @@ def _figure_id(raw: str) -> str:
     return slug if slug.startswith("fig-") else "fig-" + slug
 
 
-def _figure_specs(analysis: dict[str, Any]) -> list[_Spec]:
+def _figure_specs(analysis: AnalysisFile) -> list[_Spec]:
     specs = []
-    for i, fig in enumerate(analysis.get("figures") or []):
-        if not isinstance(fig, dict):
-            continue
-        inputs = tuple(p for p in (fig.get("png"), fig.get("svg")) if p) + ("results/analysis.json",)
-        specs.append(_Spec(_figure_id(fig.get("id") or f"figure-{i + 1}"), "figure", str(fig.get("title") or fig.get("id")),
-                           "4.6", ("device_event",), (f"results/analysis.json#/figures/{i}",), inputs, None, fig))
+    for i, fig in enumerate(analysis.figures):
+        inputs = tuple(p for p in (fig.png, fig.svg) if p) + (_ANALYSIS,)
+        specs.append(_Spec(_figure_id(fig.id or f"figure-{i + 1}"), "figure", str(fig.title or fig.id),
+                           ("device_event",), (_at(_ANALYSIS, "figures", i),), inputs, None, fig))
     return specs
 
 
 def _figure_after(spec: _Spec) -> str | None:
-    raw = str((spec.figure or {}).get("id") or spec.id).lower()
+    raw = str(spec.figure.id if spec.figure else spec.id).lower()
     for keywords, table in _FIGURE_PLACEMENT:
         if any(k in raw for k in keywords):
             return table
@@ -663,10 +691,10 @@ def _figure_after(spec: _Spec) -> str | None:
 
 
 def _figure_html(d: _Run, spec: _Spec) -> str:
-    fig = spec.figure or {}
-    png = fig.get("png")
-    path = (d.run_dir / png) if png else None
-    title, caption = fig.get("title") or spec.id, fig.get("caption") or ""
+    fig = spec.figure
+    png = fig.png if fig else None
+    path = d.folder.file(png) if png else None
+    title, caption = (fig.title if fig else None) or spec.id, (fig.caption if fig else None) or ""
     if path is None or not path.is_file():
         img = _notice(f"Figure file {png or '(none)'} is missing from the run folder.")
     elif d.embed_figures:
@@ -678,29 +706,28 @@ def _figure_html(d: _Run, spec: _Spec) -> str:
             f"{esc(spec.id)}</span><b>{esc(title)}.</b> {esc(caption)}</figcaption>{_source_line(d, spec)}</figure>")
 
 
-def _query(state: dict[str, Any]) -> str | None:
+def _query(state: SourceStatus | None) -> str | None:
     """The search a source ran, as 01_collect recorded it in status.json (``details.search``)."""
-    details = state.get("details")
-    search = details.get("search") if isinstance(details, dict) else None
+    search = state.details.get("search") if state else None
     return str(search) if search else None
 
 
 def _source_line(d: _Run, spec: _Spec) -> str:
     parts = []
-    for name in spec.sources:
-        label, endpoint = SOURCE_NAMES.get(name, (name, None))
+    for name in _sources_of(d, spec):
+        source = source_spec(name)
         state = d.source_state(name)
         detail = []
-        if endpoint:
-            detail.append(endpoint)
+        if source.path:
+            detail.append(source.path)
         query = _query(state)
         if query:
             detail.append(f"search {query}")
-        if state.get("last_updated"):
-            detail.append(f"data last updated {state['last_updated']}")
-        if state.get("status") and state.get("status") != "ok":
-            detail.append(f"status {state['status']}")
-        parts.append(label + (f" ({', '.join(detail)})" if detail else ""))
+        if state and state.last_updated:
+            detail.append(f"data last updated {state.last_updated}")
+        if state and state.status != "ok":
+            detail.append(f"status {state.status}")
+        parts.append(source.label + (f" ({', '.join(detail)})" if detail else ""))
     text = "; ".join(parts + list(spec.data))
     return f'<p class="cer-source">Source: {esc(text)}.</p>'
 
@@ -709,8 +736,8 @@ def exhibit_ids(ctx: Any = None) -> list[str]:
     """Ids of every table (and, with a run, every figure) in report order."""
     ids = [s.id for s in TABLE_SPECS]
     if ctx is not None:
-        run_dir = Path(getattr(ctx, "run_dir", ctx))
-        ids += [s.id for s in _figure_specs(read_json_object(run_dir / "results" / "analysis.json"))]
+        analysis = RunFolder.of(ctx).analysis(missing_ok=True)
+        ids += [s.id for s in _figure_specs(analysis)] if analysis else []
     return ids
 
 
@@ -780,10 +807,10 @@ def _section_block(d: _Run, section: Section) -> ReportBlock:
 
     body = _MARKER.sub(replace, text.html)
     for spec in TABLE_SPECS:  # exhibits of this section the narrative did not place
-        if spec.section == section.number and spec.id not in shown:
+        if d.structure.exhibit_section(spec.id) == section.number and spec.id not in shown:
             body += _exhibit_html(d, spec, placed)
             shown.add(spec.id)
-    if section.number == "4.6":
+    if section.number == d.structure.figures_section:
         for fig in leftovers + [f for t, figs in placed.items() if t not in shown for f in figs]:
             body += _figure_html(d, fig)
     level = min(section.level + 1, 6)
@@ -797,39 +824,37 @@ def front_matter(ctx: Any, *, embed_figures: bool = True) -> ReportBlock:
     """Title, identification and data banners (the HTML and PDF carry the table of contents)."""
     d = _load(ctx, embed_figures)
     f = d.facts
+    structure = d.structure
+    texts = {name: fact.text for name, fact in f.items()}
     banners = []
     if d.synthetic:
         banners.append('<div class="cer-banner cer-synthetic" role="alert"><b>SYNTHETIC DATA.</b> This report was generated '
                        "from synthetic demonstration data. It does not describe a real device, manufacturer or patient and "
                        "must not be used for any regulatory or clinical decision.</div>")
-    if d.status.get("offline"):
+    if d.status.offline:
         banners.append('<div class="cer-banner cer-notice"><b>Offline run.</b> Only cached responses were used; see the '
-                       "data last-updated dates in section 9.</div>")
-    not_ok = [SOURCE_NAMES.get(n, (n, None))[0] for n in SOURCE_NAMES if d.source_state(n).get("status") not in (None, "ok")]
+                       f"data last-updated dates in section {esc(structure.references_section)}.</div>")
+    not_ok = [s.label for s in d.sources if d.status.state(s.name) not in (None, "ok")]
     if not_ok:
         banners.append('<div class="cer-banner cer-notice"><b>Sources without data in this run:</b> '
-                       f"{esc(', '.join(not_ok))}. Section 4.5 gives each status and reason.</div>")
-    ident = pd.DataFrame([
-        ("Device", f["device_name"].text), ("Product code", f["product_code"].text),
-        ("Classification", f"{f['device_class'].text}, {f['regulation_number'].text}"),
-        ("Data window (date received)", f"{f['window_start'].text} to {f['window_end'].text}"),
-        ("Data cut-off", f["as_of"].text), ("Data origin", f["data_origin"].text),
-        ("Run", f["run_id"].text), ("Code version", f"{f['git_commit'].text} (cer-notebooks {f['tool_version'].text})"),
-    ], columns=["Item", "Value"])
+                       f"{esc(', '.join(not_ok))}. Section {esc(structure.sources_section)} gives each status and reason.</div>")
+    ident = pd.DataFrame([(label, value.format_map(texts)) for label, value in structure.identification],
+                         columns=["Item", "Value"])
+    name, detail = (part.format_map(texts) for part in structure.subject)
     html_out = (f'<section class="cer-section cer-front" id="sec-front">{_style()}'
-                f"<h1>Clinical evaluation report: public data part</h1>"
-                f"<p><b>{esc(f['device_name'].text)}</b> (product code {esc(f['product_code'].text)})</p>"
+                f"<h1>{esc(structure.title)}</h1>"
+                f"<p><b>{esc(name)}</b> ({esc(detail)})</p>"
                 f"{''.join(banners)}{_frame_html(ident, 'tab-identification')}"
-                "<p>Structure: MEDDEV 2.7/1 revision 4, Appendix A9. Items public data cannot fill are boxed "
+                f"<p>Structure: {esc(structure.name)}. Items public data cannot fill are boxed "
                 "placeholders for the manufacturer.</p></section>")
     return ReportBlock("front", "", "Front matter", f'<div class="cer-report">{html_out}</div>')
 
 
 def report_sections(ctx: Any, *, embed_figures: bool = True) -> Iterator[ReportBlock]:
-    """Front matter, then one block per section (1, 2, 3, 4, 4.1 ... 4.6, 5 ... 9, A), in report order."""
+    """Front matter, then one block per section of the report structure (1, 2, 3, 4, 4.1 ... 4.6, 5 ... 9, A), in order."""
     yield front_matter(ctx, embed_figures=embed_figures)
     d = _load(ctx, embed_figures)
-    for section in SECTIONS:
+    for section in d.structure.sections:
         block = _section_block(d, section)
         block.html = f'<div class="cer-report">{block.html}</div>'
         yield block
@@ -840,10 +865,10 @@ def section_html(ctx: Any, key: str, *, embed_figures: bool = True) -> str:
     if key in ("front", "0", ""):
         return front_matter(ctx, embed_figures=embed_figures).html
     d = _load(ctx, embed_figures)
-    chosen = subsections_of(key) if any(s.number == key for s in SECTIONS) else subsections_of(
-        next((s.number for s in SECTIONS if s.id == key), key))
+    sections = d.structure.sections
+    chosen = d.structure.subsections_of(next((s.number for s in sections if key in (s.number, s.id)), key))
     if not chosen:
-        raise KeyError(f"no report section {key!r}; use front, 1 ... 9, 4.1 ... 4.6 or A")
+        raise KeyError(f"no report section {key!r}; use front or one of {', '.join(s.number for s in sections)}")
     blocks = "".join(_section_block(d, s).html for s in chosen)
     return f'<div class="cer-report">{_style()}{blocks}</div>'
 
@@ -859,7 +884,7 @@ def report_html(ctx: Any, *, embed_figures: bool = True) -> str:
     """The whole report body as one HTML fragment (style included)."""
     d = _load(ctx, embed_figures)
     blocks = [front_matter(ctx, embed_figures=embed_figures).html]
-    blocks += [_section_block(d, s).html for s in SECTIONS]
+    blocks += [_section_block(d, s).html for s in d.structure.sections]
     return f'<div class="cer-report">{_style()}{"".join(blocks)}</div>'
 
 
@@ -868,7 +893,7 @@ def show_report(ctx: Any, *, embed_figures: bool = True) -> None:
     from IPython.display import HTML, display
 
     display(HTML(section_html(ctx, "front", embed_figures=embed_figures)))
-    for top in (s for s in SECTIONS if s.level == 1):
+    for top in _load(ctx, embed_figures).structure.top_level():
         display(HTML(section_html(ctx, top.number, embed_figures=embed_figures)))
 
 
@@ -877,11 +902,12 @@ def show_report(ctx: Any, *, embed_figures: bool = True) -> None:
 
 
 def _requests_for(d: _Run, sources: Sequence[str]) -> list[str]:
-    endpoints = {SOURCE_NAMES[s][1] for s in sources if s in SOURCE_NAMES and SOURCE_NAMES[s][1]}
+    """The recorded requests to ``sources``: by the source the client logged, or by the endpoint in the URL."""
+    paths = {source_spec(s).path for s in sources} - {None}
     urls = []
     for r in d.requests:
         url = redact_url(str(r.get("url") or ""))
-        if r.get("source") in sources or any(e and e in url for e in endpoints) or ("eudamed" in sources and "eudamed" in url):
+        if r.get("source") in sources or any(p in url for p in paths if p):
             urls.append(f"GET {url} ({r.get('time') or 'time not recorded'}, HTTP {r.get('status')}, sha256 {r.get('sha256')})")
     return urls
 
@@ -893,22 +919,20 @@ def provenance_items(ctx: Any) -> list[dict[str, Any]]:
     to those sources; ``inputs`` are the run files it is built from, with their current sha256.
     """
     d = _load(ctx)
-    meta_inputs = [i for i in (d.analysis.get("meta") or {}).get("inputs") or [] if isinstance(i, dict)]
+    meta_inputs = d.analysis.meta.inputs
     items = []
     for spec in list(TABLE_SPECS) + _figure_specs(d.analysis):
-        inputs = []
-        for rel in spec.inputs:
-            path = d.run_dir / rel
-            inputs.append({"path": rel, "sha256": sha256_file(path) if path.is_file() else None})
-        if "results/analysis.json" in spec.inputs:
-            inputs += [{"path": i.get("path"), "sha256": i.get("sha256")} for i in meta_inputs]
+        inputs = [{"path": rel, "sha256": d.folder.sha256(rel)} for rel in spec.inputs]
+        if _ANALYSIS in spec.inputs:
+            inputs += [{"path": i.path, "sha256": i.sha256} for i in meta_inputs]
+        sources = _sources_of(d, spec)
         labels = []
-        for name in spec.sources:
-            label, endpoint = SOURCE_NAMES.get(name, (name, None))
+        for name in sources:
+            source = source_spec(name)
             query = _query(d.source_state(name))
-            labels.append(f"{label} ({endpoint or name}{', search ' + query if query else ''})")
+            labels.append(f"{source.label} ({source.path or name}{', search ' + query if query else ''})")
         items.append({
-            "id": spec.id, "kind": spec.kind, "title": spec.title, "section": spec.section,
-            "sources": labels + list(spec.data) + _requests_for(d, spec.sources), "inputs": inputs,
+            "id": spec.id, "kind": spec.kind, "title": spec.title, "section": d.structure.exhibit_section(spec.id),
+            "sources": labels + list(spec.data) + _requests_for(d, sources), "inputs": inputs,
         })
     return items

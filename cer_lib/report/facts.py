@@ -23,36 +23,29 @@ template: their source is the publication.
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..files import read_json_object
+from ..dates import parse_date
+from ..runfolder import AnalysisFile, CollectStatus, IntegrateSummary, Resolution, RunFolder, RunRecord
+from ..runfolder.layout import ANALYSIS, COLLECT_STATUS, INTEGRATE_SUMMARY, PARAMETERS, RESOLUTION, RUN_RECORD, pointer, table
+from ..settings import OPENFDA_PUBLIC
 
-__all__ = ["CITATIONS", "SOURCE_NAMES", "Fact", "Facts", "build_facts", "format_value", "load_run_tables",
-           "NOT_AVAILABLE"]
+if TYPE_CHECKING:
+    from ..params import Parameters
+    from ..profiles import Profile
+    from .structure import ReportStructure
+
+__all__ = ["CITATIONS", "Fact", "Facts", "RunData", "build_facts", "format_value", "load_run_data", "NOT_AVAILABLE"]
 
 NOT_AVAILABLE = "not available"
 MINUS = "\u2212"
-
-#: status.json source names, in report order, with the label the report uses and the openFDA endpoint.
-SOURCE_NAMES: dict[str, tuple[str, str | None]] = {
-    "device_event": ("openFDA device adverse events (MAUDE)", "/device/event.json"),
-    "device_recall": ("openFDA device recalls", "/device/recall.json"),
-    "device_enforcement": ("openFDA device enforcement reports", "/device/enforcement.json"),
-    "device_510k": ("openFDA 510(k) clearances", "/device/510k.json"),
-    "device_pma": ("openFDA premarket approvals (PMA)", "/device/pma.json"),
-    "device_classification": ("openFDA device classification", "/device/classification.json"),
-    "device_udi": ("openFDA GUDID (UDI)", "/device/udi.json"),
-    "device_registrationlisting": ("openFDA registration and listing", "/device/registrationlisting.json"),
-    "eudamed": ("EUDAMED public device data", None),
-}
 
 STATUS_WORDS = {
     "ok": "available",
@@ -137,9 +130,11 @@ class Fact:
 class Facts(Mapping[str, Fact]):
     """A flat, read-only mapping of `Fact` by name."""
 
-    def __init__(self, facts: Mapping[str, Fact], run_dir: Path | None = None) -> None:
+    def __init__(self, facts: Mapping[str, Fact], run_dir: Path | None = None,
+                 structure: "ReportStructure | None" = None) -> None:
         self._facts = dict(facts)
         self.run_dir = run_dir
+        self.structure = structure  # the report structure the facts are rendered into (the run's profile's)
 
     def __getitem__(self, name: str) -> Fact:
         try:
@@ -215,27 +210,6 @@ def _signed(text: str) -> str:
     return MINUS + text[1:] if text.startswith("-") else text
 
 
-def _to_date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str) and value.strip():
-        raw = value.strip()
-        for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y-%m"):
-            try:
-                return dt.datetime.strptime(raw[:10] if fmt == "%Y-%m-%d" else raw, fmt).date()
-            except ValueError:
-                continue
-        try:
-            return pd.Timestamp(raw).date()
-        except (ValueError, TypeError):
-            return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    return None
-
-
 def format_value(value: Any, kind: str) -> tuple[Any, str]:
     """``(json_value, text)`` of ``value`` formatted as ``kind``; missing values -> ``(None, "not available")``."""
     if _is_missing(value):
@@ -259,7 +233,7 @@ def format_value(value: Any, kind: str) -> tuple[Any, str]:
         number = float(value)
         return number, f"{number:g}%"
     if kind in ("date", "month"):
-        day = _to_date(value)
+        day = parse_date(value)
         if day is None:
             return None, NOT_AVAILABLE
         return day.isoformat(), day.isoformat() if kind == "date" else f"{day:%B %Y}"
@@ -281,25 +255,33 @@ def format_value(value: Any, kind: str) -> tuple[Any, str]:
 # reading the run folder
 
 
-def load_run_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """The run's tidy tables, checked against their schemas (`cer_lib.integrate.load_tables`).
+@dataclass
+class RunData:
+    """A run's files as the fact builders read them: loaded once, typed (see `cer_lib.runfolder`)."""
 
-    A run whose stage 02 did not complete (no ``tables/summary.json``) raises ``TablesNotFound``.
-    """
-    from ..integrate import load_tables
+    folder: RunFolder
+    profile: "Profile"
+    params: "Parameters"
+    run: RunRecord | None  # absent in a JupyterLab working folder
+    status: CollectStatus
+    resolution: Resolution
+    analysis: AnalysisFile
+    summary: IntegrateSummary
+    tables: dict[str, pd.DataFrame]
 
-    return load_tables(run_dir)
 
+def load_run_data(run_dir: str | Path | Any) -> RunData:
+    """Every file the facts are built from (a path, a `RunFolder` or a `RunContext`)."""
+    from ..profiles import profile_of
 
-def _get(data: Any, *path: Any) -> Any:
-    for key in path:
-        if isinstance(data, Mapping):
-            data = data.get(key)
-        elif isinstance(data, list) and isinstance(key, int) and -len(data) <= key < len(data):
-            data = data[key]
-        else:
-            return None
-    return data
+    folder = RunFolder.of(run_dir)
+    params = folder.parameters()
+    profile = profile_of(params)
+    return RunData(
+        folder=folder, profile=profile, params=params, run=folder.run_record(missing_ok=True),
+        status=folder.collect_status(), resolution=folder.resolution(profile.resolution_model),
+        analysis=folder.analysis(), summary=folder.integrate_summary(), tables=folder.tables(),
+    )
 
 
 UNUSABLE_STATES = ("unavailable", "error", "disabled")
@@ -332,7 +314,12 @@ class _Builder:
 
 
 def _ptr(path: str, *keys: Any) -> str:
-    return path + "#/" + "/".join(str(k) for k in keys)
+    return pointer(path, *keys)
+
+
+def _at(items: Sequence[Any], index: int) -> Any:
+    """``items[index]``, None when there is no such item."""
+    return items[index] if -len(items) <= index < len(items) else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -340,124 +327,95 @@ def _ptr(path: str, *keys: Any) -> str:
 
 
 def build_facts(run_dir: str | Path | Any) -> Facts:
-    """All facts of a run folder (a path, or a `RunContext`)."""
-    run_dir = Path(getattr(run_dir, "run_dir", run_dir))
-    from ..params import read_parameters
-
-    params = read_parameters(run_dir / "parameters.yaml")
-    run = read_json_object(run_dir / "run.json")
-    status = read_json_object(run_dir / "collected" / "status.json")
-    resolution = read_json_object(run_dir / "collected" / "resolution.json")
-    analysis = read_json_object(run_dir / "results" / "analysis.json")
-    tables = load_run_tables(run_dir)
-    summary = read_json_object(run_dir / "tables" / "summary.json")
-
-    sources = status.get("sources") if isinstance(status.get("sources"), Mapping) else {}
-    unusable = {name for name, e in sources.items() if isinstance(e, Mapping) and e.get("status") in UNUSABLE_STATES}
+    """All facts of a run folder (a path, a `RunFolder` or a `RunContext`), by its profile's fact builders."""
+    run = load_run_data(run_dir)
+    unusable = {name for name, e in run.status.sources.items() if e.status in UNUSABLE_STATES}
     b = _Builder(unusable)
-    _run_facts(b, params, run, status, analysis)
-    _device_facts(b, params, resolution)
-    _source_facts(b, status)
-    _method_facts(b, params)
-    _maude_facts(b, analysis, tables, summary)
-    _trend_facts(b, analysis)
-    _trend_method_facts(b, analysis)
-    _share_facts(b, analysis)
-    _change_point_facts(b, analysis)
-    _change_point_method_facts(b, analysis)
-    _forecast_facts(b, analysis)
-    _forecast_method_facts(b, analysis)
-    _problem_facts(b, analysis)
-    _signal_facts(b, analysis)
-    _recall_facts(b, tables)
-    _submission_facts(b, tables)
-    _product_facts(b, tables)
-    _citation_facts(b)
-    return Facts(b.facts, run_dir)
+    for builder in run.profile.fact_builders:
+        builder(b, run)
+    return Facts(b.facts, run.folder.path, structure=run.profile.report)
 
 
-def _run_facts(b: _Builder, params: Any, run: dict, status: dict, analysis: dict) -> None:
-    b.add("run_id", run.get("run_id"), "text", _ptr("run.json", "run_id"))
-    b.add("code", params.code, "text", _ptr("parameters.yaml", "code"))
-    b.add("kind", params.kind.value.replace("_", " "), "text", _ptr("parameters.yaml", "kind"))
-    as_of = _get(analysis, "meta", "as_of") or params.window.end
-    b.add("as_of", as_of, "date", _ptr("results/analysis.json", "meta", "as_of") if _get(analysis, "meta", "as_of")
-          else _ptr("parameters.yaml", "window", "end"))
-    b.add("window_start", params.window.start, "date", _ptr("parameters.yaml", "window", "start"))
-    b.add("window_end", params.window.end, "date", _ptr("parameters.yaml", "window", "end"))
-    origin = status.get("origin")
-    origin_text = {"api": "the openFDA and EUDAMED public APIs", "mirror": "a local mirror of openFDA bulk files"}.get(origin)
-    b.add("data_origin", origin_text, "text", _ptr("collected/status.json", "origin"))
-    b.add("offline", bool(status.get("offline")), "flag", _ptr("collected/status.json", "offline"))
-    b.add("synthetic", bool(status.get("synthetic")), "flag", _ptr("collected/status.json", "synthetic"))
-    version = run.get("code_version") or {}
-    commit = version.get("git_commit")
-    b.add("git_commit", commit, "text", _ptr("run.json", "code_version", "git_commit"),
-          text=commit[:12] if isinstance(commit, str) else None)
-    b.add("git_dirty", version.get("dirty"), "flag", _ptr("run.json", "code_version", "dirty"))
-    lock = version.get("lock_sha256")
-    b.add("lock_sha256", lock, "text", _ptr("run.json", "code_version", "lock_sha256"),
-          text=lock[:16] if isinstance(lock, str) else None)
-    b.add("tool_version", run.get("tool_version"), "text", _ptr("run.json", "tool_version"))
-    b.add("started_utc", run.get("started_utc"), "date", _ptr("run.json", "started_utc"))
+def run_facts(b: _Builder, run: RunData) -> None:
+    params, record, status, meta = run.params, run.run, run.status, run.analysis.meta
+    b.add("run_id", record.run_id if record else None, "text", _ptr(RUN_RECORD, "run_id"))
+    b.add("code", params.code, "text", _ptr(PARAMETERS, "code"))
+    b.add("kind", params.kind.value.replace("_", " "), "text", _ptr(PARAMETERS, "kind"))
+    b.add("as_of", meta.as_of or params.window.end, "date", _ptr(ANALYSIS, "meta", "as_of") if meta.as_of
+          else _ptr(PARAMETERS, "window", "end"))
+    b.add("window_start", params.window.start, "date", _ptr(PARAMETERS, "window", "start"))
+    b.add("window_end", params.window.end, "date", _ptr(PARAMETERS, "window", "end"))
+    origin_text = {"api": "the openFDA and EUDAMED public APIs", "mirror": "a local mirror of openFDA bulk files"}.get(
+        status.origin or "")
+    b.add("data_origin", origin_text, "text", _ptr(COLLECT_STATUS, "origin"))
+    b.add("offline", status.offline, "flag", _ptr(COLLECT_STATUS, "offline"))
+    b.add("synthetic", status.synthetic, "flag", _ptr(COLLECT_STATUS, "synthetic"))
+    version = record.code_version if record else None
+    commit = version.git_commit if version else None
+    b.add("git_commit", commit, "text", _ptr(RUN_RECORD, "code_version", "git_commit"),
+          text=commit[:12] if commit else None)
+    b.add("git_dirty", version.dirty if version else None, "flag", _ptr(RUN_RECORD, "code_version", "dirty"))
+    lock = version.lock_sha256 if version else None
+    b.add("lock_sha256", lock, "text", _ptr(RUN_RECORD, "code_version", "lock_sha256"), text=lock[:16] if lock else None)
+    b.add("tool_version", record.tool_version if record else None, "text", _ptr(RUN_RECORD, "tool_version"))
+    b.add("started_utc", record.started_utc if record else None, "date", _ptr(RUN_RECORD, "started_utc"))
 
 
-def _device_facts(b: _Builder, params: Any, resolution: dict) -> None:
-    src = "collected/resolution.json"
-    b.add("device_name", resolution.get("device_name"), "text", _ptr(src, "device_name"))
-    b.add("product_code", resolution.get("product_code") or (params.code if params.kind.value == "product_code" else None),
-          "text", _ptr(src, "product_code"))
-    klass = resolution.get("device_class")
+def device_facts(b: _Builder, run: RunData) -> None:
+    r = run.resolution
+    src = RESOLUTION
+    b.add("device_name", r.device_name, "text", _ptr(src, "device_name"))
+    b.add("product_code", r.product_code, "text", _ptr(src, "product_code"))
+    klass = r.device_class
     class_text = {"1": "Class I", "2": "Class II", "3": "Class III", "U": "unclassified", "N": "not classified",
                   "F": "HDE"}.get(str(klass), None) if klass is not None else None
     b.add("device_class", klass, "text", _ptr(src, "device_class"), text=class_text or (f"class {klass}" if klass else None))
-    regulation = resolution.get("regulation_number")
+    regulation = r.regulation_number
     b.add("regulation_number", regulation, "text", _ptr(src, "regulation_number"),
           text=f"21 CFR {regulation}" if regulation else None)
-    b.add("review_panel", resolution.get("review_panel"), "text", _ptr(src, "review_panel"))
-    b.add("medical_specialty", resolution.get("medical_specialty"), "text", _ptr(src, "medical_specialty"))
-    b.add("implant", resolution.get("implant"), "flag", _ptr(src, "implant"))
-    b.add("life_sustaining", resolution.get("life_sustaining"), "flag", _ptr(src, "life_sustaining"))
-    b.add("definition", resolution.get("definition"), "text", _ptr(src, "definition"))
-    comparators = [c for c in resolution.get("comparators") or [] if isinstance(c, Mapping)]
-    b.add("n_comparators", len(comparators), "count", _ptr(src, "comparators") + " (number of entries)")
-    b.add("comparator_codes", [c.get("product_code") for c in comparators], "list", _ptr(src, "comparators") + " (product_code)")
-    b.add("comparators_truncated", bool(resolution.get("comparators_truncated")), "flag", _ptr(src, "comparators_truncated"))
-    b.add("max_comparators", params.methods.signals.max_comparators, "count",
-          _ptr("parameters.yaml", "methods", "signals", "max_comparators"))
+    b.add("review_panel", r.review_panel, "text", _ptr(src, "review_panel"))
+    b.add("medical_specialty", r.medical_specialty, "text", _ptr(src, "medical_specialty"))
+    b.add("implant", r.implant, "flag", _ptr(src, "implant"))
+    b.add("life_sustaining", r.life_sustaining, "flag", _ptr(src, "life_sustaining"))
+    b.add("definition", r.definition, "text", _ptr(src, "definition"))
+    b.add("n_comparators", len(r.comparators), "count", _ptr(src, "comparators") + " (number of entries)")
+    b.add("comparator_codes", [c.product_code for c in r.comparators], "list", _ptr(src, "comparators") + " (product_code)")
+    b.add("comparators_truncated", r.comparators_truncated, "flag", _ptr(src, "comparators_truncated"))
+    b.add("max_comparators", run.params.methods.signals.max_comparators, "count",
+          _ptr(PARAMETERS, "methods", "signals", "max_comparators"))
 
 
-def _source_facts(b: _Builder, status: dict) -> None:
-    sources = status.get("sources") if isinstance(status.get("sources"), Mapping) else {}
+def source_facts(b: _Builder, run: RunData) -> None:
+    status = run.status
     not_ok = []
-    for name, (label, endpoint) in SOURCE_NAMES.items():
-        entry = sources.get(name) if isinstance(sources.get(name), Mapping) else {}
-        src = "collected/status.json"
-        state = entry.get("status")
+    src = COLLECT_STATUS
+    for spec in run.profile.sources:
+        name = spec.name
+        entry = status.source(name)
+        state = entry.status if entry else None
         prefix = f"source.{name}"
-        b.add(f"{prefix}.label", label, "text", "cer_lib/report/facts.py#SOURCE_NAMES")
+        b.add(f"{prefix}.label", spec.label, "text", f"cer_lib/sources/registry.py#SOURCES/{name}")
         b.add(f"{prefix}.state", state, "text", _ptr(src, "sources", name, "status"))
         b.add(f"{prefix}.status", STATUS_WORDS.get(state, state) if state else "not recorded", "text",
               _ptr(src, "sources", name, "status"))
-        b.add(f"{prefix}.reason", entry.get("reason"), "text", _ptr(src, "sources", name, "reason"))
-        b.add(f"{prefix}.last_updated", entry.get("last_updated"), "date", _ptr(src, "sources", name, "last_updated"))
-        b.add(f"{prefix}.total", entry.get("total"), "count", _ptr(src, "sources", name, "total"))
-        b.add(f"{prefix}.fetched", entry.get("fetched"), "count", _ptr(src, "sources", name, "fetched"))
-        b.add(f"{prefix}.truncated", bool(entry.get("truncated")), "flag", _ptr(src, "sources", name, "truncated"))
-        base = status.get("base_url") or ("https://api.fda.gov" if endpoint else None)
-        url = f"{base.rstrip('/')}{endpoint}" if endpoint and base else ("https://ec.europa.eu/tools/eudamed" if name == "eudamed" else None)
-        b.add(f"{prefix}.url", url, "text", _ptr(src, "base_url") + " + endpoint")
+        b.add(f"{prefix}.reason", entry.reason if entry else None, "text", _ptr(src, "sources", name, "reason"))
+        b.add(f"{prefix}.last_updated", entry.last_updated if entry else None, "date",
+              _ptr(src, "sources", name, "last_updated"))
+        b.add(f"{prefix}.total", entry.total if entry else None, "count", _ptr(src, "sources", name, "total"))
+        b.add(f"{prefix}.fetched", entry.fetched if entry else None, "count", _ptr(src, "sources", name, "fetched"))
+        b.add(f"{prefix}.truncated", bool(entry and entry.truncated), "flag", _ptr(src, "sources", name, "truncated"))
+        b.add(f"{prefix}.url", spec.url(status.base_url or OPENFDA_PUBLIC), "text", _ptr(src, "base_url") + " + endpoint")
         if state not in ("ok", None):
             not_ok.append(state)
-    b.add("n_sources_not_ok", len(not_ok), "count", "collected/status.json#/sources (status other than ok)")
+    b.add("n_sources_not_ok", len(not_ok), "count", _ptr(src, "sources") + " (status other than ok)")
     b.add("n_sources_unusable", sum(s in UNUSABLE_STATES for s in not_ok), "count",
-          "collected/status.json#/sources (status unavailable, error or disabled)")
-    b.add("n_sources_empty", sum(s == "empty" for s in not_ok), "count", "collected/status.json#/sources (status empty)")
+          _ptr(src, "sources") + " (status unavailable, error or disabled)")
+    b.add("n_sources_empty", sum(s == "empty" for s in not_ok), "count", _ptr(src, "sources") + " (status empty)")
 
 
-def _method_facts(b: _Builder, params: Any) -> None:
-    m = params.methods
-    p = "parameters.yaml"
+def method_facts(b: _Builder, run: RunData) -> None:
+    m = run.params.methods
+    p = PARAMETERS
     b.add("alpha", m.trend.alpha, "decimal", _ptr(p, "methods", "trend", "alpha"), text=f"{m.trend.alpha:g}")
     b.add("recent_months", m.trend.recent_months, "count", _ptr(p, "methods", "trend", "recent_months"))
     b.add("baseline_months", m.trend.baseline_months, "count", _ptr(p, "methods", "trend", "baseline_months"))
@@ -474,323 +432,217 @@ def _method_facts(b: _Builder, params: Any) -> None:
     b.add("recent_years", m.problems.recent_years, "count", _ptr(p, "methods", "problems", "recent_years"))
     b.add("review_sample_size", m.review_sample_size, "count", _ptr(p, "methods", "review_sample_size"))
     b.add("ci_level", 95, "percent", "cer_lib.analysis (two-sided 95% intervals throughout)")
-    b.add("pi_levels", "80% and 95%", "text", _ptr("results/analysis.json", "forecast", "rows") + " (pi80_*, pi95_*)")
+    b.add("pi_levels", "80% and 95%", "text", _ptr(ANALYSIS, "forecast", "rows") + " (pi80_*, pi95_*)")
 
 
-def _maude_facts(b: _Builder, analysis: dict, tables: Mapping[str, pd.DataFrame], summary: dict) -> None:
-    src = "results/analysis.json"
-    mc = analysis.get("monthly_counts") or {}
-    totals = mc.get("totals") or {}
+def maude_facts(b: _Builder, run: RunData) -> None:
+    src = ANALYSIS
+    tables = run.tables
+    mc = run.analysis.monthly_counts
+    totals = mc.totals
     all_reports = totals.get("all")
     b.add("reports_total", all_reports, "count", _ptr(src, "monthly_counts", "totals", "all"))
     for event_type in ("Death", "Injury", "Malfunction", "Other"):
         n = totals.get(event_type)
         key = event_type.lower()
         b.add(f"reports_{key}", n, "count", _ptr(src, "monthly_counts", "totals", event_type))
-        share = n / all_reports if isinstance(n, (int, float)) and all_reports else None
+        share = n / all_reports if n is not None and all_reports else None
         b.add(f"share_{key}", share, "share", _ptr(src, "monthly_counts", "totals", event_type) + " / totals/all")
-    b.add("first_month", mc.get("first_month"), "month", _ptr(src, "monthly_counts", "first_month"))
-    b.add("last_complete_month", mc.get("last_complete_month"), "month", _ptr(src, "monthly_counts", "last_complete_month"))
-    b.add("n_complete_months", mc.get("n_complete_months"), "count", _ptr(src, "monthly_counts", "n_complete_months"))
-    b.add("incomplete_month", mc.get("incomplete_month"), "month", _ptr(src, "monthly_counts", "incomplete_month"))
-    b.add("monthly_method", mc.get("method"), "text", _ptr(src, "monthly_counts", "method"))
+    b.add("first_month", mc.first_month, "month", _ptr(src, "monthly_counts", "first_month"))
+    b.add("last_complete_month", mc.last_complete_month, "month", _ptr(src, "monthly_counts", "last_complete_month"))
+    b.add("n_complete_months", mc.n_complete_months, "count", _ptr(src, "monthly_counts", "n_complete_months"))
+    b.add("incomplete_month", mc.incomplete_month, "month", _ptr(src, "monthly_counts", "incomplete_month"))
+    b.add("monthly_method", mc.method, "text", _ptr(src, "monthly_counts", "method"))
 
     b.using("device_event")
     events = tables.get("events", pd.DataFrame())
     texts = tables.get("event_texts", pd.DataFrame())
-    b.add("n_review_sample", len(events), "count", "tables/events.parquet (rows)")
+    b.add("n_review_sample", len(events), "count", f"{table('events')} (rows)")
     n_text_reports = int(texts["mdr_report_key"].nunique()) if "mdr_report_key" in texts else 0
-    b.add("n_reports_with_text", n_text_reports, "count", "tables/event_texts.parquet (distinct mdr_report_key)")
-    received = pd.to_datetime(events["date_received"], errors="coerce") if "date_received" in events else pd.Series([], dtype="datetime64[ns]")
-    b.add("review_sample_first", received.min() if len(received.dropna()) else None, "date",
-          "tables/events.parquet (min date_received)")
-    b.add("review_sample_last", received.max() if len(received.dropna()) else None, "date",
-          "tables/events.parquet (max date_received)")
-    dup = _get(summary, "tables", "events", "duplicates_removed")
-    b.add("events_duplicates_removed", dup, "count", _ptr("tables/summary.json", "tables", "events", "duplicates_removed"))
+    b.add("n_reports_with_text", n_text_reports, "count", f"{table('event_texts')} (distinct mdr_report_key)")
+    received = _dates(events, "date_received")
+    b.add("review_sample_first", received.min() if len(received) else None, "date", f"{table('events')} (min date_received)")
+    b.add("review_sample_last", received.max() if len(received) else None, "date", f"{table('events')} (max date_received)")
+    events_summary = run.summary.tables.get("events")
+    b.add("events_duplicates_removed", events_summary.duplicates_removed if events_summary else None, "count",
+          _ptr(INTEGRATE_SUMMARY, "tables", "events", "duplicates_removed"))
     outcomes = tables.get("patient_outcomes", pd.DataFrame())
     deaths_outcome = int(outcomes.loc[outcomes["outcome"] == "Death", "mdr_report_key"].nunique()) if "outcome" in outcomes else 0
     b.add("n_sample_death_outcome", deaths_outcome, "count",
-          "tables/patient_outcomes.parquet (distinct reports with outcome = Death)")
+          f"{table('patient_outcomes')} (distinct reports with outcome = Death)")
     totals_table = tables.get("report_totals", pd.DataFrame())
     comp_total = None
     if {"scope", "period", "n_reports"} <= set(totals_table.columns):
         rows = totals_table[(totals_table["scope"] == "comparator") & (totals_table["period"] == "all")]
         comp_total = int(rows["n_reports"].sum()) if len(rows) else None
     b.add("reports_comparators", comp_total, "count",
-          "tables/report_totals.parquet (sum of n_reports where scope = comparator, period = all)")
+          f"{table('report_totals')} (sum of n_reports where scope = comparator, period = all)")
     b.using()
 
 
-def _trend_facts(b: _Builder, analysis: dict) -> None:
-    src = "results/analysis.json"
-    t = analysis.get("trend") or {}
-    b.add("trend_status", t.get("status"), "text", _ptr(src, "trend", "status"))
-    b.add("trend_ok", t.get("status") == "ok", "flag", _ptr(src, "trend", "status"))
-    b.add("trend_reason", t.get("reason") or None, "text", _ptr(src, "trend", "reason"))
-    b.add("trend_model", t.get("model"), "text", _ptr(src, "trend", "model"))
-    b.add("trend_method", t.get("method"), "text", _ptr(src, "trend", "method"))
-    b.add("trend_dispersion", t.get("dispersion"), "decimal", _ptr(src, "trend", "dispersion"))
-    b.add("trend_overdispersed", t.get("overdispersed"), "flag", _ptr(src, "trend", "overdispersed"))
-    b.add("trend_rr", t.get("rate_ratio_per_year"), "ratio", _ptr(src, "trend", "rate_ratio_per_year"))
-    b.add("trend_ci_low", t.get("ci_low"), "ratio", _ptr(src, "trend", "ci_low"))
-    b.add("trend_ci_high", t.get("ci_high"), "ratio", _ptr(src, "trend", "ci_high"))
-    b.add("trend_p", t.get("p_value"), "p_value", _ptr(src, "trend", "p_value"))
+def trend_facts(b: _Builder, run: RunData) -> None:
+    src = ANALYSIS
+    t = run.analysis.trend
+    b.add("trend_status", t.status, "text", _ptr(src, "trend", "status"))
+    b.add("trend_ok", t.status == "ok", "flag", _ptr(src, "trend", "status"))
+    b.add("trend_reason", t.reason or None, "text", _ptr(src, "trend", "reason"))
+    b.add("trend_model", t.model, "text", _ptr(src, "trend", "model"))
+    b.add("trend_method", t.method, "text", _ptr(src, "trend", "method"))
+    b.add("trend_dispersion", t.dispersion, "decimal", _ptr(src, "trend", "dispersion"))
+    b.add("trend_overdispersed", t.overdispersed, "flag", _ptr(src, "trend", "overdispersed"))
+    b.add("trend_rr", t.rate_ratio_per_year, "ratio", _ptr(src, "trend", "rate_ratio_per_year"))
+    b.add("trend_ci_low", t.ci_low, "ratio", _ptr(src, "trend", "ci_low"))
+    b.add("trend_ci_high", t.ci_high, "ratio", _ptr(src, "trend", "ci_high"))
+    b.add("trend_p", t.p_value, "p_value", _ptr(src, "trend", "p_value"))
     ci_excludes_one = None
-    if isinstance(t.get("ci_low"), (int, float)) and isinstance(t.get("ci_high"), (int, float)):
-        ci_excludes_one = "above" if t["ci_low"] > 1 else "below" if t["ci_high"] < 1 else "includes"
+    if t.ci_low is not None and t.ci_high is not None:
+        ci_excludes_one = "above" if t.ci_low > 1 else "below" if t.ci_high < 1 else "includes"
     b.add("trend_direction", ci_excludes_one, "text", _ptr(src, "trend") + " (ci_low > 1: above; ci_high < 1: below)")
 
-    v = t.get("verdict") or {}
+    v = t.verdict
     vp = ("trend", "verdict")
-    b.add("verdict", v.get("verdict"), "text", _ptr(src, *vp, "verdict"))
-    b.add("verdict_reason", v.get("reason") or None, "text", _ptr(src, *vp, "reason"))
-    b.add("verdict_method", v.get("method"), "text", _ptr(src, *vp, "method"))
-    b.add("verdict_alpha", v.get("alpha"), "decimal", _ptr(src, *vp, "alpha"),
-          text=f"{v['alpha']:g}" if isinstance(v.get("alpha"), (int, float)) else None)
+    b.add("verdict", v.verdict, "text", _ptr(src, *vp, "verdict"))
+    b.add("verdict_reason", v.reason or None, "text", _ptr(src, *vp, "reason"))
+    b.add("verdict_method", v.method, "text", _ptr(src, *vp, "method"))
+    b.add("verdict_alpha", v.alpha, "decimal", _ptr(src, *vp, "alpha"), text=f"{v.alpha:g}" if v.alpha is not None else None)
     for window in ("recent", "baseline"):
-        w = v.get(window) or {}
-        b.add(f"verdict_{window}_start", w.get("start"), "date", _ptr(src, *vp, window, "start"))
-        b.add(f"verdict_{window}_end", w.get("end"), "date", _ptr(src, *vp, window, "end"))
-        b.add(f"verdict_{window}_months", w.get("months"), "count", _ptr(src, *vp, window, "months"))
-        b.add(f"verdict_{window}_n", w.get("n_reports"), "count", _ptr(src, *vp, window, "n_reports"))
-    b.add("verdict_rr", v.get("rate_ratio"), "ratio", _ptr(src, *vp, "rate_ratio"))
-    b.add("verdict_ci_low", v.get("ci_low"), "ratio", _ptr(src, *vp, "ci_low"))
-    b.add("verdict_ci_high", v.get("ci_high"), "ratio", _ptr(src, *vp, "ci_high"))
-    b.add("verdict_p", v.get("p_value"), "p_value", _ptr(src, *vp, "p_value"))
+        w = getattr(v, window)
+        b.add(f"verdict_{window}_start", w.start, "date", _ptr(src, *vp, window, "start"))
+        b.add(f"verdict_{window}_end", w.end, "date", _ptr(src, *vp, window, "end"))
+        b.add(f"verdict_{window}_months", w.months, "count", _ptr(src, *vp, window, "months"))
+        b.add(f"verdict_{window}_n", w.n_reports, "count", _ptr(src, *vp, window, "n_reports"))
+    b.add("verdict_rr", v.rate_ratio, "ratio", _ptr(src, *vp, "rate_ratio"))
+    b.add("verdict_ci_low", v.ci_low, "ratio", _ptr(src, *vp, "ci_low"))
+    b.add("verdict_ci_high", v.ci_high, "ratio", _ptr(src, *vp, "ci_high"))
+    b.add("verdict_p", v.p_value, "p_value", _ptr(src, *vp, "p_value"))
 
-    cc = t.get("control_chart") or {}
-    b.add("cc_ok", cc.get("centre") is not None and cc.get("status", "ok") == "ok", "flag",
+    cc = t.control_chart
+    b.add("cc_ok", cc is not None and cc.centre is not None and cc.status == "ok", "flag",
           _ptr(src, "trend", "control_chart") + " (status ok and centre present)")
-    b.add("cc_method", cc.get("method"), "text", _ptr(src, "trend", "control_chart", "method"))
-    b.add("cc_centre", cc.get("centre"), "rate", _ptr(src, "trend", "control_chart", "centre"))
-    b.add("cc_ucl", cc.get("ucl"), "rate", _ptr(src, "trend", "control_chart", "ucl"))
-    b.add("cc_lcl", cc.get("lcl"), "rate", _ptr(src, "trend", "control_chart", "lcl"))
-    signals = [s for s in cc.get("signals") or [] if isinstance(s, Mapping)]
+    b.add("cc_method", cc.method if cc else None, "text", _ptr(src, "trend", "control_chart", "method"))
+    b.add("cc_centre", cc.centre if cc else None, "rate", _ptr(src, "trend", "control_chart", "centre"))
+    b.add("cc_ucl", cc.ucl if cc else None, "rate", _ptr(src, "trend", "control_chart", "ucl"))
+    b.add("cc_lcl", cc.lcl if cc else None, "rate", _ptr(src, "trend", "control_chart", "lcl"))
+    signals = cc.signals if cc else []
     b.add("cc_n_signals", len(signals) if cc else None, "count", _ptr(src, "trend", "control_chart", "signals") + " (number)")
-    months = [format_value(s.get("month"), "month")[1] for s in signals]
+    months = [format_value(s.month, "month")[1] for s in signals]
     b.add("cc_signal_months", months, "list", _ptr(src, "trend", "control_chart", "signals") + " (month)")
-    cu = t.get("cusum") or {}
-    b.add("cusum_ok", cu.get("k") is not None and cu.get("status", "ok") == "ok", "flag",
-          _ptr(src, "trend", "cusum") + " (status ok and k present)")
-    b.add("cusum_method", cu.get("method"), "text", _ptr(src, "trend", "cusum", "method"))
-    b.add("cusum_k", cu.get("k"), "decimal", _ptr(src, "trend", "cusum", "k"))
-    b.add("cusum_h", cu.get("h"), "decimal", _ptr(src, "trend", "cusum", "h"))
-    b.add("cusum_first_alarm", cu.get("first_alarm"), "month", _ptr(src, "trend", "cusum", "first_alarm"))
+    cu = t.cusum
+    b.add("cusum_ok", cu.k is not None and cu.status == "ok", "flag", _ptr(src, "trend", "cusum") + " (status ok and k present)")
+    b.add("cusum_method", cu.method, "text", _ptr(src, "trend", "cusum", "method"))
+    b.add("cusum_k", cu.k, "decimal", _ptr(src, "trend", "cusum", "k"))
+    b.add("cusum_h", cu.h, "decimal", _ptr(src, "trend", "cusum", "h"))
+    b.add("cusum_first_alarm", cu.first_alarm, "month", _ptr(src, "trend", "cusum", "first_alarm"))
 
 
-def _trend_method_facts(b: _Builder, analysis: dict) -> None:
-    """The windows, the primary rule, the phases of the charts and their false-alarm rates, the reporting-lag guard."""
-    src = "results/analysis.json"
-    mc = analysis.get("monthly_counts") or {}
-    b.add("lag_guard_months", mc.get("lag_guard_months"), "count", _ptr(src, "monthly_counts", "lag_guard_months"))
-    b.add("lag_guard_cutoff", mc.get("lag_guard_cutoff"), "date", _ptr(src, "monthly_counts", "lag_guard_cutoff"))
-    t = analysis.get("trend") or {}
-    primary = t.get("primary") or {}
-    b.add("trend_primary_rule", primary.get("rule"), "text", _ptr(src, "trend", "primary", "rule"))
-    v = t.get("verdict") or {}
-    b.add("verdict_baseline_label", v.get("baseline_label"), "text", _ptr(src, "trend", "verdict", "baseline_label"))
-    b.add("verdict_reduced_baseline", bool(v.get("reduced_baseline")), "flag", _ptr(src, "trend", "verdict", "reduced_baseline"))
-    secondary = [(k, e) for k, e in (t.get("by_event_type") or {}).items() if isinstance(e, Mapping)]
-    for key, entry in secondary:
-        g, p = f"secondary_verdict.{key}", ("trend", "by_event_type", key)
-        b.add(f"{g}.event_type", key, "text", _ptr(src, *p))
-        b.add(f"{g}.verdict", _get(entry, "verdict", "verdict"), "text", _ptr(src, *p, "verdict", "verdict"))
-        b.add(f"{g}.rate_ratio", _get(entry, "verdict", "rate_ratio"), "ratio", _ptr(src, *p, "verdict", "rate_ratio"))
-        b.add(f"{g}.p", _get(entry, "verdict", "p_value"), "p_value", _ptr(src, *p, "verdict", "p_value"))
-        b.add(f"{g}.p_holm", entry.get("p_holm"), "p_value", _ptr(src, *p, "p_holm"))
-    cc = t.get("control_chart") or {}
-    c = ("trend", "control_chart")
-    b.add("cc_reason", cc.get("reason"), "text", _ptr(src, *c, "reason"))
-    b.add("cc_baseline_start", _get(cc, "baseline", "start"), "month", _ptr(src, *c, "baseline", "start"))
-    b.add("cc_baseline_end", _get(cc, "baseline", "end"), "month", _ptr(src, *c, "baseline", "end"))
-    b.add("cc_reduced_baseline", bool(_get(cc, "baseline", "reduced")), "flag", _ptr(src, *c, "baseline", "reduced"))
-    b.add("cc_monitoring_start", _get(cc, "monitoring", "start"), "month", _ptr(src, *c, "monitoring", "start"))
-    b.add("cc_monitoring_end", _get(cc, "monitoring", "end"), "month", _ptr(src, *c, "monitoring", "end"))
-    excluded = cc.get("phase_one_excluded")
-    b.add("cc_n_phase_one_excluded", len(excluded) if isinstance(excluded, list) else None, "count",
-          _ptr(src, *c, "phase_one_excluded") + " (number)")
-    b.add("cc_phase_one_months", [format_value(m, "month")[1] for m in excluded or []], "list",
-          _ptr(src, *c, "phase_one_excluded"))
-    b.add("cc_false_alarm_known", cc.get("false_alarm_probability_window_known"), "share",
-          _ptr(src, *c, "false_alarm_probability_window_known"))
-    b.add("cc_false_alarm_estimated", cc.get("false_alarm_probability_window_estimated"), "share",
-          _ptr(src, *c, "false_alarm_probability_window_estimated"))
-    cu = t.get("cusum") or {}
-    u = ("trend", "cusum")
-    b.add("cusum_reason", cu.get("reason"), "text", _ptr(src, *u, "reason"))
-    b.add("cusum_monitoring_start", _get(cu, "monitoring", "start"), "month", _ptr(src, *u, "monitoring", "start"))
-    b.add("cusum_monitoring_end", _get(cu, "monitoring", "end"), "month", _ptr(src, *u, "monitoring", "end"))
-    b.add("cusum_false_alarm_known", cu.get("false_alarm_probability_window_known"), "share",
-          _ptr(src, *u, "false_alarm_probability_window_known"))
-    b.add("cusum_false_alarm_estimated", cu.get("false_alarm_probability_window_estimated"), "share",
-          _ptr(src, *u, "false_alarm_probability_window_estimated"))
-
-
-def _share_facts(b: _Builder, analysis: dict) -> None:
-    """Shares that need no denominator (serious share, share of the comparator family) and which measures are robust."""
-    src = "results/analysis.json"
-    shares = _get(analysis, "trend", "shares") or {}
-    for key in ("serious", "family"):
-        sh = shares.get(key) if isinstance(shares.get(key), Mapping) else {}
-        p, g = ("trend", "shares", key), f"{key}_share"
-        b.add(f"{g}_ok", sh.get("status") == "ok", "flag", _ptr(src, *p, "status"))
-        b.add(f"{g}_status", sh.get("status"), "text", _ptr(src, *p, "status"))
-        b.add(f"{g}_reason", sh.get("reason"), "text", _ptr(src, *p, "reason"))
-        b.add(f"{g}_method", sh.get("method"), "text", _ptr(src, *p, "method"))
-        b.add(f"{g}_verdict", sh.get("verdict"), "text", _ptr(src, *p, "verdict"))
-        b.add(f"{g}_baseline_label", sh.get("baseline_label"), "text", _ptr(src, *p, "baseline_label"))
-        for window in ("recent", "baseline"):
-            b.add(f"{g}_{window}_start", _get(sh, window, "start"), "month", _ptr(src, *p, window, "start"))
-            b.add(f"{g}_{window}_end", _get(sh, window, "end"), "month", _ptr(src, *p, window, "end"))
-            b.add(f"{g}_{window}", _get(sh, window, "share"), "share", _ptr(src, *p, window, "share"))
-            b.add(f"{g}_{window}_n", _get(sh, window, "numerator"), "count", _ptr(src, *p, window, "numerator"))
-            b.add(f"{g}_{window}_of", _get(sh, window, "denominator"), "count", _ptr(src, *p, window, "denominator"))
-        b.add(f"{g}_ratio", sh.get("share_ratio"), "ratio", _ptr(src, *p, "share_ratio"))
-        b.add(f"{g}_ci_low", sh.get("ci_low"), "ratio", _ptr(src, *p, "ci_low"))
-        b.add(f"{g}_ci_high", sh.get("ci_high"), "ratio", _ptr(src, *p, "ci_high"))
-        b.add(f"{g}_p", sh.get("p_value"), "p_value", _ptr(src, *p, "p_value"))
-    robustness = [r for r in _get(analysis, "trend", "robustness") or [] if isinstance(r, Mapping)]
-    for i, r in enumerate(robustness, start=1):
-        g = f"robustness.{i}"
-        b.add(f"{g}.measure", r.get("measure"), "text", _ptr(src, "trend", "robustness", i - 1, "measure"))
-        b.add(f"{g}.robust", r.get("robust_to_growth_in_use"), "text",
-              _ptr(src, "trend", "robustness", i - 1, "robust_to_growth_in_use"))
-        b.add(f"{g}.why", r.get("why"), "text", _ptr(src, "trend", "robustness", i - 1, "why"))
-
-
-def _change_point_facts(b: _Builder, analysis: dict) -> None:
-    src = "results/analysis.json"
-    points = [p for p in analysis.get("change_points") or [] if isinstance(p, Mapping)]
-    method = analysis.get("change_point_method") or {}
-    dates = {p.get("date") for p in points if p.get("date")}
-    b.add("n_change_points", len(dates) if "change_points" in analysis else None, "count",
+def change_point_facts(b: _Builder, run: RunData) -> None:
+    src = ANALYSIS
+    analysis = run.analysis
+    points = analysis.change_points or []
+    method = analysis.change_point_method
+    dates = {p.date for p in points if p.date}
+    b.add("n_change_points", len(dates) if analysis.change_points is not None else None, "count",
           _ptr(src, "change_points") + " (distinct dates over the methods)")
-    b.add("cp_method", method.get("text"), "text", _ptr(src, "change_point_method", "text"))
-    b.add("cp_cost", method.get("cost"), "text", _ptr(src, "change_point_method", "cost"))
-    b.add("cp_penalty", method.get("penalty"), "decimal", _ptr(src, "change_point_method", "penalty"))
-    b.add("cp_min_segment", method.get("min_segment_months"), "count", _ptr(src, "change_point_method", "min_segment_months"))
+    b.add("cp_method", method.text, "text", _ptr(src, "change_point_method", "text"))
+    b.add("cp_cost", method.cost, "text", _ptr(src, "change_point_method", "cost"))
+    b.add("cp_penalty", method.penalty, "decimal", _ptr(src, "change_point_method", "penalty"))
+    b.add("cp_min_segment", method.min_segment_months, "count", _ptr(src, "change_point_method", "min_segment_months"))
     for i, p in enumerate(points, start=1):
         g = f"change_point.{i}"
-        b.add(f"{g}.date", p.get("date"), "month", _ptr(src, "change_points", i - 1, "date"))
-        b.add(f"{g}.method", p.get("method"), "text", _ptr(src, "change_points", i - 1, "method"))
-        b.add(f"{g}.rate_before", p.get("rate_before"), "rate", _ptr(src, "change_points", i - 1, "rate_before"))
-        b.add(f"{g}.before_lo", _get(p, "before_ci", 0), "rate", _ptr(src, "change_points", i - 1, "before_ci", 0))
-        b.add(f"{g}.before_hi", _get(p, "before_ci", 1), "rate", _ptr(src, "change_points", i - 1, "before_ci", 1))
-        b.add(f"{g}.rate_after", p.get("rate_after"), "rate", _ptr(src, "change_points", i - 1, "rate_after"))
-        b.add(f"{g}.after_lo", _get(p, "after_ci", 0), "rate", _ptr(src, "change_points", i - 1, "after_ci", 0))
-        b.add(f"{g}.after_hi", _get(p, "after_ci", 1), "rate", _ptr(src, "change_points", i - 1, "after_ci", 1))
-        b.add(f"{g}.rate_ratio", p.get("rate_ratio"), "ratio", _ptr(src, "change_points", i - 1, "rate_ratio"))
+        b.add(f"{g}.date", p.date, "month", _ptr(src, "change_points", i - 1, "date"))
+        b.add(f"{g}.method", p.method, "text", _ptr(src, "change_points", i - 1, "method"))
+        b.add(f"{g}.rate_before", p.rate_before, "rate", _ptr(src, "change_points", i - 1, "rate_before"))
+        b.add(f"{g}.before_lo", _at(p.before_ci, 0), "rate", _ptr(src, "change_points", i - 1, "before_ci", 0))
+        b.add(f"{g}.before_hi", _at(p.before_ci, 1), "rate", _ptr(src, "change_points", i - 1, "before_ci", 1))
+        b.add(f"{g}.rate_after", p.rate_after, "rate", _ptr(src, "change_points", i - 1, "rate_after"))
+        b.add(f"{g}.after_lo", _at(p.after_ci, 0), "rate", _ptr(src, "change_points", i - 1, "after_ci", 0))
+        b.add(f"{g}.after_hi", _at(p.after_ci, 1), "rate", _ptr(src, "change_points", i - 1, "after_ci", 1))
+        b.add(f"{g}.rate_ratio", p.rate_ratio, "ratio", _ptr(src, "change_points", i - 1, "rate_ratio"))
 
 
-def _forecast_facts(b: _Builder, analysis: dict) -> None:
-    src = "results/analysis.json"
-    f = analysis.get("forecast") or {}
-    rows = [r for r in f.get("rows") or [] if isinstance(r, Mapping)]
-    b.add("forecast_status", f.get("status"), "text", _ptr(src, "forecast", "status"))
-    b.add("forecast_ok", f.get("status") == "ok" and bool(rows), "flag", _ptr(src, "forecast", "status"))
-    b.add("forecast_warning", f.get("warning"), "text", _ptr(src, "forecast", "warning"))
-    b.add("forecast_model", f.get("model"), "text", _ptr(src, "forecast", "model"))
-    b.add("forecast_method", f.get("method"), "text", _ptr(src, "forecast", "method"))
-    b.add("forecast_horizon", f.get("horizon_months"), "count", _ptr(src, "forecast", "horizon_months"))
-    b.add("forecast_mase", f.get("mase"), "decimal", _ptr(src, "forecast", "mase"))
-    b.add("forecast_mase_scale", f.get("mase_scale"), "text", _ptr(src, "forecast", "mase_scale"))
-    first, last = (rows[0], rows[-1]) if rows else ({}, {})
+def forecast_facts(b: _Builder, run: RunData) -> None:
+    src = ANALYSIS
+    f = run.analysis.forecast
+    rows = f.rows
+    b.add("forecast_status", f.status, "text", _ptr(src, "forecast", "status"))
+    b.add("forecast_ok", f.status == "ok" and bool(rows), "flag", _ptr(src, "forecast", "status"))
+    b.add("forecast_warning", f.warning, "text", _ptr(src, "forecast", "warning"))
+    b.add("forecast_model", f.model, "text", _ptr(src, "forecast", "model"))
+    b.add("forecast_method", f.method, "text", _ptr(src, "forecast", "method"))
+    b.add("forecast_horizon", f.horizon_months, "count", _ptr(src, "forecast", "horizon_months"))
+    b.add("forecast_mase", f.mase, "decimal", _ptr(src, "forecast", "mase"))
+    b.add("forecast_mase_scale", f.mase_scale, "text", _ptr(src, "forecast", "mase_scale"))
+    first, last = _at(rows, 0), _at(rows, -1)
     n = len(rows) - 1
-    b.add("forecast_first_month", first.get("month"), "month", _ptr(src, "forecast", "rows", 0, "month"))
-    b.add("forecast_first_mean", first.get("mean"), "rate", _ptr(src, "forecast", "rows", 0, "mean"))
-    b.add("forecast_last_month", last.get("month"), "month", _ptr(src, "forecast", "rows", n, "month"))
-    b.add("forecast_last_mean", last.get("mean"), "rate", _ptr(src, "forecast", "rows", n, "mean"))
-    b.add("forecast_last_pi95_low", last.get("pi95_low"), "rate", _ptr(src, "forecast", "rows", n, "pi95_low"))
-    b.add("forecast_last_pi95_high", last.get("pi95_high"), "rate", _ptr(src, "forecast", "rows", n, "pi95_high"))
+    b.add("forecast_first_month", first.month if first else None, "month", _ptr(src, "forecast", "rows", 0, "month"))
+    b.add("forecast_first_mean", first.mean if first else None, "rate", _ptr(src, "forecast", "rows", 0, "mean"))
+    b.add("forecast_last_month", last.month if last else None, "month", _ptr(src, "forecast", "rows", n, "month"))
+    b.add("forecast_last_mean", last.mean if last else None, "rate", _ptr(src, "forecast", "rows", n, "mean"))
+    b.add("forecast_last_pi95_low", last.pi95_low if last else None, "rate", _ptr(src, "forecast", "rows", n, "pi95_low"))
+    b.add("forecast_last_pi95_high", last.pi95_high if last else None, "rate", _ptr(src, "forecast", "rows", n, "pi95_high"))
 
 
-def _change_point_method_facts(b: _Builder, analysis: dict) -> None:
-    src = "results/analysis.json"
-    method = analysis.get("change_point_method") or {}
-    validation = method.get("validation") or {}
-    b.add("cp_penalty_factor", method.get("penalty_factor"), "decimal", _ptr(src, "change_point_method", "penalty_factor"),
-          text=f"{method['penalty_factor']:g}" if isinstance(method.get("penalty_factor"), (int, float)) else None)
-    b.add("cp_validation_level", validation.get("level"), "decimal", _ptr(src, "change_point_method", "validation", "level"),
-          text=f"{validation['level']:g}" if isinstance(validation.get("level"), (int, float)) else None)
-    candidates = validation.get("candidates")
-    b.add("cp_n_candidates", len(candidates) if isinstance(candidates, list) else None, "count",
-          _ptr(src, "change_point_method", "validation", "candidates") + " (number)")
-    b.add("cp_intervals", method.get("intervals"), "text", _ptr(src, "change_point_method", "intervals"))
-
-
-def _forecast_method_facts(b: _Builder, analysis: dict) -> None:
-    src = "results/analysis.json"
-    f = analysis.get("forecast") or {}
-    backtest = f.get("backtest") if isinstance(f.get("backtest"), Mapping) else {}
-    b.add("forecast_naive_mase", f.get("naive_mase"), "decimal", _ptr(src, "forecast", "naive_mase"))
-    b.add("forecast_backtest_horizon", backtest.get("horizon"), "count", _ptr(src, "forecast", "backtest", "horizon"))
-    b.add("forecast_backtest_origins", backtest.get("n_origins"), "count", _ptr(src, "forecast", "backtest", "n_origins"))
-
-
-def _problem_facts(b: _Builder, analysis: dict) -> None:
-    src = "results/analysis.json"
-    pr = analysis.get("problems") or {}
-    b.add("problems_method", pr.get("method"), "text", _ptr(src, "problems", "method"))
-    b.add("problems_truncated", bool(pr.get("truncated")), "flag", _ptr(src, "problems", "truncated"))
+def problem_facts(b: _Builder, run: RunData) -> None:
+    src = ANALYSIS
+    pr = run.analysis.problems
+    b.add("problems_method", pr.method, "text", _ptr(src, "problems", "method"))
+    b.add("problems_truncated", pr.truncated, "flag", _ptr(src, "problems", "truncated"))
     for kind in ("device", "patient"):
-        top = [t for t in _get(pr, "top", kind) or [] if isinstance(t, Mapping)]
+        top = pr.top.get(kind, [])
         b.add(f"n_top_{kind}_terms", len(top), "count", _ptr(src, "problems", "top", kind) + " (number)")
         for i, t in enumerate(top[:5], start=1):
             g = f"problem_{kind}.{i}"
-            b.add(f"{g}.term", t.get("term"), "text", _ptr(src, "problems", "top", kind, i - 1, "term"))
-            b.add(f"{g}.n_reports", t.get("n_reports"), "count", _ptr(src, "problems", "top", kind, i - 1, "n_reports"))
-            b.add(f"{g}.share", t.get("share"), "share", _ptr(src, "problems", "top", kind, i - 1, "share"))
-    changes = [c for c in pr.get("changes") or [] if isinstance(c, Mapping)]
-    significant = [(i, c) for i, c in enumerate(changes) if c.get("significant")]
+            b.add(f"{g}.term", t.term, "text", _ptr(src, "problems", "top", kind, i - 1, "term"))
+            b.add(f"{g}.n_reports", t.n_reports, "count", _ptr(src, "problems", "top", kind, i - 1, "n_reports"))
+            b.add(f"{g}.share", t.share, "share", _ptr(src, "problems", "top", kind, i - 1, "share"))
+    changes = pr.changes
+    significant = [(i, c) for i, c in enumerate(changes) if c.significant]
     b.add("n_problem_changes_tested", len(changes), "count", _ptr(src, "problems", "changes") + " (number)")
     b.add("n_problem_changes_significant", len(significant), "count",
           _ptr(src, "problems", "changes") + " (rows with significant = true)")
     for j, (i, c) in enumerate(significant[:10], start=1):
         g = f"problem_change.{j}"
-        b.add(f"{g}.problem_type", c.get("problem_type"), "text", _ptr(src, "problems", "changes", i, "problem_type"))
-        b.add(f"{g}.term", c.get("term"), "text", _ptr(src, "problems", "changes", i, "term"))
-        b.add(f"{g}.direction", c.get("direction"), "text", _ptr(src, "problems", "changes", i, "direction"))
-        b.add(f"{g}.share_recent", c.get("share_recent"), "share", _ptr(src, "problems", "changes", i, "share_recent"))
-        b.add(f"{g}.share_earlier", c.get("share_earlier"), "share", _ptr(src, "problems", "changes", i, "share_earlier"))
-        b.add(f"{g}.q_value", c.get("q_value"), "p_value", _ptr(src, "problems", "changes", i, "q_value"))
+        b.add(f"{g}.problem_type", c.problem_type, "text", _ptr(src, "problems", "changes", i, "problem_type"))
+        b.add(f"{g}.term", c.term, "text", _ptr(src, "problems", "changes", i, "term"))
+        b.add(f"{g}.direction", c.direction, "text", _ptr(src, "problems", "changes", i, "direction"))
+        b.add(f"{g}.share_recent", c.share_recent, "share", _ptr(src, "problems", "changes", i, "share_recent"))
+        b.add(f"{g}.share_earlier", c.share_earlier, "share", _ptr(src, "problems", "changes", i, "share_earlier"))
+        b.add(f"{g}.q_value", c.q_value, "p_value", _ptr(src, "problems", "changes", i, "q_value"))
 
 
-def _signal_facts(b: _Builder, analysis: dict) -> None:
-    src = "results/analysis.json"
-    s = analysis.get("signals") or {}
-    b.add("signals_status", s.get("status"), "text", _ptr(src, "signals", "status"))
-    b.add("signals_ok", s.get("status") == "ok", "flag", _ptr(src, "signals", "status"))
-    b.add("signals_reason", s.get("reason") or None, "text", _ptr(src, "signals", "reason"))
-    b.add("signals_method", s.get("method"), "text", _ptr(src, "signals", "method"))
-    b.add("ic_definition", s.get("ic_definition"), "text", _ptr(src, "signals", "ic_definition"))
-    b.add("signal_comparators", s.get("comparators") or [], "list", _ptr(src, "signals", "comparators"))
-    b.add("n_signal_comparators", len(s.get("comparators") or []), "count", _ptr(src, "signals", "comparators") + " (number)")
-    device = s.get("device")
-    rows = [(i, r) for i, r in enumerate(s.get("rows") or []) if isinstance(r, Mapping)]
-    own = [(i, r) for i, r in rows if r.get("product") == device]
-    b.add("signals_n_terms", len(own), "count", _ptr(src, "signals", "rows") + f" (rows where product = {device})")
-    evans = [(i, r) for i, r in own if r.get("evans_signal")]
-    eb05 = [(i, r) for i, r in own if r.get("eb05_signal")]
-    b.add("signals_n_evans", len(evans), "count", _ptr(src, "signals", "rows") + " (device rows with evans_signal)")
-    b.add("signals_n_eb05", len(eb05), "count", _ptr(src, "signals", "rows") + " (device rows with eb05_signal)")
-    flagged = [(i, r) for i, r in own if r.get("evans_signal") or r.get("eb05_signal")]
-    flagged.sort(key=lambda ir: -(ir[1].get("EB05") if isinstance(ir[1].get("EB05"), (int, float)) else -1e9))
+def signal_facts(b: _Builder, run: RunData) -> None:
+    src = ANALYSIS
+    s = run.analysis.signals
+    b.add("signals_status", s.status, "text", _ptr(src, "signals", "status"))
+    b.add("signals_ok", s.status == "ok", "flag", _ptr(src, "signals", "status"))
+    b.add("signals_reason", s.reason or None, "text", _ptr(src, "signals", "reason"))
+    b.add("signals_method", s.method, "text", _ptr(src, "signals", "method"))
+    b.add("ic_definition", s.ic_definition, "text", _ptr(src, "signals", "ic_definition"))
+    b.add("signal_comparators", s.comparators, "list", _ptr(src, "signals", "comparators"))
+    b.add("n_signal_comparators", len(s.comparators), "count", _ptr(src, "signals", "comparators") + " (number)")
+    own = s.rows_of(s.device)
+    b.add("signals_n_terms", len(own), "count", _ptr(src, "signals", "rows") + f" (rows where product = {s.device})")
+    b.add("signals_n_evans", sum(r.evans_signal for _, r in own), "count",
+          _ptr(src, "signals", "rows") + " (device rows with evans_signal)")
+    b.add("signals_n_eb05", sum(r.eb05_signal for _, r in own), "count",
+          _ptr(src, "signals", "rows") + " (device rows with eb05_signal)")
+    flagged = [(i, r) for i, r in own if r.evans_signal or r.eb05_signal]
+    flagged.sort(key=lambda ir: -(ir[1].EB05 if ir[1].EB05 is not None else -1e9))
     b.add("signals_n_flagged", len(flagged), "count", _ptr(src, "signals", "rows") + " (device rows with either flag)")
     for j, (i, r) in enumerate(flagged[:10], start=1):
         g = f"signal.{j}"
         p = ("signals", "rows", i)
-        b.add(f"{g}.term", r.get("term"), "text", _ptr(src, *p, "term"))
-        b.add(f"{g}.problem_type", r.get("problem_type"), "text", _ptr(src, *p, "problem_type"))
-        b.add(f"{g}.a", r.get("a"), "count", _ptr(src, *p, "a"))
-        b.add(f"{g}.prr", r.get("PRR"), "ratio", _ptr(src, *p, "PRR"))
-        b.add(f"{g}.prr_lo", r.get("PRR_lo"), "ratio", _ptr(src, *p, "PRR_lo"))
-        b.add(f"{g}.prr_hi", r.get("PRR_hi"), "ratio", _ptr(src, *p, "PRR_hi"))
-        b.add(f"{g}.chi2", r.get("chi2_yates"), "decimal", _ptr(src, *p, "chi2_yates"))
-        b.add(f"{g}.ebgm", r.get("EBGM"), "ratio", _ptr(src, *p, "EBGM"))
-        b.add(f"{g}.eb05", r.get("EB05"), "ratio", _ptr(src, *p, "EB05"))
-        b.add(f"{g}.evans", bool(r.get("evans_signal")), "flag", _ptr(src, *p, "evans_signal"))
-        b.add(f"{g}.eb05_flag", bool(r.get("eb05_signal")), "flag", _ptr(src, *p, "eb05_signal"))
+        b.add(f"{g}.term", r.term, "text", _ptr(src, *p, "term"))
+        b.add(f"{g}.problem_type", r.problem_type, "text", _ptr(src, *p, "problem_type"))
+        b.add(f"{g}.a", r.a, "count", _ptr(src, *p, "a"))
+        b.add(f"{g}.prr", r.PRR, "ratio", _ptr(src, *p, "PRR"))
+        b.add(f"{g}.prr_lo", r.PRR_lo, "ratio", _ptr(src, *p, "PRR_lo"))
+        b.add(f"{g}.prr_hi", r.PRR_hi, "ratio", _ptr(src, *p, "PRR_hi"))
+        b.add(f"{g}.chi2", r.chi2_yates, "decimal", _ptr(src, *p, "chi2_yates"))
+        b.add(f"{g}.ebgm", r.EBGM, "ratio", _ptr(src, *p, "EBGM"))
+        b.add(f"{g}.eb05", r.EB05, "ratio", _ptr(src, *p, "EB05"))
+        b.add(f"{g}.evans", r.evans_signal, "flag", _ptr(src, *p, "evans_signal"))
+        b.add(f"{g}.eb05_flag", r.eb05_signal, "flag", _ptr(src, *p, "eb05_signal"))
 
 
 def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -799,13 +651,14 @@ def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_datetime(frame[column], errors="coerce").dropna()
 
 
-def _recall_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
+def recall_facts(b: _Builder, run: RunData) -> None:
+    tables = run.tables
     recalls = tables.get("recalls", pd.DataFrame())
     enforcement = tables.get("enforcement", pd.DataFrame())
     for scope, word in (("device", "device"), ("comparator", "comparator")):
         b.using("device_recall")
         r = recalls[recalls["scope"] == scope] if "scope" in recalls else recalls.iloc[0:0]
-        where = f"tables/recalls.parquet (rows where scope = {scope})"
+        where = f"{table('recalls')} (rows where scope = {scope})"
         b.add(f"n_recalls_{word}", len(r), "count", where)
         dates = _dates(r, "event_date_initiated")
         b.add(f"recalls_{word}_first", dates.min() if len(dates) else None, "date", where + " (min event_date_initiated)")
@@ -819,7 +672,7 @@ def _recall_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
         b.add(f"n_recall_codes_{word}", int(codes), "count", where + " (distinct product_code)")
         b.using("device_enforcement")
         e = enforcement[enforcement["scope"] == scope] if "scope" in enforcement else enforcement.iloc[0:0]
-        ewhere = f"tables/enforcement.parquet (rows where scope = {scope})"
+        ewhere = f"{table('enforcement')} (rows where scope = {scope})"
         b.add(f"n_enforcement_{word}", len(e), "count", ewhere)
         for klass, key in (("Class I", "i"), ("Class II", "ii"), ("Class III", "iii")):
             n = int((e["classification"] == klass).sum()) if "classification" in e else 0
@@ -827,9 +680,10 @@ def _recall_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
     b.using()
 
 
-def _submission_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
+def submission_facts(b: _Builder, run: RunData) -> None:
+    tables = run.tables
     s = tables.get("submissions", pd.DataFrame())
-    where = "tables/submissions.parquet"
+    where = table("submissions")
     for stype, key, source in (("510(k)", "510k", "device_510k"), ("De Novo", "denovo", "device_510k"),
                                ("PMA", "pma", "device_pma"), ("PMA supplement", "pma_supplement", "device_pma")):
         n = int((s["submission_type"] == stype).sum()) if "submission_type" in s else 0
@@ -847,9 +701,10 @@ def _submission_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
     b.using()
 
 
-def _product_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
+def product_facts(b: _Builder, run: RunData) -> None:
+    tables = run.tables
     p = tables.get("products", pd.DataFrame())
-    where = "tables/products.parquet"
+    where = table("products")
     for source, status_name in (("udi", "device_udi"), ("registrationlisting", "device_registrationlisting"),
                                 ("eudamed", "eudamed")):
         rows = p[p["source"] == source] if "source" in p else p.iloc[0:0]
@@ -870,7 +725,7 @@ def _product_facts(b: _Builder, tables: Mapping[str, pd.DataFrame]) -> None:
           needs=("eudamed",))
 
 
-def _citation_facts(b: _Builder) -> None:
+def citation_facts(b: _Builder, run: RunData) -> None:
     for key, (short, full) in CITATIONS.items():
         b.add(f"cite.{key}.short", short, "citation", f"cer_lib/report/facts.py#CITATIONS/{key}")
         b.add(f"cite.{key}.full", full, "citation", f"cer_lib/report/facts.py#CITATIONS/{key}")

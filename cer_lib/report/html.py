@@ -3,7 +3,7 @@
 Layout of the page (nbconvert template ``templates/nbconvert/cer``, extending JupyterLab's)::
 
     title block      code, device name, class, data window, run id, data last_updated,
-                     a SYNTHETIC DATA banner when collected/status.json says so
+                     a SYNTHETIC DATA banner when the collect status says so
     contents         links to every section (page numbers in the PDF)
     report           the executed 05_report notebook: its outputs (narrative, tables, figures),
                      the code of each cell folded in <details>; no prompts
@@ -38,13 +38,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import nbformat
-import yaml
 
 from .. import __version__
-from ..context import STAGES
-from ..errors import CerError
-from ..files import read_json_object
-from ..provenance import Provenance, redact_url, sha256_file
+from ..errors import CerError, ReportError
+from ..provenance import redact_url
+from ..runfolder import RunFolder, RunRecord, layout
+from ..runfolder.layout import STAGES
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "nbconvert"
 TEMPLATE_NAME = "cer"
@@ -58,10 +57,6 @@ STAGE_TITLES = {
     "04_narrate": "Narrate: text generated from the results",
     "05_report": "Report: the CER sections",
 }
-
-
-class ReportError(CerError):
-    """The report could not be assembled (missing notebook, unsafe content, renderer failure)."""
 
 
 # ==============================================================================================
@@ -504,25 +499,6 @@ def audit_html(html: str) -> list[str]:
 # ==============================================================================================
 
 
-def _find_key(data: Any, keys: Iterable[str], depth: int = 3) -> Any:
-    """First non-empty scalar under one of ``keys`` (breadth first, a few levels deep)."""
-    keys = tuple(keys)
-    level = [data]
-    for _ in range(depth):
-        nxt = []
-        for node in level:
-            if isinstance(node, dict):
-                for key in keys:
-                    value = node.get(key)
-                    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
-                        return value
-                nxt.extend(v for v in node.values() if isinstance(v, (dict, list)))
-            elif isinstance(node, list):
-                nxt.extend(v for v in node[:20] if isinstance(v, (dict, list)))
-        level = nxt
-    return None
-
-
 @dataclass
 class RunInfo:
     """What the title block, the running header and the book index say about a run."""
@@ -539,7 +515,7 @@ class RunInfo:
     origin: str | None = None
     synthetic: bool = False
     last_updated: dict[str, str] = field(default_factory=dict)
-    run: dict[str, Any] = field(default_factory=dict)
+    run: RunRecord | None = None
     started_utc: str | None = None
 
     @property
@@ -558,46 +534,37 @@ class RunInfo:
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
-    """Read parameters.yaml, run.json, collected/status.json and collected/resolution.json, tolerantly."""
-    run_dir = Path(run_dir)
-    params: dict[str, Any] = {}
-    params_file = run_dir / "parameters.yaml"
-    if params_file.is_file():
-        try:
-            params = yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
-            params = {}
-    run = read_json_object(run_dir / "run.json")
-    status = read_json_object(run_dir / "collected" / "status.json")
-    resolution = read_json_object(run_dir / "collected" / "resolution.json")
-    window = params.get("window") or {}
-    last_updated: dict[str, str] = {}
-    sources = status.get("sources") if isinstance(status, dict) else None
-    if isinstance(sources, dict):
-        for name, source in sources.items():
-            if isinstance(source, dict) and source.get("last_updated"):
-                last_updated[str(name)] = str(source["last_updated"])
-    if not last_updated and isinstance(status, dict) and status.get("last_updated"):
-        last_updated["all"] = str(status["last_updated"])
-    run_id = str(run.get("run_id") or run_dir.resolve().name.removeprefix(".tmp-"))
-    device_name = _find_key(resolution, ("device_name", "devicename", "name", "brand_name", "generic_name"))
-    device_class = _find_key(resolution, ("device_class", "deviceclass", "class"))
+    """What the title block and the book say about a run, from its typed files; a file that is
+    missing or unreadable leaves its items unknown (the book still lists the run)."""
+    folder = RunFolder(run_dir)
+    params = _tolerant(folder.parameters)
+    run = _tolerant(lambda: folder.run_record(missing_ok=True))
+    status = _tolerant(lambda: folder.collect_status(missing_ok=True))
+    resolution = _tolerant(lambda: folder.resolution(missing_ok=True)) if params is not None else None
+    last_updated = {name: s.last_updated for name, s in status.sources.items() if s.last_updated} if status else {}
     return RunInfo(
-        run_dir=run_dir,
-        code=str(params.get("code") or run.get("code") or resolution.get("code") or run_dir.resolve().parent.name),
-        kind=str(params.get("kind") or run.get("kind") or "product_code"),
-        run_id=run_id,
-        device_name=None if device_name is None else str(device_name),
-        device_class=None if device_class is None else str(device_class),
-        window_start=None if window.get("start") is None else str(window.get("start")),
-        window_end=None if window.get("end") is None else str(window.get("end")),
-        data_from=params.get("from") or params.get("data_from"),
-        origin=status.get("origin") if isinstance(status, dict) else None,
-        synthetic=bool(status.get("synthetic")) if isinstance(status, dict) else False,
+        run_dir=folder.path,
+        code=(params.code if params else None) or (run.code if run else None) or folder.path.resolve().parent.name,
+        kind=params.kind.value if params else run.kind if run else "product_code",
+        run_id=run.run_id if run else folder.run_id,
+        device_name=resolution.subject_name if resolution else None,
+        device_class=resolution.subject_class if resolution else None,
+        window_start=str(params.window.start) if params else None,
+        window_end=str(params.window.end) if params and params.window.end else None,
+        data_from=params.data_from if params else None,
+        origin=status.origin if status else None,
+        synthetic=status.synthetic if status else False,
         last_updated=last_updated,
-        run=run if isinstance(run, dict) else {},
-        started_utc=run.get("started_utc") if isinstance(run, dict) else None,
+        run=run,
+        started_utc=run.started_utc if run else None,
     )
+
+
+def _tolerant(read: Any) -> Any:
+    try:
+        return read()
+    except CerError:
+        return None
 
 
 # ==============================================================================================
@@ -627,45 +594,29 @@ def _provenance_items(run_dir: Path) -> list[dict[str, Any]] | None:
         raise
     if not hasattr(document, "provenance_items"):
         return None
-    from ..context import open_run
-
-    return list(document.provenance_items(open_run(run_dir)))
+    return list(document.provenance_items(RunFolder(run_dir)))
 
 
 ALL_QUERIES = "*"
 
 
 def _fallback_items(run_dir: Path, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Items from analysis.json figures and tables/*.parquet when document.py does not provide them."""
+    """Items from the analysis' figures and the tidy tables when document.py does not provide them."""
+    folder = RunFolder(run_dir)
     items: list[dict[str, Any]] = []
     sources = [ALL_QUERIES] if requests else []
-    analysis = read_json_object(run_dir / "results" / "analysis.json")
-    meta = analysis.get("meta") if isinstance(analysis, dict) else None
-    meta_inputs = meta.get("inputs") or [] if isinstance(meta, dict) else []
-    figures = analysis.get("figures") if isinstance(analysis, dict) else None
-    if isinstance(figures, dict):
-        figures = [{"id": k, **v} if isinstance(v, dict) else {"id": k} for k, v in figures.items()]
-    for fig in figures or []:
-        if not isinstance(fig, dict) or not fig.get("id"):
-            continue
-        inputs = []
-        for key in ("png", "svg"):
-            if fig.get(key) and (run_dir / str(fig[key])).is_file():
-                inputs.append({"path": str(fig[key]), "sha256": sha256_file(run_dir / str(fig[key]))})
-        for entry in meta_inputs:
-            if isinstance(entry, dict) and entry.get("path"):
-                inputs.append({"path": str(entry["path"]), "sha256": str(entry.get("sha256") or "")})
-        fig_id = re.sub(r"[^a-z0-9]+", "-", str(fig["id"]).lower()).strip("-")
+    analysis = _tolerant(lambda: folder.analysis(missing_ok=True))
+    meta_inputs = [{"path": i.path, "sha256": i.sha256 or ""} for i in analysis.meta.inputs] if analysis else []
+    for fig in analysis.figures if analysis else []:
+        inputs = [{"path": p, "sha256": folder.sha256(p)} for p in (fig.png, fig.svg) if p and folder.exists(p)]
+        fig_id = re.sub(r"[^a-z0-9]+", "-", fig.id.lower()).strip("-")
         items.append({"id": fig_id if fig_id.startswith("fig-") else f"fig-{fig_id}", "kind": "figure",
-                      "title": str(fig.get("title") or ""), "sources": sources, "inputs": inputs})
-    summary = read_json_object(run_dir / "tables" / "summary.json")
-    tables_info = summary.get("tables", summary) if isinstance(summary, dict) else {}
-    for path in sorted((run_dir / "tables").glob("*.parquet")):
-        info = tables_info.get(path.stem) if isinstance(tables_info, dict) else None
-        rows = info.get("rows") if isinstance(info, dict) else None
-        title = f"{path.stem} table" + (f" ({rows} rows)" if rows is not None else "")
-        items.append({"id": f"tab-{path.stem}", "kind": "table", "title": title, "sources": sources,
-                      "inputs": [{"path": f"tables/{path.name}", "sha256": sha256_file(path)}]})
+                      "title": fig.title or "", "sources": sources, "inputs": inputs + meta_inputs})
+    summary = _tolerant(folder.integrate_summary)
+    for name, info in (summary.tables.items() if summary else []):
+        if folder.exists(layout.table(name)):
+            items.append({"id": f"tab-{name}", "kind": "table", "title": f"{name} table ({info.rows} rows)",
+                          "sources": sources, "inputs": [{"path": layout.table(name), "sha256": folder.sha256(layout.table(name))}]})
     return items
 
 
@@ -677,7 +628,7 @@ def provenance_rows(run_dir: Path) -> tuple[list[ProvenanceRow], list[dict[str, 
     anything else is shown as text.
     """
     run_dir = Path(run_dir)
-    requests = Provenance(run_dir / "provenance").requests()
+    requests = RunFolder(run_dir).requests()
     by_url: dict[str, list[int]] = {}
     by_source: dict[str, list[int]] = {}
     for number, record in enumerate(requests, start=1):
@@ -728,8 +679,8 @@ def provenance_rows(run_dir: Path) -> tuple[list[ProvenanceRow], list[dict[str, 
 
 
 def _input_files(run_dir: Path) -> list[dict[str, Any]]:
-    """Files the run read (``provenance/inputs.jsonl``: mirror files, ...), once each, by path."""
-    inputs = Provenance(Path(run_dir) / "provenance").inputs()
+    """Files the run read from outside it (mirror files, ...), once each, by path."""
+    inputs = RunFolder(run_dir).inputs()
     return sorted(inputs, key=lambda r: (str(r.get("role") or ""), str(r.get("path"))))
 
 
@@ -881,8 +832,7 @@ class _Renderer:
         common = dict(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)],
                       embed_images=True, sanitize_html=False)
         self.report = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True, **common)
-        self.appendix = HTMLExporter(**common)
-        self.document = self.appendix
+        self.appendix = HTMLExporter(**common)  # also renders the page around both
 
     def fragment(self, exporter: Any, nb: nbformat.NotebookNode, run_dir: Path, name: str, **cer: Any) -> str:
         resources = {"metadata": {"path": str(run_dir), "name": name}, "cer": {"mode": "fragment", **cer}}
@@ -893,7 +843,8 @@ class _Renderer:
 def render_cer_html(run_dir: Path) -> str:
     """The complete ``cer.html`` of a run folder, as a string."""
     run_dir = Path(run_dir)
-    report_path = run_dir / f"{REPORT_STAGE}.ipynb"
+    folder = RunFolder(run_dir)
+    report_path = folder.notebook_path(REPORT_STAGE)
     if not report_path.is_file():
         raise ReportError(f"{run_dir}: {report_path.name} is missing; run the report stage first")
     info = read_run_info(run_dir)
@@ -913,7 +864,7 @@ def render_cer_html(run_dir: Path) -> str:
     # annex 1: the five notebooks
     appendix = []
     for number, stage in enumerate(STAGES, start=1):
-        path = run_dir / f"{stage}.ipynb"
+        path = folder.notebook_path(stage)
         entry = {"id": f"annex-1-{number}", "label": f"1.{number}", "stage": stage,
                  "title": STAGE_TITLES.get(stage, stage), "html": None}
         used_ids.add(entry["id"])
@@ -927,11 +878,12 @@ def render_cer_html(run_dir: Path) -> str:
 
     rows, requests, from_document = provenance_rows(run_dir)
     shows_reproduce = _mentions_reproduce(raw_report) or any("reproduce" in i for i in page_ids)
+    record = info.run
     reproduce = None if shows_reproduce else {
-        "commands": [str(c) for c in info.run.get("reproduce") or []],
-        "command": info.run.get("command"),
-        "code_version": info.run.get("code_version") or {},
-        "tool_version": info.run.get("tool_version"),
+        "commands": list(record.reproduce) if record else [],
+        "command": record.command if record else None,
+        "code_version": record.code_version.model_dump() if record else {},
+        "tool_version": record.tool_version if record else None,
     }
     toc = [{"level": 1, "id": "report", "text": "Report"}]
     toc += [{"level": min(h.level, 3) + 1, "id": h.id, "text": h.text} for h in report.headings if h.level <= 3]
@@ -960,7 +912,7 @@ def render_cer_html(run_dir: Path) -> str:
         "print_css": _page_css(info) + "\n" + (STATIC_DIR / "print.css").read_text(encoding="utf-8"),
     }
     resources = {"metadata": {"path": str(run_dir), "name": "cer"}, "cer": cer}
-    document, _ = renderer.document.from_notebook_node(nbformat.v4.new_notebook(), resources=resources)
+    document, _ = renderer.appendix.from_notebook_node(nbformat.v4.new_notebook(), resources=resources)
     problems = audit_html(document)
     if problems:
         raise ReportError(f"{run_dir}: cer.html would not be safe or self-contained: " + "; ".join(problems[:5]))

@@ -1,8 +1,9 @@
 """Stage 04_narrate: the report's prose, rendered from facts by one Jinja2 template per section.
 
 ``narrate(ctx)`` builds the facts of the run (`cer_lib.report.facts.build_facts`), renders every
-section of `cer_lib.report.sections.SECTIONS` from ``templates/narrative/<section>.md.j2`` and
-writes ``results/narrative.json``::
+section of the report structure its profile gives (`cer_lib.report.structure.ReportStructure`; for
+devices `cer_lib.report.meddev.MEDDEV_A9`) from the structure's template folder, one
+``<section>.md.j2`` each, and writes ``results/narrative.json``::
 
     {"schema_version": 1,
      "sections": [{"id", "number", "title", "level", "markdown", "html", "facts_used": [...],
@@ -35,27 +36,24 @@ Template helpers: ``cite(key)``, ``heading(number)``, ``ref(number)``, ``caveat(
 from __future__ import annotations
 
 import html as html_lib
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context, Undefined
 from markupsafe import Markup
 
-from ..errors import CerError
-from ..files import write_json_atomic
+from ..errors import NarrativeError
+from ..runfolder import NarrativeSection, RunFolder
 from .facts import Fact, Facts, build_facts
-from .sections import PLACEHOLDERS, SECTIONS, SUBSECTIONS, Section, section_numbers
+from .structure import ReportStructure, Section
 
 __all__ = [
     "CAVEATS",
     "FORBIDDEN_WORDING",
     "NAMED_TERMS",
-    "NARRATIVE_FILE",
     "Caveat",
     "Narrative",
     "NarrativeError",
@@ -70,12 +68,7 @@ __all__ = [
     "wording_violations",
 ]
 
-NARRATIVE_FILE = "narrative.json"
 SCHEMA_VERSION = 1
-
-
-class NarrativeError(CerError):
-    """A narrative template broke a rule (printed a raw number, used forbidden wording, ...)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,6 +234,12 @@ class _RenderState:
             self.used.append(fact.name)
         return escape_markdown(fact.text)
 
+    @property
+    def structure(self) -> ReportStructure:
+        if self.facts.structure is None:
+            raise NarrativeError("these facts carry no report structure: build them with build_facts()")
+        return self.facts.structure
+
 
 def _state(context: Context) -> _RenderState:
     state = context.get("_state")
@@ -287,14 +286,17 @@ def _cite_full(context: Context, key: str) -> Markup:
     return Markup(_state(context).use(_state(context).facts[f"cite.{key}.full"]))
 
 
-def _heading(number: str) -> Markup:
-    if number not in SUBSECTIONS:
-        raise NarrativeError(f"heading({number!r}): not in sections.SUBSECTIONS")
-    return Markup(f"{'#' * (number.count('.') + 2)} {number} {escape_markdown(SUBSECTIONS[number])}")
+@pass_context
+def _heading(context: Context, number: str) -> Markup:
+    subsections = _state(context).structure.subsections
+    if number not in subsections:
+        raise NarrativeError(f"heading({number!r}): not a numbered heading of the report structure")
+    return Markup(f"{'#' * (number.count('.') + 2)} {number} {escape_markdown(subsections[number])}")
 
 
-def _ref(number: str) -> Markup:
-    if number not in section_numbers():
+@pass_context
+def _ref(context: Context, number: str) -> Markup:
+    if number not in _state(context).structure.section_numbers():
         raise NarrativeError(f"ref({number!r}): no such section")
     return Markup(f"section {number}")
 
@@ -322,9 +324,9 @@ def _caveat_statements(context: Context) -> Markup:
 @pass_context
 def _placeholder(context: Context, placeholder_id: str) -> Markup:
     state = _state(context)
-    item = PLACEHOLDERS.get(placeholder_id)
+    item = state.structure.placeholders.get(placeholder_id)
     if item is None:
-        raise NarrativeError(f"placeholder({placeholder_id!r}): not in sections.PLACEHOLDERS")
+        raise NarrativeError(f"placeholder({placeholder_id!r}): not a placeholder of the report structure")
     if placeholder_id not in state.placeholders:
         state.placeholders.append(placeholder_id)
     return Markup(
@@ -429,10 +431,15 @@ class _FactAccess:
         return self._facts.member(prefix, key)
 
 
-def environment(loader: Any = None) -> Environment:
-    """The Jinja2 environment of the narrative templates (autoescape, StrictUndefined, fact-only output)."""
+def environment(loader: Any = None, *, structure: ReportStructure | None = None) -> Environment:
+    """The Jinja2 environment of the narrative templates (autoescape, StrictUndefined, fact-only output):
+    ``loader``, or the template folder of ``structure``."""
+    if loader is None:
+        if structure is None:
+            raise TypeError("environment() needs a template loader or a report structure")
+        loader = PackageLoader("cer_lib.report", structure.templates)
     env = Environment(
-        loader=loader or PackageLoader("cer_lib.report", "templates/narrative"),
+        loader=loader,
         autoescape=True,
         undefined=StrictUndefined,
         finalize=_finalize,
@@ -462,7 +469,7 @@ def render_template(
     stated: dict[str, str] | None = None,
 ) -> tuple[str, list[str], list[str]]:
     """Render one template by name; returns ``(markdown, facts_used, placeholders)``."""
-    env = env or environment()
+    env = env or environment(structure=facts.structure)
     state = _RenderState(facts, facts.synthetic, stated if stated is not None else {}, section_number)
     text = env.get_template(template).render(f=_FactAccess(facts), _state=state)
     return _tidy(text), state.used, state.placeholders
@@ -472,29 +479,8 @@ def render_template(
 # the narrative
 
 
-@dataclass
-class SectionText:
-    """One rendered section."""
-
-    id: str
-    number: str
-    title: str
-    level: int
-    markdown: str
-    html: str
-    facts_used: list[str]
-    placeholder: bool
-    placeholders: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "number": self.number, "title": self.title, "level": self.level,
-            "markdown": self.markdown, "html": self.html, "facts_used": self.facts_used,
-            "placeholder": self.placeholder, "placeholders": self.placeholders,
-        }
-
-    def _repr_html_(self) -> str:
-        return f"<h3>{html_lib.escape(self.number)} {html_lib.escape(self.title)}</h3>\n{self.html}"
+#: One rendered section (the model of ``narrative.json``'s sections).
+SectionText = NarrativeSection
 
 
 @dataclass
@@ -514,7 +500,7 @@ class Narrative:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
-            "sections": [s.to_dict() for s in self.sections],
+            "sections": [s.model_dump(mode="json") for s in self.sections],
             "caveats": self.caveats,
             "facts": self.facts.to_dict(),
         }
@@ -533,9 +519,13 @@ class Narrative:
         )
 
 
-def render_narrative(facts: Facts, *, env: Environment | None = None, sections: Sequence[Section] = SECTIONS) -> Narrative:
-    """Render every section from ``facts``; checks wording and the once-only caveats."""
-    env = env or environment()
+def render_narrative(facts: Facts, *, env: Environment | None = None, sections: Sequence[Section] | None = None) -> Narrative:
+    """Render every section of the facts' report structure (or ``sections``); checks wording and the once-only caveats."""
+    structure = facts.structure
+    if structure is None:
+        raise NarrativeError("these facts carry no report structure: build them with build_facts()")
+    env = env or environment(structure=structure)
+    sections = structure.sections if sections is None else tuple(sections)
     stated: dict[str, str] = {}
     rendered = []
     for s in sections:
@@ -543,12 +533,13 @@ def render_narrative(facts: Facts, *, env: Environment | None = None, sections: 
         found = wording_violations(markdown, (facts[name].text for name in used))
         if found:
             raise NarrativeError(f"section {s.number} ({s.template}) uses forbidden wording: {', '.join(found)}")
-        rendered.append(SectionText(s.id, s.number, s.title, s.level, markdown, markdown_to_html(markdown), used,
-                                    s.placeholder, placeholders))
+        rendered.append(SectionText(id=s.id, number=s.number, title=s.title, level=s.level, markdown=markdown,
+                                    html=markdown_to_html(markdown), facts_used=used, placeholder=s.placeholder,
+                                    placeholders=placeholders))
     caveats = active_caveats(facts.synthetic)
     missing = [c.key for _, c in caveats if c.key not in stated]
-    if len(sections) == len(SECTIONS) and missing:
-        raise NarrativeError(f"caveats never stated: {', '.join(missing)} (call caveat_statements() in section 4.5)")
+    if len(sections) == len(structure.sections) and missing:
+        raise NarrativeError(f"caveats never stated: {', '.join(missing)} (call caveat_statements() in section {structure.sources_section})")
     return Narrative(
         rendered,
         [{"key": c.key, "label": label, "title": c.title, "text": c.text, "section": stated.get(c.key, "")}
@@ -559,32 +550,19 @@ def render_narrative(facts: Facts, *, env: Environment | None = None, sections: 
 
 def narrate(ctx: Any) -> Narrative:
     """Stage 04: facts -> sections -> ``results/narrative.json``. ``ctx`` is a `RunContext` (or a run folder)."""
-    run_dir = Path(getattr(ctx, "run_dir", ctx))
-    facts = build_facts(run_dir)
+    facts = build_facts(ctx)
     narrative = render_narrative(facts)
-    results = run_dir / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(results / NARRATIVE_FILE, narrative.to_dict())
-    provenance = getattr(ctx, "provenance", None)
-    if provenance is not None:
-        for relative in ("parameters.yaml", "run.json", "collected/status.json", "collected/resolution.json",
-                         "results/analysis.json", "tables/summary.json"):
-            if (run_dir / relative).is_file():
-                provenance.record_input(run_dir / relative, role="04_narrate input")
+    RunFolder.of(ctx).write_narrative(narrative.to_dict())
     return narrative
 
 
-def load_narrative(run_dir: str | Path) -> Narrative:
-    """``results/narrative.json`` of a run folder, as a `Narrative`."""
-    path = Path(run_dir) / "results" / NARRATIVE_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run stage 04_narrate first")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    facts = Facts({name: Fact(name, d.get("value"), d.get("text", ""), d.get("source", ""), d.get("kind", "text"))
-                   for name, d in (data.get("facts") or {}).items()}, Path(run_dir))
-    sections = [
-        SectionText(s["id"], s["number"], s["title"], s.get("level", s["number"].count(".") + 1), s["markdown"],
-                    s["html"], list(s.get("facts_used", [])), bool(s.get("placeholder")), list(s.get("placeholders", [])))
-        for s in data.get("sections", [])
-    ]
-    return Narrative(sections, list(data.get("caveats", [])), facts)
+def load_narrative(run_dir: Any) -> Narrative:
+    """``results/narrative.json`` of a run folder (a path, `RunFolder` or `RunContext`), as a `Narrative`."""
+    from ..profiles import profile_of
+
+    folder = RunFolder.of(run_dir)
+    data = folder.narrative()
+    structure = profile_of(folder.parameters()).report
+    facts = Facts({name: Fact(name, d.value, d.text, d.source, d.kind) for name, d in data.facts.items()},
+                  folder.path, structure=structure)
+    return Narrative(list(data.sections), [c.model_dump(mode="json") for c in data.caveats], facts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,6 @@ class SearchResult:
     records: list[dict[str, Any]]
     total: int  # matching records at the source (openFDA meta.results.total), not just those fetched
     last_updated: str | None = None  # YYYY-MM-DD
-    complete: bool = True  # False when fewer records were fetched than matched (by design: a sample)
 
 
 @dataclass
@@ -95,9 +94,16 @@ class SourceStatus:
 
 @runtime_checkable
 class Source(Protocol):
-    """What the collect stage needs from a place that holds openFDA data."""
+    """What the collect stage needs from a place that holds openFDA data.
 
-    name: str  # "openfda" or "mirror"
+    ``origin`` says what it is: ``"api"`` (openFDA over HTTPS; the run reports its base URL and
+    whether it ran offline) or ``"mirror"`` (local bulk files; the run reports the folder).
+    ``synthetic`` is true for generated demo data, which every page of the report then says.
+    A mirror may also hold a copy of EUDAMED's device records (``eudamed_records()``).
+    """
+
+    origin: Literal["api", "mirror"]
+    synthetic: bool
 
     def search(self, endpoint: str, query: Query, *, limit: int | None = None, sort: str | None = None) -> SearchResult:
         """Records matching ``query``; ``limit=None`` means all of them (paged), else the first ``limit``.

@@ -141,6 +141,8 @@ class OpenFDA:
     """openFDA device (and drug) endpoints through one `HttpClient`."""
 
     name = "openfda"
+    origin = "api"
+    synthetic = False
 
     def __init__(self, client: HttpClient, base_url: str = OPENFDA_PUBLIC) -> None:
         self.client = client
@@ -219,7 +221,7 @@ class OpenFDA:
         search = render_search(query) or None
         if limit == 0:
             total, last_updated = self._total(endpoint, search)
-            return SearchResult(endpoint, query, [], total, last_updated, complete=total == 0)
+            return SearchResult(endpoint, query, [], total, last_updated)
         page = min(MAX_LIMIT, limit) if limit else MAX_LIMIT
         url = build_url(self.base_url, endpoint, search=search, sort=sort, limit=page)
         records: list[dict[str, Any]] = []
@@ -248,11 +250,11 @@ class OpenFDA:
             elif len(records) <= MAX_SKIP:
                 url = build_url(self.base_url, endpoint, search=search, sort=sort, limit=page, skip=len(records))
             else:
-                break  # no cursor and skip exhausted: report what we have (complete=False)
+                break  # no cursor and skip exhausted: report what we have (fewer records than the total)
         if limit is not None:
             records = records[:limit]
         total = total if total is not None else len(records)
-        return SearchResult(endpoint, query, records, total, last_updated, complete=len(records) >= total)
+        return SearchResult(endpoint, query, records, total, last_updated)
 
     def count(self, endpoint: str, query: Query, field: str, *, limit: int = MAX_LIMIT) -> CountResult:
         """``count=field`` rows (``{term, count}``, or ``{time, count}`` for dates); none is an empty result."""

@@ -9,8 +9,8 @@ wrong shape, codes normalised). Nothing here reads files or the network.
 Conventions for every table
 - Strings are stripped; an empty string is missing (``<NA>``). Lists of strings are joined with
   ``"; "`` (``k_numbers`` / ``pma_numbers`` with ``", "``) after dropping blanks and repeats.
-- Dates are read from ``YYYYMMDD``, ``YYYY-MM-DD`` or ``MM/DD/YYYY``; anything else that is not
-  blank (e.g. ``"2020-13-45"``) becomes ``NaT`` and is counted in the notes.
+- Dates are read by `cer_lib.dates.parse_date` (``YYYYMMDD``, ``YYYY-MM-DD``, ``MM/DD/YYYY``, ...);
+  anything else that is not blank (e.g. ``"2020-13-45"``) becomes ``NaT`` and is counted in the notes.
 - Flags ``Y``/``N`` become ``True``/``False``; anything else is missing.
 - A record of the wrong shape (not an object; a ``device`` that is not a list, ...) is skipped or
   read as far as it can be, never a crash, and counted in the notes.
@@ -19,7 +19,6 @@ Conventions for every table
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..dates import parse_date as read_date
 from .schemas import COUNT_EVENT_TYPES, DATE_FIELDS, EVENT_TYPES, TABLES, empty_table
 
 Record = Mapping[str, Any]
@@ -71,11 +71,6 @@ _OUTCOME_WORDS = {word.casefold(): word for word in OUTCOME_CODES.values()}
 _OUTCOME_WORDS.update({"life-threatening": "Life threatening", "congenital anomaly/birth defect": "Congenital anomaly"})
 
 _ENFORCEMENT_CLASSES = {"class i": "Class I", "class ii": "Class II", "class iii": "Class III"}
-_DATE_PATTERNS = (
-    (re.compile(r"^\d{8}$"), "%Y%m%d"),
-    (re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$"), "%Y-%m-%d"),
-    (re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$"), "%m/%d/%Y"),
-)
 _PRODUCT_CODE = re.compile(r"^([A-Z]{3})[\s\-_.*]*$")
 _PERIOD = re.compile(r"^(all|\d{4})$")
 _PROBLEM_FIELDS = {
@@ -185,16 +180,10 @@ def parse_date(value: Any) -> tuple[pd.Timestamp | None, bool]:
     text = clean_text(value)
     if text is None:
         return None, False
-    for pattern, fmt in _DATE_PATTERNS:
-        if pattern.match(text):
-            try:
-                day = dt.datetime.strptime(text, fmt)
-            except ValueError:
-                return None, True
-            if not 1900 <= day.year <= 2100:
-                return None, True
-            return pd.Timestamp(day), False
-    return None, True
+    day = read_date(text)
+    if day is None or not 1900 <= day.year <= 2100:
+        return None, True
+    return pd.Timestamp(day), False
 
 
 def parse_flag(value: Any) -> bool | None:

@@ -23,7 +23,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaError, SchemaErrors
 
-from ..errors import CerError
+from ..errors import TableSchemaError
 
 STRING = "string"
 DATE = "datetime64[ns]"
@@ -53,16 +53,6 @@ OUTCOMES = (
 ENFORCEMENT_CLASSES = ("Class I", "Class II", "Class III")
 SUBMISSION_TYPES = ("510(k)", "De Novo", "PMA", "PMA supplement")
 PRODUCT_SOURCES = ("classification", "udi", "registrationlisting", "eudamed")
-
-
-class TableSchemaError(CerError):
-    """A tidy table does not match its schema (wrong columns, types, values or duplicate keys)."""
-
-    def __init__(self, table: str, problems: list[str]) -> None:
-        self.table = table
-        self.problems = problems
-        listed = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"table {table!r} failed its schema check ({len(problems)} problem(s)):\n{listed}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
 
-from .dates import normalise_date
+from ...dates import compact_date
 from .endpoints import EndpointSpec
 
 __all__ = ["RECORDS_SCHEMA", "FIELDS_SCHEMA", "values_at", "clean_values", "key_of", "record_tables"]
@@ -52,7 +52,7 @@ def clean_values(values: Iterable[Any], kind: str = "term") -> list[str]:
             continue
         text = str(value).strip()
         if kind == "date":
-            text = normalise_date(text) or ""
+            text = compact_date(text) or ""
         if text:
             seen[text] = None
     return list(seen)

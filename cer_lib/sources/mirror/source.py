@@ -21,7 +21,7 @@ from ...errors import MirrorError
 from ...provenance import Provenance
 from ..base import CountResult, Query, SearchResult
 from .cache import DerivedCache, cache_key, file_digest
-from .dates import iso_date
+from ...dates import iso_date
 from .endpoints import EndpointSpec
 from .engine import RecordStore
 from .formats import FormatRegistry, mirror_formats
@@ -53,6 +53,7 @@ class Mirror:
     """
 
     name = "mirror"
+    origin = "mirror"
 
     def __init__(
         self,
@@ -116,7 +117,7 @@ class Mirror:
             units = self._prepare(spec, [f.name for f in query_fields(spec, query)] + extra)
             total, records = self._store.search(spec, query, limit=limit, sort=sort)
         return SearchResult(endpoint=endpoint, query=query, records=records, total=total,
-                            last_updated=self._last_updated_for(units), complete=len(records) == total)
+                            last_updated=self._last_updated_for(units))
 
     def total(self, endpoint: str, query: Query) -> int:
         """Number of records matching ``query`` (0 when none)."""

@@ -25,7 +25,7 @@ import pyarrow as pa
 from python_calamine import CalamineError, CalamineWorkbook
 
 from ....errors import MirrorError
-from ..dates import normalise_date
+from ....dates import compact_date
 from ..endpoints import DEVICE_ENDPOINTS
 from ..load_report import FileLoadReport
 from ..record_tables import RECORDS_SCHEMA
@@ -233,7 +233,7 @@ class MaudeSheetFormat(FileFormat):
                 continue
             raw_date = values.get("date_received", "")
             if raw_date not in dates:
-                dates[raw_date] = normalise_date(raw_date) or ""
+                dates[raw_date] = compact_date(raw_date) or ""
             if not dates[raw_date]:
                 report.reject(number, f"no readable date_received ({raw_date!r})" if raw_date else "no date_received")
                 continue

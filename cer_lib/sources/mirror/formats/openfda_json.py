@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ....errors import MirrorError
-from ..dates import iso_date
+from ....dates import iso_date
 from ..endpoints import DEVICE_ENDPOINTS
 from ..load_report import FileLoadReport
 from ..textfiles import decode_text

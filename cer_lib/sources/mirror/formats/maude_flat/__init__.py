@@ -3,7 +3,6 @@ cleaning values as FDA's pipeline does (`values`), joining them into openFDA-sha
 records (`join`), and the mirror file format that reads a ``maude/`` folder (`format`)."""
 from __future__ import annotations
 
-from ...dates import normalise_date
 from .format import MaudeFlatFormat
 from .join import MaudeJoin, join_maude
 from .layouts import LAYOUTS, FlatLayout, layout_for, maude_files
@@ -12,6 +11,6 @@ from .values import ENUMS, OUTCOME_LABELS, decode_outcome, outcome_code, split_c
 
 __all__ = [
     "MaudeFlatFormat", "LAYOUTS", "FlatLayout", "FlatReadReport", "FlatTable", "MaudeJoin", "ENUMS", "OUTCOME_LABELS",
-    "layout_for", "read_flat_file", "maude_files", "join_maude", "normalise_date", "outcome_code", "decode_outcome",
+    "layout_for", "read_flat_file", "maude_files", "join_maude", "outcome_code", "decode_outcome",
     "split_concatenated",
 ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...dates import normalise_date
+from .....dates import compact_date
 
 __all__ = ["ENUMS", "OUTCOME_LABELS", "clean_row", "outcome_code", "decode_outcome", "split_concatenated"]
 
@@ -84,7 +84,7 @@ def clean_row(row: dict[str, Any]) -> tuple[dict[str, Any], int]:
         if key in _KEY_COLUMNS and isinstance(value, str):
             value = value.removesuffix(".0")
         if key in _DATE_KEYS and value:
-            date = normalise_date(value)
+            date = compact_date(value)
             if date is None:
                 unparsed += 1
                 continue

@@ -1,79 +1,50 @@
-"""The structure of a device Clinical Evaluation Report (MEDDEV 2.7/1 rev 4, Appendix A9).
+"""The device report's structure: MEDDEV 2.7/1 rev 4, Appendix A9 (the device profile's `ReportStructure`).
 
 `SECTIONS` lists the report's sections in order (numbers, titles, the narrative template of each,
 whether public data can fill it). `SUBSECTIONS` lists the numbered headings inside a section's
 text (4.6.1 Safety, ...). `PLACEHOLDERS` lists the items public data cannot fill; each is shown
-as a boxed "To be completed by the manufacturer" block, never as invented text.
-
-Section numbers are the only numbers a template may write itself (through ``heading()`` and
-``ref()``); every other number in the prose is a fact (see `cer_lib.report.facts`).
+as a boxed "To be completed by the manufacturer" block, never as invented text. `EXHIBITS` places
+each table in its section; figures follow their tables in 4.6.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .structure import Placeholder, ReportStructure, Section
 
-__all__ = ["PLACEHOLDERS", "SECTIONS", "SUBSECTIONS", "Placeholder", "Section", "section", "section_numbers",
-           "top_level", "subsections_of"]
-
-
-@dataclass(frozen=True)
-class Section:
-    """One section of the report."""
-
-    id: str  # stable, used in HTML anchors and narrative.json
-    number: str  # "1", "4.6", or "A" for the appendix
-    title: str
-    template: str  # file under templates/narrative/
-    placeholder: bool = False  # True: the section is for the manufacturer to write (public data cannot fill it)
-    meddev: str = ""  # what MEDDEV 2.7/1 rev 4 A9 asks for here
-
-    @property
-    def level(self) -> int:
-        return self.number.count(".") + 1
-
-    @property
-    def top(self) -> str:
-        """The top-level section this one belongs to ("4" for "4.6")."""
-        return self.number.split(".")[0]
-
-    @property
-    def anchor(self) -> str:
-        return "sec-" + self.id
-
+__all__ = ["EXHIBITS", "MEDDEV_A9", "PLACEHOLDERS", "SECTIONS", "SUBSECTIONS"]
 
 SECTIONS: tuple[Section, ...] = (
     Section("summary", "1", "Summary", "summary.md.j2",
-            meddev="Summary of the evaluation, its data and its conclusions."),
+            guidance="Summary of the evaluation, its data and its conclusions."),
     Section("scope", "2", "Scope of the clinical evaluation", "scope.md.j2",
-            meddev="Device, models, manufacturer, description, intended purpose, indications, claims, market history, changes."),
+            guidance="Device, models, manufacturer, description, intended purpose, indications, claims, market history, changes."),
     Section("background", "3", "Clinical background, current knowledge, state of the art", "background.md.j2",
-            meddev="Clinical background and state of the art, alternative treatments, similar devices."),
+            guidance="Clinical background and state of the art, alternative treatments, similar devices."),
     Section("device", "4", "Device under evaluation", "device.md.j2",
-            meddev="Type of evaluation, equivalence, clinical data, appraisal, analysis."),
+            guidance="Type of evaluation, equivalence, clinical data, appraisal, analysis."),
     Section("evaluation-type", "4.1", "Type of evaluation", "evaluation_type.md.j2",
-            meddev="Whether the evaluation rests on the device's own data or on equivalence."),
+            guidance="Whether the evaluation rests on the device's own data or on equivalence."),
     Section("equivalence", "4.2", "Demonstration of equivalence", "equivalence.md.j2",
-            meddev="Technical, biological and clinical equivalence to an equivalent device (MDCG 2020-5)."),
+            guidance="Technical, biological and clinical equivalence to an equivalent device (MDCG 2020-5)."),
     Section("manufacturer-data", "4.3", "Clinical data generated and held by the manufacturer", "manufacturer_data.md.j2",
-            placeholder=True, meddev="Pre-market investigations, PMS and PMCF data, complaints, vigilance, sales and exposure."),
+            placeholder=True, guidance="Pre-market investigations, PMS and PMCF data, complaints, vigilance, sales and exposure."),
     Section("literature", "4.4", "Clinical data from literature", "literature.md.j2", placeholder=True,
-            meddev="Literature search protocol, results, appraisal."),
+            guidance="Literature search protocol, results, appraisal."),
     Section("appraisal", "4.5", "Summary and appraisal of clinical data", "appraisal.md.j2",
-            meddev="Appraisal of each data set: suitability, quality, weight; limitations."),
+            guidance="Appraisal of each data set: suitability, quality, weight; limitations."),
     Section("analysis", "4.6", "Analysis of the clinical data", "analysis.md.j2",
-            meddev="Safety, benefit-risk, performance, undesirable side-effects."),
+            guidance="Safety, benefit-risk, performance, undesirable side-effects."),
     Section("conclusions", "5", "Conclusions", "conclusions.md.j2",
-            meddev="Conformity, residual risks, benefit-risk, PMS and PMCF needs."),
+            guidance="Conformity, residual risks, benefit-risk, PMS and PMCF needs."),
     Section("next-evaluation", "6", "Date of the next clinical evaluation", "next_evaluation.md.j2", placeholder=True,
-            meddev="Date of the next update and its justification."),
+            guidance="Date of the next update and its justification."),
     Section("signatures", "7", "Dates and signatures", "signatures.md.j2", placeholder=True,
-            meddev="Date of the report, signatures of the evaluators and of the manufacturer."),
+            guidance="Date of the report, signatures of the evaluators and of the manufacturer."),
     Section("evaluators", "8", "Qualification of the responsible evaluators", "evaluators.md.j2", placeholder=True,
-            meddev="CVs of the evaluators and declarations of interest."),
+            guidance="CVs of the evaluators and declarations of interest."),
     Section("references", "9", "References", "references.md.j2",
-            meddev="Every source of data and every method cited."),
+            guidance="Every source of data and every method cited."),
     Section("reproduce", "A", "Appendix A: How to reproduce this report", "reproduce.md.j2",
-            meddev="(not in MEDDEV) the commands, code version, parameters and data requests behind this report."),
+            guidance="(not in MEDDEV) the commands, code version, parameters and data requests behind this report."),
 )
 
 #: Numbered headings inside a section's text: number -> title.
@@ -94,16 +65,6 @@ SUBSECTIONS: dict[str, str] = {
     "5.2": "Residual risks and benefit-risk",
     "5.3": "Post-market surveillance and PMCF needs",
 }
-
-
-@dataclass(frozen=True)
-class Placeholder:
-    """An item public data cannot fill: the manufacturer completes it."""
-
-    id: str
-    section: str  # section number
-    title: str
-    needed: str  # what the manufacturer has to provide
 
 
 PLACEHOLDERS: dict[str, Placeholder] = {
@@ -169,23 +130,42 @@ PLACEHOLDERS: dict[str, Placeholder] = {
 }
 
 
-def section(key: str) -> Section:
-    """The section with number or id ``key`` (``"4.6"`` or ``"analysis"``)."""
-    for s in SECTIONS:
-        if key in (s.number, s.id):
-            return s
-    raise KeyError(f"no report section {key!r}; sections are {', '.join(s.number for s in SECTIONS)}")
+#: Exhibit id -> the section it is shown in.
+EXHIBITS: dict[str, str] = {
+    "tab-device": "2",
+    "tab-products": "2",
+    "tab-comparators": "3",
+    "tab-submissions": "4.2",
+    "tab-sources": "4.5",
+    **{exhibit: "4.6" for exhibit in (
+        "tab-maude-counts", "tab-trend", "tab-change-points", "tab-forecast", "tab-problems-device",
+        "tab-problems-patient", "tab-problem-changes", "tab-signals", "tab-recalls-device", "tab-recalls-comparators",
+        "tab-enforcement-device", "tab-enforcement-comparators", "tab-case-sample")},
+    "tab-reproduce": "A",
+    "tab-parameters": "A",
+    "tab-requests": "A",
+}
 
-
-def top_level() -> list[Section]:
-    return [s for s in SECTIONS if s.level == 1]
-
-
-def subsections_of(number: str) -> list[Section]:
-    """The section ``number`` and its subsections in order (``"4"`` -> 4, 4.1 ... 4.6)."""
-    return [s for s in SECTIONS if s.number == number or s.number.startswith(number + ".")]
-
-
-def section_numbers() -> set[str]:
-    """Every section and subsection number the report uses."""
-    return {s.number for s in SECTIONS} | set(SUBSECTIONS)
+MEDDEV_A9 = ReportStructure(
+    name="MEDDEV 2.7/1 revision 4, Appendix A9",
+    title="Clinical evaluation report: public data part",
+    templates="templates/narrative",
+    sections=SECTIONS,
+    subsections=SUBSECTIONS,
+    placeholders=PLACEHOLDERS,
+    exhibits=EXHIBITS,
+    figures_section="4.6",
+    sources_section="4.5",
+    references_section="9",
+    subject=("{device_name}", "product code {product_code}"),
+    identification=(
+        ("Device", "{device_name}"),
+        ("Product code", "{product_code}"),
+        ("Classification", "{device_class}, {regulation_number}"),
+        ("Data window (date received)", "{window_start} to {window_end}"),
+        ("Data cut-off", "{as_of}"),
+        ("Data origin", "{data_origin}"),
+        ("Run", "{run_id}"),
+        ("Code version", "{git_commit} (cer-notebooks {tool_version})"),
+    ),
+)

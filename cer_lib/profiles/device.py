@@ -1,0 +1,368 @@
+"""The device profile: FDA product codes, UDI-DIs and brand names.
+
+Resolution (asked of the run's `Source` before anything else):
+
+- a UDI-DI is first resolved to its product code through ``device/udi`` (GUDID): the first product
+  code of the record whose identifiers include the DI;
+- a product code is looked up in ``device/classification``; its comparators are the other product
+  codes with the same regulation number, sorted by code, at most ``methods.signals.max_comparators``;
+- a brand has no product code, hence no classification and no comparators.
+
+The collect plan (`DeviceProfile.plan`), for the sources of the ``device`` family:
+
+- device events: ``device.device_report_product_code`` (exact), or ``device.brand_name`` (exact) for a
+  brand, and ``date_received`` in the window: report totals for the window and per calendar year;
+  day counts of ``date_received`` per window chunk of at most `CHUNK_DAYS` days, for all reports and
+  each of Death, Injury, Malfunction; ``date_of_event`` for all reports over the same chunks; per
+  calendar year ``product_problems.exact`` and ``patient.patient_problems.exact``; the review sample
+  (``methods.review_sample_size`` most recent reports); for each comparator its total and the two
+  term counts over the whole window;
+- recalls: ``device/recall`` of the device and its comparators. Enforcement reports carry no product
+  code (their ``openfda`` block is empty), so ``device/enforcement`` is searched by the recalls'
+  numbers (``recall_number`` = the recall's ``product_res_number``);
+- 510(k), PMA, UDI and registration records of the product code;
+- EUDAMED: device records whose ``primaryDi`` is the UDI-DI (kind udi_di) or one of the primary
+  UDI-DIs of the product code's GUDID records (the GS1 DI is the same in both databases; at most
+  `EUDAMED_MAX_LOOKUPS` look-ups online), or whose trade name is the brand. Vigilance data are not public.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from ..codes import Kind, check_product_code_exists
+from ..collect.execute import Progress
+from ..collect.plan import (
+    CollectPlan,
+    Count,
+    EudamedLookup,
+    LookupByRecords,
+    Search,
+    SourcePlan,
+    Step,
+    Total,
+    window_chunks,
+    window_years,
+)
+from ..errors import CodeError
+from ..params import Parameters
+from ..report import facts as F
+from ..report.meddev import MEDDEV_A9
+from ..runfolder import CollectedInputs, Comparator, Resolution, RunFileModel
+from ..settings import Settings
+from ..sources.base import DateRange, Match, Query, Source, SourceStatus
+from ..sources.openfda import render_search
+from ..sources.registry import SourceSpec, source_spec
+from ..tables import device as device_tables
+from ..tables.schemas import TABLE_NAMES
+from .base import Profile, Resolved
+
+__all__ = ["DEVICE", "DeviceProfile", "DeviceResolution"]
+
+EVENT_TYPES = ("Death", "Injury", "Malfunction")
+TERM_FIELDS = ("product_problems.exact", "patient.patient_problems.exact")
+EUDAMED_MAX_LOOKUPS = 10
+ENFORCEMENT_BATCH = 50  # recall numbers OR-ed per enforcement search
+RESOLVING = ("device_classification",)  # asked while resolving the code, not planned
+WITHOUT_PRODUCT_CODE = ("device_event", "eudamed")  # the sources a brand (no product code) can still ask
+PRODUCT_CODE_FIELD = {"device_udi": "product_codes.code", "device_registrationlisting": "products.product_code"}
+_FLAG = {"Y": True, "N": False}
+
+
+class UdiResolution(RunFileModel):
+    udi_di: str
+    endpoint: str
+    search: str
+    product_codes: list[str]
+    chosen: str
+    rule: str
+
+
+class DeviceResolution(Resolution):
+    """``collected/resolution.json`` of a device: its classification and comparators."""
+
+    product_code: str | None = None
+    device_name: str | None = None
+    device_class: str | None = None
+    regulation_number: str | None = None
+    review_panel: str | None = None
+    medical_specialty: str | None = None
+    implant: bool | None = None
+    life_sustaining: bool | None = None
+    definition: str | None = None
+    comparators: list[Comparator] = Field(default_factory=list)
+    comparators_truncated: bool = False
+    comparators_available: int = 0
+    comparators_rule: str | None = None
+    udi_di_resolution: UdiResolution | None = None
+
+    @property
+    def subject_name(self) -> str | None:
+        return self.device_name
+
+    @property
+    def subject_class(self) -> str | None:
+        return self.device_class
+
+    @property
+    def comparator_codes(self) -> list[str]:
+        return [c.product_code for c in self.comparators]
+
+
+class DeviceProfile(Profile):
+    name: ClassVar[str] = "device"
+    kinds: ClassVar[tuple[Kind, ...]] = (Kind.product_code, Kind.udi_di, Kind.brand)
+    resolution_model: ClassVar[type[Resolution]] = DeviceResolution
+    table_names: ClassVar[tuple[str, ...]] = TABLE_NAMES
+    report = MEDDEV_A9
+    fact_builders = (F.run_facts, F.device_facts, F.source_facts, F.method_facts, F.maude_facts, F.trend_facts,
+                     F.change_point_facts, F.forecast_facts, F.problem_facts, F.signal_facts, F.recall_facts,
+                     F.submission_facts, F.product_facts, F.citation_facts)
+
+    # -- before the run ------------------------------------------------------------------------
+
+    def preflight(self, params: Parameters, settings: Settings) -> None:
+        """The mirror exists, and a product code is in its FDA classification file (or the demo mirror's)."""
+        super().preflight(params, settings)
+        if params.kind is not Kind.product_code:
+            return
+        from ..sources.demo import mirror_folder
+        from ..sources.mirror.formats.foiclass import find_classification_file, product_codes
+
+        if params.data_from == "mirror":
+            candidates = [mirror_folder(params.mirror, settings)]
+        else:
+            candidates = [Path(p) for p in (params.mirror, settings.demo_mirror_dir) if p]
+        for candidate in candidates:
+            classification = find_classification_file(candidate)
+            if classification is not None:
+                check_product_code_exists(params.code, product_codes(classification),
+                                          source=f"the classification file {classification.name}")
+                return
+
+    # -- resolution ----------------------------------------------------------------------------
+
+    def resolve(self, params: Parameters, source: Source, progress: Progress) -> Resolved:
+        code = params.code
+        if params.kind is Kind.brand:
+            resolution = DeviceResolution(
+                code=code, kind=params.kind.value,
+                comparators_rule="brand reports have no product code, hence no classification and no comparators")
+            status = SourceStatus("device_classification", "disabled", "brand reports have no product code to classify")
+            print(f"collect: {code} is a brand: no classification, no comparators", flush=True)
+            return Resolved(resolution, {status.name: status})
+        udi = None
+        if params.kind is Kind.udi_di:
+            udi = progress.step(f"device/udi resolve UDI-DI {code}", lambda: self._resolve_udi(code, source, progress))
+            code = udi.chosen
+        resolved = progress.step(f"device/classification {code} and comparators",
+                                 lambda: self._classify(params, code, source, progress, udi))
+        r = resolved.resolution
+        assert isinstance(r, DeviceResolution)
+        print(f"collect: {code} = {r.device_name} (class {r.device_class}, regulation {r.regulation_number}); "
+              f"{len(r.comparators)} comparators" + (" (truncated)" if r.comparators_truncated else ""), flush=True)
+        return resolved
+
+    @staticmethod
+    def _resolve_udi(di: str, source: Source, progress: Progress) -> UdiResolution:
+        query = Query((Match("identifiers.id", (di,), exact=False),))
+        found = progress.required("device/udi (to resolve the UDI-DI)", lambda: source.search("device/udi", query, limit=10))
+        codes: list[str] = []
+        for record in found.records:
+            if not any(str(i.get("id")) == di for i in record.get("identifiers") or [] if isinstance(i, dict)):
+                continue
+            for pc in record.get("product_codes") or []:
+                code = pc.get("code") if isinstance(pc, dict) else None
+                if code and code not in codes:
+                    codes.append(code)
+        if not codes:
+            raise CodeError(
+                f"UDI-DI {di!r} was not found with a product code in openFDA device/udi (GUDID). Check the "
+                f"identifier (the device identifier part of the UDI, e.g. 00643169007222), or report on the "
+                f"product code instead (KIND=product_code)."
+            )
+        return UdiResolution(udi_di=di, endpoint="device/udi", search=render_search(query), product_codes=codes,
+                             chosen=codes[0],
+                             rule="the first product code of the GUDID record whose identifiers include the UDI-DI")
+
+    def _classify(self, params: Parameters, code: str, source: Source, progress: Progress,
+                  udi: UdiResolution | None) -> Resolved:
+        endpoint = "device/classification"
+        query = Query((Match("product_code", (code,), exact=False),))
+        found = progress.required(endpoint, lambda: source.search(endpoint, query, limit=10))
+        rows = [r for r in found.records if r.get("product_code") == code]
+        if not rows:
+            where = "the mirror's classification file" if source.origin == "mirror" else "openFDA"
+            raise CodeError(
+                f"{code!r} is not a product code in {where} (device/classification has no record for it). "
+                f"Check the code against FDA's product classification database."
+            )
+        rec = rows[0]
+        regulation = (rec.get("regulation_number") or "").strip()
+        others: list[dict[str, Any]] = []
+        if regulation:
+            same = Query((Match("regulation_number", (regulation,), exact=False),))
+            peers = progress.required(endpoint, lambda: source.search(endpoint, same, limit=None))
+            by_code: dict[str, dict[str, Any]] = {}
+            for r in peers.records:
+                pc = r.get("product_code")
+                if pc and pc != code and (r.get("regulation_number") or "").strip() == regulation:
+                    by_code.setdefault(pc, r)
+            others = [by_code[pc] for pc in sorted(by_code)]
+        cap = params.methods.signals.max_comparators
+        chosen = others[:cap]
+        resolution = DeviceResolution(
+            code=params.code, kind=params.kind.value, udi_di_resolution=udi,
+            product_code=code,
+            device_name=rec.get("device_name") or None,
+            device_class=rec.get("device_class") or None,
+            regulation_number=regulation or None,
+            review_panel=rec.get("review_panel") or None,
+            medical_specialty=rec.get("medical_specialty_description") or rec.get("medical_specialty") or None,
+            implant=_FLAG.get(str(rec.get("implant_flag") or "").upper()),
+            life_sustaining=_FLAG.get(str(rec.get("life_sustain_support_flag") or "").upper()),
+            definition=rec.get("definition") or None,
+            comparators=[Comparator(product_code=r["product_code"], device_name=r.get("device_name") or None,
+                                    device_class=r.get("device_class") or None) for r in chosen],
+            comparators_truncated=len(others) > len(chosen),
+            comparators_available=len(others),
+            comparators_rule=(
+                f"other product codes with regulation number {regulation} in device/classification, sorted by "
+                f"code, at most methods.signals.max_comparators = {cap}"
+                if regulation else "no regulation number in the classification record, so no comparators"
+            ),
+        )
+        spec = source_spec("device_classification")
+        note = None if spec.enabled(params) else \
+            f"queried anyway: the product code is resolved through it (sources.{spec.switch}: false has no effect)"
+        status = SourceStatus(spec.name, "ok", note, last_updated=found.last_updated, total=found.total,
+                              fetched=len(rows), details={"search": render_search(query), "comparators": len(chosen),
+                                                          "comparators_available": len(others)})
+        return Resolved(resolution, {spec.name: status}, {spec.name: rows})
+
+    # -- the collect plan ----------------------------------------------------------------------
+
+    def plan(self, params: Parameters, resolution: Resolution) -> CollectPlan:
+        """Every request of stage 01 after resolution, in the order they are made (see the module docstring)."""
+        assert isinstance(resolution, DeviceResolution)
+        assert params.window.end is not None, "plan from resolved parameters (window end fixed)"
+        planners = {"device_event": self._event_plan, "device_enforcement": self._enforcement_plan,
+                    "eudamed": self._eudamed_plan}
+        plans = []
+        for spec in self.sources:
+            if spec.name in RESOLVING:
+                continue  # asked while resolving
+            disabled = None if spec.enabled(params) else f"sources.{spec.switch} is false in the parameters"
+            if disabled is None and resolution.product_code is None and spec.name not in WITHOUT_PRODUCT_CODE:
+                disabled = f"needs a product code; {params.kind.value} reports have none"
+            if disabled:
+                plans.append(SourcePlan(spec.name, spec.required, disabled=disabled))
+            else:
+                plans.append(planners.get(spec.name, self._registry_plan)(params, resolution, spec))
+        return CollectPlan(tuple(plans))
+
+    @staticmethod
+    def _enforcement_plan(params: Parameters, resolution: DeviceResolution, spec: SourceSpec) -> SourcePlan:
+        lookup = LookupByRecords(
+            endpoint=spec.endpoint or "", field="recall_number", from_source="device_recall",
+            from_field="product_res_number", batch=ENFORCEMENT_BATCH, limit=spec.record_cap,
+            rule="recall_number in the product_res_number of the collected recalls "
+                 "(device/enforcement has no product code; its openfda block is empty)",
+            why="enforcement reports carry no product code and are found through the recall numbers of device/recall",
+            nothing_to_look_up="no recall numbers (product_res_number) to look up in device/enforcement",
+            none_found="no enforcement report for the recall numbers", count_key="recall_numbers")
+        return SourcePlan(spec.name, spec.required, outcome="lookup",
+                          steps=(Step("device/enforcement by {n} recall numbers", (lookup,)),))
+
+    def _eudamed_plan(self, params: Parameters, resolution: DeviceResolution, spec: SourceSpec) -> SourcePlan:
+        return SourcePlan(spec.name, spec.required, outcome="eudamed",
+                          steps=(Step("eudamed devices ({rule})", (self._eudamed_lookup(params, resolution),)),))
+
+    @staticmethod
+    def _registry_plan(params: Parameters, resolution: DeviceResolution, spec: SourceSpec) -> SourcePlan:
+        """A search of the product code's records (recalls: also of the comparators)."""
+        endpoint, pc = spec.endpoint or "", resolution.product_code or ""
+        details: dict[str, Any] = {}
+        label = None
+        sort = None
+        if spec.name == "device_recall":
+            codes = (pc, *resolution.comparator_codes)
+            query = Query((Match("product_code", codes, exact=False),))
+            label = f"product_code in {pc} and {len(codes) - 1} comparators"
+            details = {"product_codes": list(codes), "rule": "recalls of the device's product code and of its comparators"}
+        else:
+            query = Query((Match(PRODUCT_CODE_FIELD.get(spec.name, "product_code"), (pc,), exact=False),))
+            sort = "decision_date:desc" if spec.name in ("device_510k", "device_pma") else None
+        step = Step(f"{endpoint} {label or query.describe()}", (Search(endpoint, query, limit=spec.record_cap, sort=sort),))
+        return SourcePlan(spec.name, spec.required, steps=(step,), details=details)
+
+    @staticmethod
+    def _event_plan(params: Parameters, resolution: DeviceResolution, spec: SourceSpec) -> SourcePlan:
+        endpoint = spec.endpoint or ""
+        start, end = params.window.start, params.window.end
+        assert end is not None
+        pc = resolution.product_code
+        match = Match("device.device_report_product_code", (pc,), exact=True) if pc else \
+            Match("device.brand_name", (params.code,), exact=True)
+        window = DateRange("date_received", start, end)
+        years = window_years(start, end)
+        everything = ("device", pc, "all")
+        steps = [Step(f"{endpoint} totals {start}..{end} (all + {len(years)} years)", (
+            Total(endpoint, Query((match, window)), "device", pc, "all"),
+            *(Total(endpoint, Query((match, DateRange("date_received", a, b))), "device", pc, year) for year, a, b in years),
+        ))]
+        for a, b in window_chunks(start, end):
+            span = DateRange("date_received", a, b)
+            counts = [Count(endpoint, Query((match, span) + (() if t == "all" else (Match("event_type", (t,), exact=False),))),
+                            "date_received", "device", pc, "all", t, (a, b), unless_empty=everything)
+                      for t in ("all",) + EVENT_TYPES]
+            counts.append(Count(endpoint, Query((match, span)), "date_of_event", "device", pc, "all", "all", (a, b),
+                                unless_empty=everything))
+            steps.append(Step(f"{endpoint} count date_received, date_of_event {a}..{b} (all, {', '.join(EVENT_TYPES)})",
+                              tuple(counts)))
+        steps.append(Step(f"{endpoint} count {', '.join(TERM_FIELDS)} per year ({len(years)} years)", tuple(
+            Count(endpoint, Query((match, DateRange("date_received", a, b))), term, "device", pc, year, "all", (a, b),
+                  unless_empty=("device", pc, year))
+            for year, a, b in years for term in TERM_FIELDS)))
+        size = params.methods.review_sample_size
+        if size > 0:
+            steps.append(Step(f"{endpoint} review sample: {size} most recent", (
+                Search(endpoint, Query((match, window)), limit=size, sort="date_received:desc", unless_empty=everything),)))
+        comparators = resolution.comparator_codes
+        if comparators:
+            requests: list[Any] = []
+            for code in comparators:
+                own = Match("device.device_report_product_code", (code,), exact=True)
+                requests.append(Total(endpoint, Query((own, window)), "comparator", code, "all"))
+                requests += [Count(endpoint, Query((own, window)), term, "comparator", code, "all", "all", (start, end),
+                                   unless_empty=("comparator", code, "all")) for term in TERM_FIELDS]
+            steps.append(Step(f"{endpoint} comparators: totals and {', '.join(TERM_FIELDS)} for {len(comparators)} codes",
+                              tuple(requests)))
+        return SourcePlan(
+            spec.name, spec.required, steps=tuple(steps), outcome="series",
+            empty_reason=f"no reports for {pc or params.code} received {start}..{end}",
+            details={"search": render_search(Query((match, window))),
+                     "sample_rule": f"the {size} most recent reports by date_received (descending) within the window",
+                     "window": {"start": start.isoformat(), "end": end.isoformat()}},
+        )
+
+    @staticmethod
+    def _eudamed_lookup(params: Parameters, resolution: DeviceResolution) -> EudamedLookup:
+        if params.kind is Kind.brand:
+            return EudamedLookup(rule="trade name equal to the brand (case-insensitive)", trade_name=params.code)
+        own = (params.code,) if params.kind is Kind.udi_di else ()
+        rule = ("primaryDi equal to " + ("the UDI-DI, then " if own else "")
+                + "the primary DIs of the product code's GUDID records (device/udi)")
+        return EudamedLookup(rule=rule, dis=own, dis_from="device_udi", max_lookups=EUDAMED_MAX_LOOKUPS,
+                             nothing_to_look_up=f"no UDI-DI to look up: device/udi has no primary DI for {resolution.product_code}")
+
+    # -- tables --------------------------------------------------------------------------------
+
+    def build_tables(self, inputs: CollectedInputs) -> dict[str, device_tables.TidyTable]:
+        resolution = inputs.resolution.model_dump(mode="json") if inputs.resolution is not None else None
+        return device_tables.build_device_tables(inputs.records, inputs.counts, inputs.totals, resolution)
+
+
+DEVICE = DeviceProfile()

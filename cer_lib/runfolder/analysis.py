@@ -1,0 +1,287 @@
+"""Typed model of ``results/analysis.json`` (stage 03, ``schema_version`` 1).
+
+The analysis stage builds the file from its result objects (`cer_lib.analysis.stage`); the narrative,
+the report and the book read it through this model. Numbers a method could not produce are None;
+a section the analysis did not reach at all (``change_points`` of an older run) is None as well,
+which the report tells apart from "none found" (an empty list).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import Field
+
+from .models import RunFileModel
+
+__all__ = ["AnalysisFile"]
+
+
+class Window(RunFileModel):
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+class InputFile(RunFileModel):
+    path: str
+    sha256: str | None = None
+
+
+class Meta(RunFileModel):
+    code: str | None = None
+    kind: str | None = None
+    device_name: str | None = None
+    window: Window = Field(default_factory=Window)
+    series_start: dt.date | None = None
+    as_of: dt.date | None = None
+    inputs: list[InputFile] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+
+class MonthRow(RunFileModel):
+    month: dt.date
+    event_type: str
+    n_reports: int
+    complete: bool
+
+
+class MonthlyCounts(RunFileModel):
+    date_field: str | None = None
+    method: str | None = None
+    rows: list[MonthRow] = Field(default_factory=list)
+    totals: dict[str, int] = Field(default_factory=dict)  # all, Death, Injury, Malfunction, Other
+    first_month: dt.date | None = None
+    last_complete_month: dt.date | None = None
+    n_complete_months: int | None = None
+    incomplete_month: dt.date | None = None
+    incomplete_months: list[dt.date] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class Period(RunFileModel):
+    start: dt.date | None = None
+    end: dt.date | None = None
+    months: int | None = None
+    n_reports: int | None = None
+    rate_per_month: float | None = None
+
+
+class Verdict(RunFileModel):
+    verdict: str | None = None
+    reason: str | None = None
+    method: str | None = None
+    test: str | None = None
+    alpha: float | None = None
+    recent: Period = Field(default_factory=Period)
+    baseline: Period = Field(default_factory=Period)
+    rate_ratio: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    dispersion_adjusted: bool | None = None
+
+
+class EventTypeTrend(RunFileModel):
+    model: str | None = None
+    status: str | None = None
+    rate_ratio_per_year: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    verdict: Verdict = Field(default_factory=Verdict)
+
+
+class ChartSignal(RunFileModel):
+    month: dt.date
+    n_reports: int
+
+
+class ControlChart(RunFileModel):
+    method: str | None = None
+    status: str = "ok"
+    centre: float | None = None
+    ucl: float | None = None
+    lcl: float | None = None
+    signals: list[ChartSignal] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class Cusum(RunFileModel):
+    method: str | None = None
+    status: str = "ok"
+    k: float | None = None
+    h: float | None = None
+    first_alarm: dt.date | None = None
+    alarms: list[Any] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class Trend(RunFileModel):
+    status: str | None = None
+    reason: str | None = None
+    model: str | None = None
+    model_reason: str | None = None
+    method: str | None = None
+    dispersion: float | None = None
+    overdispersed: bool | None = None
+    rate_ratio_per_year: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    verdict: Verdict = Field(default_factory=Verdict)
+    by_event_type: dict[str, EventTypeTrend] = Field(default_factory=dict)
+    control_chart: ControlChart | None = None
+    cusum: Cusum = Field(default_factory=Cusum)
+
+
+class ChangePoint(RunFileModel):
+    date: dt.date | None = None
+    method: str | None = None
+    rate_before: float | None = None
+    before_ci: list[float | None] = Field(default_factory=lambda: [None, None])
+    rate_after: float | None = None
+    after_ci: list[float | None] = Field(default_factory=lambda: [None, None])
+    rate_ratio: float | None = None
+    rate_ratio_ci: list[float | None] = Field(default_factory=lambda: [None, None])
+    reports_before: int | None = None
+    reports_after: int | None = None
+
+
+class ChangePointMethod(RunFileModel):
+    text: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    cost: str | None = None
+    penalty: float | None = None
+    min_segment_months: int | None = None
+    dispersion: float | None = None
+    detectable_shift: Any = None
+    binseg_agrees_on: Any = None
+
+
+class ForecastRow(RunFileModel):
+    month: dt.date
+    mean: float | None = None
+    pi80_low: float | None = None
+    pi80_high: float | None = None
+    pi95_low: float | None = None
+    pi95_high: float | None = None
+
+
+class Forecast(RunFileModel):
+    status: str | None = None
+    warning: str | None = None
+    model: str | None = None
+    method: str | None = None
+    horizon_months: int | None = None
+    rows: list[ForecastRow] = Field(default_factory=list)
+    mase: float | None = None
+    mase_scale: str | None = None
+    backtest: dict[str, Any] = Field(default_factory=dict)
+
+
+class TermShare(RunFileModel):
+    term: str | None = None
+    n_reports: int | None = None
+    share: float | None = None
+
+
+class ShareChange(RunFileModel):
+    problem_type: str | None = None
+    term: str | None = None
+    n_recent: int | None = None  # reports coding the term in the recent years
+    reports_recent: int | None = None  # reports in the recent years
+    n_earlier: int | None = None
+    reports_earlier: int | None = None
+    share_recent: float | None = None
+    share_earlier: float | None = None
+    share_difference: float | None = None
+    odds_ratio: float | None = None
+    p_value: float | None = None
+    q_value: float | None = None
+    direction: str | None = None
+    significant: bool = False
+
+
+class Problems(RunFileModel):
+    method: str | None = None
+    n_reports: int | None = None
+    top: dict[str, list[TermShare]] = Field(default_factory=dict)  # by problem type: device, patient
+    changes: list[ShareChange] = Field(default_factory=list)
+    recent_years: list[Any] = Field(default_factory=list)
+    earlier_years: list[Any] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    truncated: bool = False
+
+
+class SignalRow(RunFileModel):
+    """One (product, term) pair: the 2x2 counts and every measure (column names as in the method papers)."""
+
+    problem_type: str | None = None
+    product: str | None = None
+    term: str | None = None
+    a: int | None = None
+    b: int | None = None
+    c: int | None = None
+    d: int | None = None
+    E: float | None = None
+    PRR: float | None = None
+    PRR_lo: float | None = None
+    PRR_hi: float | None = None
+    chi2_yates: float | None = None
+    ROR: float | None = None
+    ROR_lo: float | None = None
+    ROR_hi: float | None = None
+    IC: float | None = None
+    IC025: float | None = None
+    EBGM: float | None = None
+    EB05: float | None = None
+    EB95: float | None = None
+    N: int | None = None
+    haldane: bool | None = None  # the +0.5 zero-cell correction was applied
+    evans_signal: bool = False
+    eb05_signal: bool = False
+
+
+class Signals(RunFileModel):
+    status: str | None = None
+    reason: str | None = None
+    method: str | None = None
+    methods: dict[str, str] = Field(default_factory=dict)
+    ic_definition: str | None = None
+    data_description: Any = None
+    device: str | None = None
+    comparators: list[str] = Field(default_factory=list)
+    prior: dict[str, Any] = Field(default_factory=dict)
+    n_pairs: dict[str, int] = Field(default_factory=dict)
+    rows: list[SignalRow] = Field(default_factory=list)
+
+    def rows_of(self, product: str | None) -> list[tuple[int, SignalRow]]:
+        """``(index in rows, row)`` of one product's rows (the index is the row's JSON pointer)."""
+        return [(i, r) for i, r in enumerate(self.rows) if r.product == product]
+
+
+class Figure(RunFileModel):
+    id: str
+    title: str | None = None
+    caption: str | None = None
+    png: str | None = None
+    svg: str | None = None
+
+
+class AnalysisFile(RunFileModel):
+    """``results/analysis.json``."""
+
+    schema_version: int = 1
+    meta: Meta = Field(default_factory=Meta)
+    monthly_counts: MonthlyCounts = Field(default_factory=MonthlyCounts)
+    monthly_counts_date_of_event: MonthlyCounts | None = None
+    trend: Trend = Field(default_factory=Trend)
+    change_points: list[ChangePoint] | None = None  # None: not analysed; []: none found
+    change_point_method: ChangePointMethod = Field(default_factory=ChangePointMethod)
+    forecast: Forecast = Field(default_factory=Forecast)
+    problems: Problems = Field(default_factory=Problems)
+    signals: Signals = Field(default_factory=Signals)
+    figures: list[Figure] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
