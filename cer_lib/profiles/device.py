@@ -118,7 +118,8 @@ class DeviceProfile(Profile):
     table_names: ClassVar[tuple[str, ...]] = TABLE_NAMES
     report = MEDDEV_A9
     fact_builders = (F.run_facts, F.device_facts, F.source_facts, F.method_facts, F.maude_facts, F.trend_facts,
-                     F.change_point_facts, F.forecast_facts, F.problem_facts, F.signal_facts, F.recall_facts,
+                     F.trend_method_facts, F.share_facts, F.change_point_facts, F.change_point_method_facts,
+                     F.forecast_facts, F.forecast_method_facts, F.problem_facts, F.signal_facts, F.recall_facts,
                      F.submission_facts, F.product_facts, F.citation_facts)
 
     # -- before the run ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import pandas as pd
 
 from ..dates import parse_date
 from ..runfolder import AnalysisFile, CollectStatus, IntegrateSummary, Resolution, RunFolder, RunRecord
+from ..runfolder.analysis import ShareTrend
 from ..runfolder.layout import ANALYSIS, COLLECT_STATUS, INTEGRATE_SUMMARY, PARAMETERS, RESOLUTION, RUN_RECORD, pointer, table
 from ..settings import OPENFDA_PUBLIC
 
@@ -535,6 +536,83 @@ def trend_facts(b: _Builder, run: RunData) -> None:
     b.add("cusum_first_alarm", cu.first_alarm, "month", _ptr(src, "trend", "cusum", "first_alarm"))
 
 
+def trend_method_facts(b: _Builder, run: RunData) -> None:
+    """The windows, the primary rule, the phases of the charts and their false-alarm rates, the reporting-lag guard."""
+    src = ANALYSIS
+    a = run.analysis
+    mc = a.monthly_counts
+    b.add("lag_guard_months", mc.lag_guard_months, "count", _ptr(src, "monthly_counts", "lag_guard_months"))
+    b.add("lag_guard_cutoff", mc.lag_guard_cutoff, "date", _ptr(src, "monthly_counts", "lag_guard_cutoff"))
+    t = a.trend
+    b.add("trend_primary_rule", t.primary.rule, "text", _ptr(src, "trend", "primary", "rule"))
+    b.add("verdict_baseline_label", t.verdict.baseline_label, "text", _ptr(src, "trend", "verdict", "baseline_label"))
+    b.add("verdict_reduced_baseline", bool(t.verdict.reduced_baseline), "flag", _ptr(src, "trend", "verdict", "reduced_baseline"))
+    for key, entry in t.by_event_type.items():
+        g, p = f"secondary_verdict.{key}", ("trend", "by_event_type", key)
+        b.add(f"{g}.event_type", key, "text", _ptr(src, *p))
+        b.add(f"{g}.verdict", entry.verdict.verdict, "text", _ptr(src, *p, "verdict", "verdict"))
+        b.add(f"{g}.rate_ratio", entry.verdict.rate_ratio, "ratio", _ptr(src, *p, "verdict", "rate_ratio"))
+        b.add(f"{g}.p", entry.verdict.p_value, "p_value", _ptr(src, *p, "verdict", "p_value"))
+        b.add(f"{g}.p_holm", entry.p_holm, "p_value", _ptr(src, *p, "p_holm"))
+    cc = t.control_chart
+    c = ("trend", "control_chart")
+    b.add("cc_reason", cc.reason if cc else None, "text", _ptr(src, *c, "reason"))
+    b.add("cc_baseline_start", cc.baseline.start if cc else None, "month", _ptr(src, *c, "baseline", "start"))
+    b.add("cc_baseline_end", cc.baseline.end if cc else None, "month", _ptr(src, *c, "baseline", "end"))
+    b.add("cc_reduced_baseline", bool(cc and cc.baseline.reduced), "flag", _ptr(src, *c, "baseline", "reduced"))
+    b.add("cc_monitoring_start", cc.monitoring.start if cc else None, "month", _ptr(src, *c, "monitoring", "start"))
+    b.add("cc_monitoring_end", cc.monitoring.end if cc else None, "month", _ptr(src, *c, "monitoring", "end"))
+    excluded = cc.phase_one_excluded if cc else None
+    b.add("cc_n_phase_one_excluded", len(excluded) if excluded is not None else None, "count",
+          _ptr(src, *c, "phase_one_excluded") + " (number)")
+    b.add("cc_phase_one_months", [format_value(m, "month")[1] for m in excluded or []], "list",
+          _ptr(src, *c, "phase_one_excluded"))
+    b.add("cc_false_alarm_known", cc.false_alarm_probability_window_known if cc else None, "share",
+          _ptr(src, *c, "false_alarm_probability_window_known"))
+    b.add("cc_false_alarm_estimated", cc.false_alarm_probability_window_estimated if cc else None, "share",
+          _ptr(src, *c, "false_alarm_probability_window_estimated"))
+    cu = t.cusum
+    u = ("trend", "cusum")
+    b.add("cusum_reason", cu.reason, "text", _ptr(src, *u, "reason"))
+    b.add("cusum_monitoring_start", cu.monitoring.start, "month", _ptr(src, *u, "monitoring", "start"))
+    b.add("cusum_monitoring_end", cu.monitoring.end, "month", _ptr(src, *u, "monitoring", "end"))
+    b.add("cusum_false_alarm_known", cu.false_alarm_probability_window_known, "share",
+          _ptr(src, *u, "false_alarm_probability_window_known"))
+    b.add("cusum_false_alarm_estimated", cu.false_alarm_probability_window_estimated, "share",
+          _ptr(src, *u, "false_alarm_probability_window_estimated"))
+
+
+def share_facts(b: _Builder, run: RunData) -> None:
+    """Shares that need no denominator (serious share, share of the comparator family) and which measures are robust."""
+    src = ANALYSIS
+    trend = run.analysis.trend
+    for key in ("serious", "family"):
+        sh = trend.shares.get(key) or ShareTrend()
+        p, g = ("trend", "shares", key), f"{key}_share"
+        b.add(f"{g}_ok", sh.status == "ok", "flag", _ptr(src, *p, "status"))
+        b.add(f"{g}_status", sh.status, "text", _ptr(src, *p, "status"))
+        b.add(f"{g}_reason", sh.reason, "text", _ptr(src, *p, "reason"))
+        b.add(f"{g}_method", sh.method, "text", _ptr(src, *p, "method"))
+        b.add(f"{g}_verdict", sh.verdict, "text", _ptr(src, *p, "verdict"))
+        b.add(f"{g}_baseline_label", sh.baseline_label, "text", _ptr(src, *p, "baseline_label"))
+        for window in ("recent", "baseline"):
+            w = getattr(sh, window)
+            b.add(f"{g}_{window}_start", w.start, "month", _ptr(src, *p, window, "start"))
+            b.add(f"{g}_{window}_end", w.end, "month", _ptr(src, *p, window, "end"))
+            b.add(f"{g}_{window}", w.share, "share", _ptr(src, *p, window, "share"))
+            b.add(f"{g}_{window}_n", w.numerator, "count", _ptr(src, *p, window, "numerator"))
+            b.add(f"{g}_{window}_of", w.denominator, "count", _ptr(src, *p, window, "denominator"))
+        b.add(f"{g}_ratio", sh.share_ratio, "ratio", _ptr(src, *p, "share_ratio"))
+        b.add(f"{g}_ci_low", sh.ci_low, "ratio", _ptr(src, *p, "ci_low"))
+        b.add(f"{g}_ci_high", sh.ci_high, "ratio", _ptr(src, *p, "ci_high"))
+        b.add(f"{g}_p", sh.p_value, "p_value", _ptr(src, *p, "p_value"))
+    for i, r in enumerate(trend.robustness, start=1):
+        g, p = f"robustness.{i}", ("trend", "robustness", i - 1)
+        b.add(f"{g}.measure", r.measure, "text", _ptr(src, *p, "measure"))
+        b.add(f"{g}.robust", r.robust_to_growth_in_use, "text", _ptr(src, *p, "robust_to_growth_in_use"))
+        b.add(f"{g}.why", r.why, "text", _ptr(src, *p, "why"))
+
+
 def change_point_facts(b: _Builder, run: RunData) -> None:
     src = ANALYSIS
     analysis = run.analysis
@@ -560,6 +638,19 @@ def change_point_facts(b: _Builder, run: RunData) -> None:
         b.add(f"{g}.rate_ratio", p.rate_ratio, "ratio", _ptr(src, "change_points", i - 1, "rate_ratio"))
 
 
+def change_point_method_facts(b: _Builder, run: RunData) -> None:
+    src = ANALYSIS
+    method = run.analysis.change_point_method
+    validation = method.validation
+    b.add("cp_penalty_factor", method.penalty_factor, "decimal", _ptr(src, "change_point_method", "penalty_factor"),
+          text=f"{method.penalty_factor:g}" if method.penalty_factor is not None else None)
+    b.add("cp_validation_level", validation.level, "decimal", _ptr(src, "change_point_method", "validation", "level"),
+          text=f"{validation.level:g}" if validation.level is not None else None)
+    b.add("cp_n_candidates", len(validation.candidates), "count",
+          _ptr(src, "change_point_method", "validation", "candidates") + " (number)")
+    b.add("cp_intervals", method.intervals, "text", _ptr(src, "change_point_method", "intervals"))
+
+
 def forecast_facts(b: _Builder, run: RunData) -> None:
     src = ANALYSIS
     f = run.analysis.forecast
@@ -580,6 +671,14 @@ def forecast_facts(b: _Builder, run: RunData) -> None:
     b.add("forecast_last_mean", last.mean if last else None, "rate", _ptr(src, "forecast", "rows", n, "mean"))
     b.add("forecast_last_pi95_low", last.pi95_low if last else None, "rate", _ptr(src, "forecast", "rows", n, "pi95_low"))
     b.add("forecast_last_pi95_high", last.pi95_high if last else None, "rate", _ptr(src, "forecast", "rows", n, "pi95_high"))
+
+
+def forecast_method_facts(b: _Builder, run: RunData) -> None:
+    src = ANALYSIS
+    f = run.analysis.forecast
+    b.add("forecast_naive_mase", f.naive_mase, "decimal", _ptr(src, "forecast", "naive_mase"))
+    b.add("forecast_backtest_horizon", f.backtest.get("horizon"), "count", _ptr(src, "forecast", "backtest", "horizon"))
+    b.add("forecast_backtest_origins", f.backtest.get("n_origins"), "count", _ptr(src, "forecast", "backtest", "n_origins"))
 
 
 def problem_facts(b: _Builder, run: RunData) -> None:

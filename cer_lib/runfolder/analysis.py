@@ -56,6 +56,9 @@ class MonthlyCounts(RunFileModel):
     n_complete_months: int | None = None
     incomplete_month: dt.date | None = None
     incomplete_months: list[dt.date] = Field(default_factory=list)
+    lag_guard_months: int | None = None  # months before the source's last_updated left out of every test
+    lag_guard_cutoff: dt.date | None = None
+    guarded_months: list[dt.date] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
 
@@ -80,6 +83,17 @@ class Verdict(RunFileModel):
     ci_high: float | None = None
     p_value: float | None = None
     dispersion_adjusted: bool | None = None
+    baseline_label: str | None = None  # "baseline" or "reduced baseline"
+    reduced_baseline: bool | None = None
+
+
+class PrimaryTrendTest(RunFileModel):
+    """The one pre-specified trend test whose verdict the report counts as a finding."""
+
+    event_type: str | None = None
+    rule: str | None = None
+    verdict: str | None = None
+    p_value: float | None = None
 
 
 class EventTypeTrend(RunFileModel):
@@ -90,6 +104,8 @@ class EventTypeTrend(RunFileModel):
     ci_high: float | None = None
     p_value: float | None = None
     verdict: Verdict = Field(default_factory=Verdict)
+    role: str | None = None  # primary | secondary
+    p_holm: float | None = None
 
 
 class ChartSignal(RunFileModel):
@@ -97,12 +113,29 @@ class ChartSignal(RunFileModel):
     n_reports: int
 
 
+class ChartBaseline(RunFileModel):
+    """Phase I: the months whose rate sets the chart's centre and limits."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    months: int | None = None
+    reduced: bool | None = None
+
+
 class ControlChart(RunFileModel):
     method: str | None = None
     status: str = "ok"
+    reason: str | None = None
     centre: float | None = None
     ucl: float | None = None
     lcl: float | None = None
+    baseline: ChartBaseline = Field(default_factory=ChartBaseline)
+    monitoring: Window = Field(default_factory=Window)  # phase II: only these months can signal
+    phase_one_excluded: list[dt.date] = Field(default_factory=list)
+    phase_one_stable: bool | None = None
+    false_alarm_probability_month: float | None = None
+    false_alarm_probability_window_known: float | None = None
+    false_alarm_probability_window_estimated: float | None = None
     signals: list[ChartSignal] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -110,14 +143,59 @@ class ControlChart(RunFileModel):
 class Cusum(RunFileModel):
     method: str | None = None
     status: str = "ok"
+    reason: str | None = None
     k: float | None = None
     h: float | None = None
+    in_control_mean: float | None = None
+    arl0: float | None = None
+    baseline: ChartBaseline = Field(default_factory=ChartBaseline)
+    monitoring: Window = Field(default_factory=Window)
+    false_alarm_probability_window_known: float | None = None
+    false_alarm_probability_window_estimated: float | None = None
     first_alarm: dt.date | None = None
     alarms: list[Any] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
 
+class ShareWindow(RunFileModel):
+    start: dt.date | None = None
+    end: dt.date | None = None
+    numerator: int | None = None
+    denominator: int | None = None
+    share: float | None = None
+
+
+class ShareTrend(RunFileModel):
+    """A share that needs no denominator of devices in use (serious share, share of the comparator family)."""
+
+    measure: str | None = None
+    status: str | None = None
+    verdict: str | None = None
+    reason: str | None = None
+    method: str | None = None
+    test: str | None = None
+    unit: str | None = None
+    baseline_label: str | None = None
+    recent: ShareWindow = Field(default_factory=ShareWindow)
+    baseline: ShareWindow = Field(default_factory=ShareWindow)
+    share_ratio: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    alpha: float | None = None
+    dispersion_adjusted: bool | None = None
+    robust_to_growth: str | None = None
+    by_period: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Robustness(RunFileModel):
+    measure: str | None = None
+    robust_to_growth_in_use: str | None = None  # yes | partly | no
+    why: str | None = None
+
+
 class Trend(RunFileModel):
+    primary: PrimaryTrendTest = Field(default_factory=PrimaryTrendTest)
     status: str | None = None
     reason: str | None = None
     model: str | None = None
@@ -133,6 +211,8 @@ class Trend(RunFileModel):
     by_event_type: dict[str, EventTypeTrend] = Field(default_factory=dict)
     control_chart: ControlChart | None = None
     cusum: Cusum = Field(default_factory=Cusum)
+    shares: dict[str, ShareTrend] = Field(default_factory=dict)  # serious, family
+    robustness: list[Robustness] = Field(default_factory=list)
 
 
 class ChangePoint(RunFileModel):
@@ -148,14 +228,27 @@ class ChangePoint(RunFileModel):
     reports_after: int | None = None
 
 
+class ChangePointValidation(RunFileModel):
+    """The local test each PELT candidate must pass to be reported."""
+
+    test: str | None = None
+    level: float | None = None
+    critical_value: float | None = None
+    candidates: list[Any] = Field(default_factory=list)
+    statistics: list[Any] = Field(default_factory=list)
+
+
 class ChangePointMethod(RunFileModel):
     text: str | None = None
     status: str | None = None
     reason: str | None = None
     cost: str | None = None
     penalty: float | None = None
+    penalty_factor: float | None = None
     min_segment_months: int | None = None
+    validation: ChangePointValidation = Field(default_factory=ChangePointValidation)
     dispersion: float | None = None
+    intervals: str | None = None  # how the before/after intervals are to be read
     detectable_shift: Any = None
     binseg_agrees_on: Any = None
 
@@ -177,7 +270,11 @@ class Forecast(RunFileModel):
     horizon_months: int | None = None
     rows: list[ForecastRow] = Field(default_factory=list)
     mase: float | None = None
+    naive_mase: float | None = None
     mase_scale: str | None = None
+    mase_by_horizon: list[dict[str, Any]] = Field(default_factory=list)
+    transform: str | None = None
+    point_forecast: str | None = None
     backtest: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -102,8 +102,30 @@ class HashedFile(RunFileModel):
     role: str | None = None  # inputs: what the run read the file as
 
 
+class ChainLink(RunFileModel):
+    step: str
+    files: list[HashedFile] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    digest: str | None = None
+
+
+class ManifestChain(RunFileModel):
+    """The hash chain sealed after each step (`cer_lib.manifest`); ``root`` binds it to the claims."""
+
+    algorithm: str | None = None
+    links: list[ChainLink] = Field(default_factory=list)
+    root: str | None = None
+
+
+class ManifestSignature(RunFileModel):
+    algorithm: str | None = None
+    of: str | None = None
+    value: str | None = None
+
+
 class Manifest(RunFileModel):
-    """``manifest.json``: written last; lists every request, input and output with its sha256."""
+    """``manifest.json``: written last; the run's claims, every request, input and output with its sha256, the hash
+    chain and (with ``CER_MANIFEST_KEY``) a signature. `cer_lib.verify` checks it; this model only reads it."""
 
     manifest_version: int = 1
     tool: dict[str, Any] = Field(default_factory=dict)
@@ -121,6 +143,8 @@ class Manifest(RunFileModel):
     requests: list[dict[str, Any]] = Field(default_factory=list)
     inputs: list[HashedFile] = Field(default_factory=list)
     outputs: list[HashedFile] = Field(default_factory=list)
+    chain: ManifestChain | None = None
+    signature: ManifestSignature | None = None
 
 
 # ----------------------------------------------------------------------------------------------
