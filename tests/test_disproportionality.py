@@ -32,10 +32,10 @@ from cer_lib.analysis.disproportionality import (
     reporting_odds_ratio,
     score_device_problems,
     score_table,
-    signals_csv,
     yates_chi_square,
 )
 from cer_lib.analysis.ebgm import PriorFit, PriorFitNotPossible
+from cer_lib.analysis.signal_files import signals_file as signals_csv
 
 Z95 = 1.959964
 
@@ -390,7 +390,10 @@ def test_score_table_columns_and_rules() -> None:
     settings = SignalSettings(n_starts=3)
     scored = score_table(table, settings=settings)
     assert tuple(scored.columns[:19]) == SCORE_COLUMNS
-    assert list(scored.columns[19:]) == ["N", "haldane", "evans_signal", "eb05_signal"]
+    # issue 9 item 6: the primary screen's flag ('signal') and the IC025 rule follow the original four
+    assert list(scored.columns[19:]) == ["N", "haldane", "evans_signal", "eb05_signal", "ic025_signal", "signal"]
+    assert scored["signal"].tolist() == scored["eb05_signal"].tolist()  # EB05 is the default primary screen
+    assert scored["ic025_signal"].tolist() == (scored["IC025"] > 0).tolist()
     assert (scored["a"] >= 1).all()
     expected_evans = (scored["PRR"] >= 2) & (scored["chi2_yates"] >= 4) & (scored["a"] >= 3)
     assert scored["evans_signal"].tolist() == expected_evans.tolist()
@@ -413,7 +416,8 @@ def test_zero_cells_are_never_scored() -> None:
 
 
 def test_prior_fit_not_possible_on_few_pairs_is_reported_not_raised() -> None:
-    result = detect_signals(contingency_from_reports(openebgm_dat2()))
+    # with prior_fallback="none" (the default falls back to DuMouchel's 1999 prior instead, tested below)
+    result = detect_signals(contingency_from_reports(openebgm_dat2()), settings=SignalSettings(prior_fallback="none"))
     assert isinstance(result.prior_fit, PriorFitNotPossible)
     assert "7 product-term pairs" in result.prior_fit.reason
     assert result.table[["EBGM", "EB05", "EB95"]].isna().all().all()
@@ -424,8 +428,10 @@ def test_prior_fit_not_possible_on_few_pairs_is_reported_not_raised() -> None:
 
 
 def test_signal_result_to_dict_is_json() -> None:
+    # per-component truncation and a 10-pair minimum were the defaults before issue 10 (now
+    # whole-mixture and 300 pairs); they are set explicitly so this test keeps checking them
     result = detect_signals(contingency_from_reports(_random_report_table(7)),
-                            settings=SignalSettings(n_starts=2))
+                            settings=SignalSettings(n_starts=2, truncation="per-component", min_pairs_for_prior=10))
     assert isinstance(result, SignalResult)
     assert isinstance(result.prior_fit, PriorFit)
     out = result.to_dict()
@@ -438,13 +444,13 @@ def test_signal_result_to_dict_is_json() -> None:
     assert back["prior_fit"]["truncation"] == "per-component"
     assert "truncated at N* separately" in back["methods"]["EBGM"]
     whole = detect_signals(contingency_from_reports(_random_report_table(7)),
-                           settings=SignalSettings(n_starts=2, truncation="whole-mixture"))
+                           settings=SignalSettings(n_starts=2, truncation="whole-mixture", min_pairs_for_prior=10))
     assert whole.prior_fit.truncation == "whole-mixture"
     assert "as a whole" in whole.methods["EBGM"]
     first = back["records"][0]
     assert isinstance(first["PRR"], float) and isinstance(first["a"], int) and isinstance(first["haldane"], bool)
     # NaN becomes None
-    small = detect_signals(contingency_from_reports(openebgm_dat2())).to_dict()
+    small = detect_signals(contingency_from_reports(openebgm_dat2()), settings=SignalSettings(prior_fallback="none")).to_dict()
     json.dumps(small, allow_nan=False)
     assert small["records"][0]["EBGM"] is None
 
