@@ -204,13 +204,14 @@ def _as_float_array(values: npt.ArrayLike, name: str) -> FloatArray:
     return arr
 
 
-def check_counts(n: npt.ArrayLike, expected: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """``n`` and ``E`` as float arrays of one length: whole ``n ≥ 0``, ``E > 0``; else ValueError."""
+def check_counts(n: npt.ArrayLike, expected: npt.ArrayLike, *, whole: bool = True) -> tuple[FloatArray, FloatArray]:
+    """``n`` and ``E`` as float arrays of one length: ``n ≥ 0`` (whole unless ``whole=False``, for
+    squashed points that carry a mean count), ``E > 0``; else ValueError."""
     n_arr = _as_float_array(n, "n")
     e_arr = _as_float_array(expected, "E")
     if n_arr.shape != e_arr.shape:
         raise ValueError(f"'n' and 'E' must have the same length, got {n_arr.size} and {e_arr.size}")
-    if np.any(n_arr < 0) or np.any(n_arr != np.round(n_arr)):
+    if np.any(n_arr < 0) or (whole and np.any(n_arr != np.round(n_arr))):
         raise ValueError("'n' must hold non-negative whole numbers")
     if np.any(e_arr <= 0):
         raise ValueError("'E' must be > 0")
@@ -389,11 +390,11 @@ def negative_log_likelihood(
     and ``negLLsquash``. Whole-mixture: ``L_i = (P·f1 + (1 − P)·f2)/(P·S1 + (1 − P)·S2)``
     (vigipy's ``truncated_likelihood``); it also takes a limit prior (``alpha2 = 0``).
     ``n_star = 0`` gives the untruncated likelihood for both (openEBGM's ``negLLzero``).
-    Every ``n`` must be ``≥ N*``.
+    Every ``n`` must be ``≥ N*``; with weights (squashed points) ``n`` may be a mean count.
     """
     if not isinstance(prior, GammaMixturePrior):
         prior = GammaMixturePrior.from_theta(prior)
-    n_arr, e_arr = check_counts(n, expected)
+    n_arr, e_arr = check_counts(n, expected, whole=weight is None)
     w = np.ones_like(n_arr) if weight is None else _as_float_array(weight, "weight")
     if w.shape != n_arr.shape:
         raise ValueError("'weight' must have the same length as 'n'")
