@@ -5,6 +5,8 @@
 2. The analyze stage on the largest real series in ../shared/realdata: the MiniMed 3032 MAUDE sheet
    (50 200 reports), read through the mirror; target under 10 s on this machine.
 3. Report assembly (cer.html + cer.pdf) of the newest demo run, when there is one.
+4. Disproportionality at database scale: 100 k, 1 M and 2 M planted-signal pairs, ours beside
+   vigipy's GPS (time, memory, priors, planted-signal precision); see ``signals_benchmark.py``.
 
 Run from the project root: ``.venv/bin/python tests/benchmarks.py``.
 """
@@ -35,6 +37,7 @@ from cer_lib.sources.base import DateRange, Match, Query
 from cer_lib.sources.mirror import Mirror
 from cer_lib.sources.openfda import OpenFDA
 from openfda_server import clone_events, in2bones_datasets, serve_openfda
+from signals_benchmark import bench_signals
 
 REALDATA = PROJECT_ROOT.parent / "shared" / "realdata"
 ANALYSIS_TARGET_SECONDS = 10.0
@@ -193,6 +196,7 @@ def main() -> int:
     bench_requests_per_report()
     bench_analysis_on_largest_real_series()
     bench_assembly()
+    bench_signals()
     return 0
 
 
