@@ -529,7 +529,9 @@ def score_device_problems(
     table = contingency_from_counts(term_counts, product_totals, stratified=stratified)
     expected = (
         "E = sum over years s of (a+b)_s (a+c)_s / N_s, stratified by year received (openEBGM-style): "
-        "a change of coding practice over the calendar does not make a product look disproportionate"
+        "a change of coding practice over the calendar does not make a product look disproportionate in "
+        "E, IC, EBGM and the primary screen; the cells a, b, c, d and with them PRR, ROR and chi-square "
+        "are pooled over the years"
         if stratified else "E = (a+b)(a+c)/N (not stratified by year)"
     )
     return detect_signals(

@@ -90,10 +90,11 @@ _GRADIENT_TOLERANCE = 1e-5
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StartResult:
-    """Where one starting point ended: its prior, negative log-likelihood and status."""
+    """Where one starting point ended: its prior (None if the likelihood was not finite there),
+    negative log-likelihood and status (as in :class:`PriorFit`)."""
 
     start: tuple[float, ...]
-    prior: tuple[float, ...]
+    prior: GammaMixturePrior | None
     neg_log_likelihood: float
     converged: bool
     at_boundary: bool
@@ -101,8 +102,9 @@ class StartResult:
     message: str
 
     def to_dict(self) -> dict[str, object]:
-        return {"start": list(self.start), "theta": list(self.prior), "neg_log_likelihood": self.neg_log_likelihood,
-                "converged": self.converged, "at_boundary": self.at_boundary, "limit": self.limit, "message": self.message}
+        return {"start": list(self.start), "prior": self.prior.to_dict() if self.prior else None,
+                "neg_log_likelihood": self.neg_log_likelihood, "converged": self.converged,
+                "at_boundary": self.at_boundary, "limit": self.limit, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -479,12 +481,13 @@ def _smaller_alpha_second(x: FloatArray) -> FloatArray:
     return np.array([x[2], x[3], x[0], x[1], -x[4]])
 
 
-def _fit_from(likelihood: _Likelihood, start: FloatArray, truncation: Truncation) -> tuple[FloatArray, float, bool, bool, bool, str]:
-    """One start: (x, mean nll, converged, at_boundary, limit, message)."""
+def _fit_from(likelihood: _Likelihood, start: FloatArray, truncation: Truncation) -> StartResult:
+    """Optimise from one start; for the whole mixture, refit in the α2 → 0 limit when that is at least as likely."""
     x0 = _to_x(GammaMixturePrior.from_theta(start), truncation)
+    start_tuple = tuple(float(v) for v in start)
     value0, _ = likelihood(x0)
     if not np.isfinite(value0):
-        return x0, float("inf"), False, False, False, "likelihood not finite at the starting point"
+        return StartResult(start_tuple, None, float("inf"), False, False, False, "likelihood not finite at the starting point")
     x, value, message, pgrad, on_edge = _minimise(likelihood, x0, limit=False)
     limit = False
     if truncation == "whole-mixture" and np.isfinite(value):
@@ -494,10 +497,20 @@ def _fit_from(likelihood: _Likelihood, start: FloatArray, truncation: Truncation
             xl, vl, message_l, pgrad_l, edge_l = _minimise(likelihood, x, limit=True)
             if vl <= value + 1e-12:
                 x, value, message, pgrad, on_edge, limit = xl, vl, message_l, pgrad_l, edge_l, True
-    converged = bool(np.isfinite(value) and pgrad <= _GRADIENT_TOLERANCE and not on_edge)
+    if not np.isfinite(value):
+        return StartResult(start_tuple, None, float("inf"), False, False, False, "the likelihood became infinite: " + message)
     if on_edge:
         message += " (a parameter reached the edge of the search box)"
-    return x, value, converged, on_edge, limit, message
+    prior = _to_prior(x, truncation, alpha2_zero=limit)
+    return StartResult(
+        start=start_tuple,
+        prior=prior if limit else prior.canonical(),
+        neg_log_likelihood=value * likelihood.total_w,
+        converged=bool(pgrad <= _GRADIENT_TOLERANCE and not on_edge),
+        at_boundary=on_edge,
+        limit=limit,
+        message=message,
+    )
 
 
 def fit_prior(
@@ -522,8 +535,9 @@ def fit_prior(
     then seeded random ones. The start with the smallest negative log-likelihood gives the estimate.
 
     With ``squash`` the pairs are squashed first (:func:`squash_pairs` on its grid: cells 0.05 wide
-    in ln E, counts above 50 merged); the likelihood is then weighted. Fewer than ``min_pairs`` usable pairs, or a likelihood no start can evaluate, give
-    a :class:`PriorFitNotPossible` saying why.
+    in ln E, counts above 50 merged); the likelihood is then weighted. Fewer than ``min_pairs``
+    usable pairs, or a likelihood no start can evaluate, give a :class:`PriorFitNotPossible`
+    saying why.
     """
     if n_star < 0:
         raise ValueError("n_star must be >= 0")
@@ -557,55 +571,41 @@ def fit_prior(
     is_squashed = bool(squash and n_fit.size < n_used.size)
     likelihood = _Likelihood(n_fit, e_fit, w_fit, n_star, truncation)  # type: ignore[arg-type]
 
-    starts = _starting_points(n_starts, random_seed)
     # one BLAS thread: the likelihood's dot products are small, and threads fight on shared cores
     with threadpool_limits(limits=1, user_api="blas"):
-        runs = [_fit_from(likelihood, start, truncation) for start in starts]  # type: ignore[arg-type]
-    finite = [i for i, r in enumerate(runs) if np.isfinite(r[1])]
+        runs = [_fit_from(likelihood, start, truncation) for start in _starting_points(n_starts, random_seed)]  # type: ignore[arg-type]
+    finite = [r for r in runs if r.prior is not None]
     if not finite:
         return PriorFitNotPossible(
-            reason="the likelihood could not be evaluated from any starting point: " + runs[0][5],
+            reason="the likelihood could not be evaluated from any starting point: " + runs[0].message,
             n_pairs=n_pairs,
             n_star=n_star,
         )
-    best_i = min(finite, key=lambda i: runs[i][1])
-    x, value, converged, at_boundary, limit, message = runs[best_i]
-    values = [runs[i][1] for i in finite]
-    at_optimum = sum(1 for v in values if abs(v - value) <= _SAME_OPTIMUM * max(1.0, abs(value)))
-    total_w = float(w_fit.sum())
-    prior = _to_prior(x, truncation, alpha2_zero=limit)  # type: ignore[arg-type]
-    prior = prior if limit else prior.canonical()
-    start_results = tuple(
-        StartResult(
-            start=tuple(float(v) for v in starts[i]),
-            prior=_to_prior(runs[i][0], truncation, alpha2_zero=runs[i][4]).theta  # type: ignore[arg-type]
-            if np.isfinite(runs[i][1]) else tuple(float(v) for v in starts[i]),
-            neg_log_likelihood=runs[i][1] * total_w,
-            converged=runs[i][2], at_boundary=runs[i][3], limit=runs[i][4], message=runs[i][5],
-        )
-        for i in range(len(runs))
-    )
+    best = min(finite, key=lambda r: r.neg_log_likelihood)
+    values = [r.neg_log_likelihood for r in finite]
+    same = _SAME_OPTIMUM * max(likelihood.total_w, abs(best.neg_log_likelihood))  # 1e-6 of the mean, in total units
+    assert best.prior is not None
     return PriorFit(
-        prior=prior,
-        neg_log_likelihood=value * total_w,
-        converged=converged,
+        prior=best.prior,
+        neg_log_likelihood=best.neg_log_likelihood,
+        converged=best.converged,
         n_starts=len(runs),
-        n_converged=sum(1 for r in runs if r[2]),
-        n_at_optimum=at_optimum,
-        message=message,
+        n_converged=sum(1 for r in runs if r.converged),
+        n_at_optimum=sum(1 for v in values if abs(v - best.neg_log_likelihood) <= same),
+        message=best.message,
         n_star=n_star,
         n_pairs=n_pairs,
         n_points=int(n_fit.size),
         squashed=is_squashed,
-        at_boundary=at_boundary,
+        at_boundary=best.at_boundary,
         truncation=truncation,
         limit=(
             "alpha2 -> 0: component 2 is the limit of Gamma(alpha, beta2) as alpha -> 0 (the improper "
             "prior 1/lambda * exp(-beta2 * lambda)); given n >= N* its counts follow a log-series "
             "distribution. P -> 0 with P/alpha2 -> limit_ratio; the likelihood's supremum is this limit"
-        ) if limit else None,
-        neg_log_likelihood_spread=(max(values) - min(values)) * total_w,
-        starts=start_results,
+        ) if best.limit else None,
+        neg_log_likelihood_spread=max(values) - min(values),
+        starts=tuple(runs),
     )
 
 
