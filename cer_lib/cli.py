@@ -6,6 +6,7 @@
     cer doctor [--from api|mirror]        health table; non-zero when the chosen mode is broken
     cer verify outputs/HWC/<run-id>       re-hash a run and check its manifest (claims, hash chain, signature)
     cer signals --reports R.csv --out S.csv   disproportionality scores for report_id,product,term
+                                              (CSV or Parquet in and out)
 
 Errors the user can act on are printed as one message (no traceback) with exit status 2.
 A code is a positional argument: after ``--`` it is never read as an option (``cer report -- -h``
@@ -71,10 +72,51 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("run_dir", type=Path)
     verify.add_argument("--root", help="the manifest's chain root as recorded elsewhere (e.g. at sign-off): must match")
 
-    signals = commands.add_parser("signals", help="PRR, ROR, IC and EBGM for a long table of reports")
-    signals.add_argument("--reports", required=True, type=Path, help="CSV with columns report_id,product,term")
-    signals.add_argument("--out", required=True, type=Path, help="CSV to write, one row per (product, term)")
+    _signals_parser(commands)
     return parser
+
+
+def _signals_parser(commands: Any) -> None:
+    """``cer signals``; options left out keep the defaults of ``SignalSettings`` (not imported here:
+    building the parser must stay cheap for every other command)."""
+    signals = commands.add_parser("signals", help="PRR, ROR, IC and EBGM for a long table of reports")
+    signals.add_argument("--reports", required=True, type=Path,
+                         help="CSV or Parquet with columns report_id,product,term (one row per report, product and term)")
+    signals.add_argument("--out", required=True, type=Path, help="CSV or Parquet to write, one row per (product, term)")
+    signals.add_argument("--primary", dest="primary_screen", choices=["EB05", "IC025"],
+                         help="the pre-specified primary screen: EB05 >= threshold (default) or IC025 > threshold")
+    signals.add_argument("--eb05-threshold", type=float, metavar="X", help="default 2")
+    signals.add_argument("--ic025-threshold", type=float, metavar="X", help="default 0")
+    signals.add_argument("--n-star", type=int, metavar="N", help="the prior is fitted on pairs with a >= N (default 1)")
+    signals.add_argument("--truncation", choices=["whole-mixture", "per-component"],
+                         help="likelihood truncation at N* (default whole-mixture)")
+    signals.add_argument("--min-pairs", dest="min_pairs_for_prior", type=int, metavar="N",
+                         help="fewest pairs to fit the prior (default 300)")
+    signals.add_argument("--prior-fallback", choices=["dumouchel-1999", "none"],
+                         help="prior used when the fit is not sound: DuMouchel's 1999 estimates (default), "
+                              "or none (EBGM not estimable)")
+
+
+_SIGNAL_OPTIONS = ("primary_screen", "eb05_threshold", "ic025_threshold", "n_star", "truncation",
+                   "min_pairs_for_prior", "prior_fallback")
+
+
+def _signals_command(args: argparse.Namespace) -> int:
+    from .analysis.disproportionality import SignalSettings
+    from .analysis.signal_files import signals_file
+
+    try:
+        settings = SignalSettings(**{k: getattr(args, k) for k in _SIGNAL_OPTIONS if getattr(args, k) is not None})
+        result = signals_file(args.reports, args.out, settings,
+                              progress=lambda line: print(f"signals: {line}", file=sys.stderr, flush=True))
+    except (ValueError, FileNotFoundError) as exc:
+        raise CerError(str(exc)) from None
+    n_signals = result.n_signals()
+    screen = (f"{n_signals} signals by the primary screen {settings.primary_rule}" if n_signals is not None
+              else f"primary screen {settings.primary_rule} not applicable (EBGM not estimable)")
+    source = result.prior.source if result.prior else "none"
+    print(f"wrote {args.out} ({len(result.table)} product-term pairs; {screen}; prior: {source})")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,14 +170,7 @@ def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
             print(f"  - {problem}")
         return 1
     if args.command == "signals":
-        from .analysis.disproportionality import signals_csv
-
-        try:
-            result = signals_csv(args.reports, args.out)
-        except (ValueError, FileNotFoundError) as exc:
-            raise CerError(str(exc)) from None
-        print(f"wrote {args.out} ({len(result.table)} product-term pairs)")
-        return 0
+        return _signals_command(args)
     raise AssertionError(args.command)
 
 

@@ -120,6 +120,18 @@ class SignalMethod(_Strict):
     chi2_threshold: float = Field(4.0, gt=0, le=1000)
     eb05_threshold: float = Field(2.0, gt=0, le=1000)
     max_comparators: int = Field(30, ge=0, le=200, description="other product codes of the same regulation used as comparators")
+    primary_screen: Literal["EB05", "IC025"] = Field(
+        "EB05", description="the pre-specified primary screen behind the signal counts: EB05 >= eb05_threshold or "
+        "IC025 > ic025_threshold; the other rule and the Evans rule are shown as secondary flags")
+    ic025_threshold: float = Field(0.0, description="IC025 screen: IC025 > this")
+    min_pairs_for_prior: int = Field(300, ge=5, description="fewest (product, term) pairs to fit the EBGM prior")
+    prior_fallback: Literal["dumouchel-1999", "none"] = Field(
+        "dumouchel-1999", description="EBGM prior when the fit is not sound (too few pairs, a boundary fit): "
+        "DuMouchel's 1999 published prior, or none (EBGM not estimable)")
+    truncation: Literal["whole-mixture", "per-component"] = Field(
+        "whole-mixture", description="likelihood truncation at N* for the EBGM prior fit")
+    stratify_by_year: bool = Field(
+        True, description="expected counts stratified by year received when per-year counts exist for every product")
 
 
 class ProblemMethod(_Strict):

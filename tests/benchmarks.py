@@ -8,6 +8,8 @@
 4. Mirror load: the six real MAUDE sheets (196 274 rows) and the real foitext2007 MAUDE subset,
    first load (conversion) and a second process reading the ``.derived/`` cache; the smallest
    sheet read by the mirror's reader (calamine) beside openpyxl (a reference reader).
+5. Disproportionality at database scale: 100 k, 1 M and 2 M planted-signal pairs, ours beside
+   vigipy's GPS (time, memory, priors, planted-signal precision); see ``signals_benchmark.py``.
 
 Run from the project root: ``.venv/bin/python tests/benchmarks.py``.
 """
@@ -38,6 +40,7 @@ from cer_lib.sources.base import DateRange, Match, Query
 from cer_lib.sources.mirror import Mirror
 from cer_lib.sources.openfda import OpenFDA
 from openfda_server import clone_events, in2bones_datasets, serve_openfda
+from signals_benchmark import bench_signals
 
 REALDATA = PROJECT_ROOT.parent / "shared" / "realdata"
 ANALYSIS_TARGET_SECONDS = 10.0
@@ -247,7 +250,7 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the local server's access log
     print(f"cer benchmarks on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S')}; pandas {pd.__version__}")
     sections = {"requests": bench_requests_per_report, "analysis": bench_analysis_on_largest_real_series,
-                "assembly": bench_assembly, "mirror": bench_mirror_load}
+                "assembly": bench_assembly, "mirror": bench_mirror_load, "signals": bench_signals}
     chosen = sys.argv[1:] or list(sections)  # e.g. `python tests/benchmarks.py mirror`
     for name in chosen:
         sections[name]()
