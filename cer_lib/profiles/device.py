@@ -234,12 +234,11 @@ class DeviceProfile(Profile):
         normalisation = ("case, the marks ® ™ © ℠ ℗, typographic quotes and dashes, surrounding punctuation and "
                          "repeated spaces ignored")
         if not online or not any(unsendable_characters(v) for v in exact_values):
-            mode, rule = "variants", (f"{BRAND_FIELD} equal to one of the values whose normalised form is "
-                                      f"{terms.key!r} ({normalisation})")
+            mode, rule = "variants", f"{BRAND_FIELD} equal to one of the values with that form; {normalisation}"
         elif not any(unsendable_characters(o.value) for o in others):
             mode, rule = "words less others", (
-                f"{BRAND_FIELD} with the words {words!r} and none of the other brands that have them: openFDA's "
-                f"search syntax cannot carry a variant of the brand ({normalisation})")
+                f"{BRAND_FIELD} with the words {words!r} and none of the other brands that have them, as openFDA's "
+                f"search syntax cannot carry a variant of the brand; {normalisation}")
         else:
             bad = next(o.value for o in others if unsendable_characters(o.value))
             raise CodeError(
