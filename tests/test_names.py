@@ -6,13 +6,18 @@ several spellings, with the same result from the API path against the local open
 """
 from __future__ import annotations
 
+import html
 import json
+import os
 import re
 import string
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,7 +29,7 @@ from cer_lib.errors import CodeError
 from cer_lib.names import MAX_NAME_CHARS, check_name, classify_terms, match_key, name_slug
 from cer_lib.params import deep_merge, load_parameters, save_parameters
 from cer_lib.runfolder import Outputs
-from cer_lib.settings import Settings
+from cer_lib.settings import PROJECT_ROOT, Settings
 from cer_lib.sources.base import Match, Query
 from cer_lib.sources.mirror import Mirror
 from cer_lib.sources.openfda import NotExpressible, OpenFDA, build_url, render_search, render_value
@@ -216,3 +221,59 @@ def test_an_api_search_that_cannot_be_exact_fails_with_the_reason(names_mirror, 
     non_ascii = _ctx(tmp_path, "Müller Stent", "api", folder, fda.base_url)
     with pytest.raises(CodeError, match="letters openFDA's search syntax does not accept"):
         collect(non_ascii, OpenFDA.for_run(non_ascii, backoff_seconds=0.01))
+
+
+# ----------------------------------------------------------------------------------------------
+# every name of the issue builds a report (the real command line, one batch)
+
+
+def _cer(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "CER_OUTPUTS_DIR": str(tmp / "outputs"), "CER_CACHE_DIR": str(tmp / "cache"), **env}
+    return subprocess.run([sys.executable, "-m", "cer_lib", *args], cwd=PROJECT_ROOT, env=environment,
+                          capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def name_reports(names_mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``cer batch`` over the nine names from the fixture mirror: the outputs folder."""
+    folder, _ = names_mirror
+    tmp = tmp_path_factory.mktemp("name-reports")
+    done = _cer(tmp, "batch", "--kind", "brand", "--from", "mirror", "--mirror", str(folder),
+                "--set", f"window.start={WINDOW['start']}", "--set", f"window.end={WINDOW['end']}", "--", *NAMES)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return tmp / "outputs"
+
+
+def _report_keys(run: Path) -> list[str]:
+    return sorted(pd.read_parquet(run / "tables" / "events.parquet")["mdr_report_key"].astype(str))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_name_builds_a_report_that_shows_it_as_typed(name: str, name_reports: Path, names_mirror) -> None:
+    _, cases = names_mirror
+    run = (name_reports / code_slug(name, "brand") / "latest").resolve()
+    page = (run / "cer.html").read_text(encoding="utf-8")
+    assert (run / "cer.pdf").stat().st_size > 10_000
+    assert f"<title>Clinical Evaluation Report: {html.escape(name, quote=False)}</title>" in page
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert f"normalised form {match_key(name)} (" in text  # which normalised form was searched ...
+    for variant, n in cases[name].variants.items():  # ... and how many reports each variant matched
+        assert f"“{variant}” ({n} reports)" in text
+    assert len(_report_keys(run)) == cases[name].reports
+
+
+def test_the_api_path_builds_the_same_report(name_reports: Path, names_mirror, threaded_httpserver, tmp_path) -> None:  # noqa: F811
+    folder, cases = names_mirror
+    name = "Johnson & Johnson"  # '&' cannot be sent to openFDA: its words, less the other brands
+    events, last_updated = names_events(folder)
+    fda = serve_openfda(threaded_httpserver, {"device/event": events}, last_updated=last_updated)
+    done = _cer(tmp_path, "report", "--kind", "brand", "--from", "api", "--set", "sources.eudamed=false",
+                "--set", f"window.start={WINDOW['start']}", "--set", f"window.end={WINDOW['end']}", "--", name,
+                OPENFDA_BASE_URL=fda.base_url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    online = (tmp_path / "outputs" / code_slug(name, "brand") / "latest").resolve()
+    mirrored = (name_reports / code_slug(name, "brand") / "latest").resolve()
+    assert _report_keys(online) == _report_keys(mirrored) and len(_report_keys(online)) == cases[name].reports
+    analysis = lambda run: json.loads((run / "results" / "analysis.json").read_text(encoding="utf-8"))
+    for part in ("monthly_counts", "trend", "change_points", "forecast", "problems"):
+        assert analysis(online)[part] == analysis(mirrored)[part], part
