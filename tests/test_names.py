@@ -98,7 +98,7 @@ def test_slugs_follow_the_stated_rule_and_tell_colliding_names_apart() -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(ANY_TEXT | NAMEISH, st.sampled_from([Kind.brand, Kind.drug]))
-def test_no_name_leads_a_path_outside_outputs(tmp_path_factory: Any, name: str, kind: Kind) -> None:
+def test_no_name_leads_a_path_outside_outputs(name: str, kind: Kind) -> None:
     root = Path("/tmp/cer-names-outputs")
     try:
         checked = normalise_code(name, kind)
