@@ -55,7 +55,7 @@ from ..collect.plan import (
     window_years,
 )
 from ..errors import CodeError
-from ..names import classify_terms, match_key, word_phrase
+from ..names import classify_terms, word_phrase
 from ..params import Parameters
 from ..report import facts as F
 from ..report.meddev import MEDDEV_A9
