@@ -5,10 +5,12 @@
     cer book                              the Jupyter Book site of every run
     cer doctor [--from api|mirror]        health table; non-zero when the chosen mode is broken
     cer verify outputs/HWC/<run-id>       re-hash a run and check its manifest (claims, hash chain, signature)
+    cer clean-runs [--delete]             retire the in-progress folders of runs that died (never finished runs)
     cer signals --reports R.csv --out S.csv   disproportionality scores for report_id,product,term
                                               (CSV or Parquet in and out)
 
-Errors the user can act on are printed as one message (no traceback) with exit status 2.
+Errors the user can act on are printed as one message (no traceback) with exit status 2; so is a full
+disk. Ctrl-C and SIGTERM stop a run alike (its folder kept as ``.failed-<id>``), exit status 130 and 143.
 A code is a positional argument: after ``--`` it is never read as an option (``cer report -- -h``
 reports on the code ``-h``, which is refused as malformed), as the Makefile passes it.
 """
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .codes import Kind
-from .errors import CerError
+from .errors import CerError, RunInterrupted, disk_full
+from .interrupts import handle_sigterm, interruption
 from .params import deep_merge, parse_override, read_parameter_file
 
 
@@ -72,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("run_dir", type=Path)
     verify.add_argument("--root", help="the manifest's chain root as recorded elsewhere (e.g. at sign-off): must match")
 
+    clean = commands.add_parser("clean-runs", help="rename the in-progress folders of runs that died (killed, "
+                                "power cut) to .failed-<id>; never touches finished, failed or running runs")
+    clean.add_argument("--outputs", help="outputs folder (default: outputs/)")
+    clean.add_argument("--delete", action="store_true", help="delete those folders instead of keeping them as failed")
+
     _signals_parser(commands)
     return parser
 
@@ -122,14 +130,25 @@ def _signals_command(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    handle_sigterm()
     try:
         return _dispatch(args, ["cer", *argv])
+    except RunInterrupted as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return exc.exit_status
     except CerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how, status = interruption(exc)
+        print(how, file=sys.stderr)
+        return status
+    except OSError as exc:
+        full = disk_full(exc, f"running `cer {args.command}`")
+        if full is None:
+            raise
+        print(f"error: {full}", file=sys.stderr)
+        return 2
 
 
 def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
@@ -169,6 +188,17 @@ def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
         for problem in report.problems:
             print(f"  - {problem}")
         return 1
+    if args.command == "clean-runs":
+        from .runfolder import CodeFolder, Outputs
+        from .settings import Settings
+
+        outputs = Outputs(Path(args.outputs) if args.outputs else Settings.from_env().outputs_dir)
+        abandoned = outputs.abandoned_runs()
+        for run in abandoned:
+            kept = CodeFolder(run.path.parent).retire(run, delete=args.delete)
+            print(f"{run.path}: " + ("deleted" if kept is None else f"kept as {kept.name}"))
+        print(f"{len(abandoned)} in-progress folder(s) of runs that died" + (" retired" if abandoned else ""))
+        return 0
     if args.command == "signals":
         return _signals_command(args)
     raise AssertionError(args.command)

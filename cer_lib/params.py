@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
-from .codes import Kind, normalise_code
+from .codes import Kind, code_slug, normalise_code
 from .errors import ParameterError, excerpt, shorten
 from .files import write_text_atomic
 from .settings import PROJECT_ROOT
@@ -318,7 +318,8 @@ def load_parameters(
 ) -> Parameters:
     """Merge defaults, the per-code file and ``overrides``; validate; return `Parameters`.
 
-    ``code`` is checked for shape before it is used to look up ``parameters/<CODE>.yaml``.
+    ``code`` is checked before it is used to look up ``parameters/<slug>.yaml`` (the code's folder name,
+    e.g. ``HWC.yaml`` or ``brand-MINIMED_630G.yaml``).
     """
     if "code" in (overrides or {}):
         raise ParameterError(
@@ -330,8 +331,8 @@ def load_parameters(
     cli = deep_merge(cli, overrides or {})
     layers = [str(parameters_dir / "defaults.yaml")]
     merged = read_yaml_mapping(parameters_dir / "defaults.yaml")
-    canonical = normalise_code(code, cli.get("kind") or merged.get("kind") or Kind.product_code)
-    per_code = parameters_dir / f"{canonical.replace(' ', '_')}.yaml"
+    kind_given = cli.get("kind") or merged.get("kind") or Kind.product_code
+    per_code = parameters_dir / f"{code_slug(normalise_code(code, kind_given), kind_given)}.yaml"
     if per_code.is_file():
         layers.append(str(per_code))
         merged = deep_merge(merged, read_yaml_mapping(per_code))

@@ -98,15 +98,18 @@ def test_url_is_sent_exactly_as_built(fda, tmp_path):
         ("A OR B", '"A+OR+B"'),
         ("X) OR (Y", '"X%29+OR+%28Y"'),
         ("field:value", '"field%3Avalue"'),
-        ("50% & more=1", '"50%25+%26+more%3D1"'),
-        ("ÄSCULAP", '"%C3%84SCULAP"'),
+        ("50% more=1", '"50%25+more%3D1"'),
+        ("PIT'STOP (500/125)", '"PIT%27STOP+%28500%2F125%29"'),
     ],
 )
 def test_values_are_quoted_and_encoded_literals(value, rendered):
     assert render_value(value) == rendered
 
 
-@pytest.mark.parametrize("value", ['HWC" OR "LZG', "back\\slash", "line\nbreak", "tab\there", "nul\x00", "  "])
+# openFDA answers 400 "Search not supported" to a decoded search with any character outside its
+# SUPPORTED_QUERY_RE (FDA/openfda api/faers/elasticsearch_query.js): '&', 'Ä', '®' are never sent
+@pytest.mark.parametrize("value", ['HWC" OR "LZG', "back\\slash", "line\nbreak", "tab\there", "nul\x00", "  ",
+                                   "50% & more", "ÄSCULAP", "ACCU-CHEK®"])
 def test_values_that_could_change_the_query_are_refused(value):
     with pytest.raises(ValueError, match="refused|empty"):
         render_value(value)

@@ -384,6 +384,12 @@ def device_facts(b: _Builder, run: RunData) -> None:
     b.add("comparators_truncated", r.comparators_truncated, "flag", _ptr(src, "comparators_truncated"))
     b.add("max_comparators", run.params.methods.signals.max_comparators, "count",
           _ptr(PARAMETERS, "methods", "signals", "max_comparators"))
+    brand = r.brand  # how a brand was searched (issue 17): its normalised form, the variants found, the others
+    reports = lambda found: [f"“{v.value}” ({v.records:,} report{'' if v.records == 1 else 's'})" for v in found]
+    b.add("brand_normalised", brand.normalised if brand else None, "text", _ptr(src, "brand", "normalised"), needs=())
+    b.add("brand_rule", brand.rule if brand else None, "text", _ptr(src, "brand", "rule"), needs=())
+    b.add("brand_variants", reports(brand.variants) if brand else None, "list", _ptr(src, "brand", "variants"), needs=())
+    b.add("brand_others", reports(brand.others) if brand else None, "list", _ptr(src, "brand", "others"), needs=())
 
 
 def source_facts(b: _Builder, run: RunData) -> None:
