@@ -7,6 +7,14 @@
     cer verify outputs/HWC/<run-id>       re-hash a run and check its manifest (claims, hash chain, signature)
     cer signals --reports R.csv --out S.csv   disproportionality scores for report_id,product,term
 
+The report service (settings from CER_* variables; see the README, "Service"):
+
+    cer serve [--all]                     the HTTP API under uvicorn (--all: with Redis and a worker)
+    cer worker                            a Celery worker building queued reports
+    cer token --subject me --role author  a bearer token for the API
+
+(Scheduled refreshes will add ``cer beat`` beside them.)
+
 Errors the user can act on are printed as one message (no traceback) with exit status 2.
 A code is a positional argument: after ``--`` it is never read as an option (``cer report -- -h``
 reports on the code ``-h``, which is refused as malformed), as the Makefile passes it.
@@ -73,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     signals = commands.add_parser("signals", help="PRR, ROR, IC and EBGM for a long table of reports")
     signals.add_argument("--reports", required=True, type=Path, help="CSV with columns report_id,product,term")
     signals.add_argument("--out", required=True, type=Path, help="CSV to write, one row per (product, term)")
+
+    serve = commands.add_parser("serve", help="the report service's HTTP API (CER_API_HOST, CER_API_PORT)")
+    serve.add_argument("--all", action="store_true",
+                       help="also start Redis (unless CER_REDIS_URL answers) and one worker; Ctrl-C stops all (make serve)")
+    serve.add_argument("--workers", type=int, default=1, help="API processes (default 1)")
+
+    worker = commands.add_parser("worker", help="a worker that builds queued reports (CER_REDIS_URL)")
+    worker.add_argument("--name", help="worker name, unique per machine (default cer-<pid>@<host>)")
+    worker.add_argument("--concurrency", type=int, help="reports built at once (default CER_WORKER_CONCURRENCY)")
+
+    token = commands.add_parser("token", help="print a bearer token for the API")
+    token.add_argument("--subject", required=True, help="who the token is for (user or system name)")
+    token.add_argument("--role", required=True, choices=["viewer", "author", "admin"])
+    token.add_argument("--minutes", type=int, help="lifetime (default CER_TOKEN_MINUTES, 60)")
+    token.add_argument("--private-key", type=Path, help="RS256 private key (PEM) when the API checks RS256 tokens")
     return parser
 
 
@@ -135,7 +158,38 @@ def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
             raise CerError(str(exc)) from None
         print(f"wrote {args.out} ({len(result.table)} product-term pairs)")
         return 0
+    if args.command in ("serve", "worker", "token"):
+        return _service_command(args)
     raise AssertionError(args.command)
+
+
+def _service_command(args: argparse.Namespace) -> int:
+    import os
+
+    from .service.config import ServiceSettings
+
+    settings = ServiceSettings.load()
+    if args.command == "token":
+        from .service.security import mint_token
+
+        try:
+            print(mint_token(settings, args.subject, args.role, minutes=args.minutes, private_key=args.private_key))
+        except ValueError as exc:
+            raise CerError(str(exc)) from None
+        return 0
+    if args.command == "worker":
+        from .service.worker import run_worker
+
+        run_worker(settings, name=args.name or f"cer-{os.getpid()}@%h", concurrency=args.concurrency)
+        return 0
+    if args.all:
+        from .service.local import run_local_stack
+
+        return run_local_stack(settings)
+    from .service.app import serve
+
+    serve(settings, workers=args.workers)
+    return 0
 
 
 if __name__ == "__main__":
