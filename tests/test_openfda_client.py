@@ -365,16 +365,13 @@ def test_pacing_is_shared_across_processes(threaded_httpserver, tmp_path):  # no
 
 
 def test_pacer_waits_for_the_oldest_slot(tmp_path):
-    now = [1000.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    pacer = Pacer(tmp_path, 3, 60.0, clock=lambda: now[0], sleep=sleep)
-    for step in (0.0, 1.0, 1.0):
-        now[0] += step
-        assert pacer.wait() == 0.0
-    assert pacer.wait() == pytest.approx(58.0)  # the first slot frees at 1000 + 60
-    assert slept == [pytest.approx(58.0)]
+    """Three requests per 1.5 s: three go at once, the fourth waits until the first leaves the window."""
+    pacer = Pacer(tmp_path, 3, 1.5)
+    started = time.monotonic()
+    for step in (0.0, 0.2, 0.2):
+        time.sleep(step)
+        assert pacer.wait() < 0.1
+    waited = pacer.wait()
+    assert waited == pytest.approx(1.5 - 0.4, abs=0.15)  # the first slot frees 1.5 s after it was taken
+    assert time.monotonic() - started == pytest.approx(1.5, abs=0.2)
+    pacer.close()
