@@ -30,7 +30,7 @@ export $(DATA_VARIABLES)
 
 REPORT_OPTS = $${KIND:+--kind "$$KIND"} $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
 
-.PHONY: help demo report batch lab book bench test doctor lock clean venv
+.PHONY: help demo report batch lab book serve bench test doctor lock clean venv
 
 help: ## list the targets
 	@echo "Usage: make <target> [VAR=value]"
@@ -69,6 +69,13 @@ lab: $(STAMP) ## JupyterLab on notebooks/ with the project kernel
 
 book: $(STAMP) ## Jupyter Book site of every run under outputs/ (book/_build/html)
 	@$(CER) book
+
+serve: $(STAMP) ## the report service: Redis, a worker, the API on 127.0.0.1:8000 (CER_API_PORT); Ctrl-C stops all
+	@command -v redis-server >/dev/null || { echo "==> installing redis-server (Debian package; needs root)"; \
+	  export DEBIAN_FRONTEND=noninteractive; { apt-get install -y -qq redis-server >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; } || \
+	  { echo "could not install redis-server: run as root, or install it (apt-get install redis-server)" >&2; exit 1; }; }
+	@exec $(CER) serve --all
 
 bench: $(STAMP) ## benchmarks: requests per report, analysis time on the largest real series
 	@$(BIN)/python tests/benchmarks.py
