@@ -77,7 +77,7 @@ serve: $(STAMP) ## the report service: Redis, a worker, the API on 127.0.0.1:800
 	  { echo "could not install redis-server: run as root, or install it (apt-get install redis-server)" >&2; exit 1; }; }
 	@exec $(CER) serve --all
 
-bench: $(STAMP) ## benchmarks: requests per report, analysis time on the largest real series
+bench: $(STAMP) ## benchmarks: requests per report, analysis time, assembly, the service (reports/hour, API latency)
 	@$(BIN)/python tests/benchmarks.py
 
 test: $(STAMP) ## the test suite (pytest + nbval on the stage notebooks)

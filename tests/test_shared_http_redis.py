@@ -6,24 +6,20 @@ count, and the API key (sent on the network) is in no key or value Redis holds.
 """
 from __future__ import annotations
 
-import json
-import multiprocessing
 import time
-from pathlib import Path
 
 import pytest
 import redis
-from werkzeug.wrappers import Response
 
 from cer_lib.params import Http
 from cer_lib.settings import Secret, Settings
 from cer_lib.sources.base import Match, Query
-from cer_lib.sources.http import REDIS_CACHE_NAMESPACE, HttpClient, Pacer
+from cer_lib.sources.http import REDIS_CACHE_NAMESPACE, HttpClient
 from cer_lib.sources.openfda import OpenFDA
 from openfda_server import in2bones_datasets, serve_openfda
 from openfda_server import threaded_httpserver  # noqa: F401  (fixture)
 from service_stack import ServiceStack
-from test_openfda_client import key_forms
+from test_openfda_client import _paced_burst, key_forms, paced_bursts
 
 HWC = Match("device.device_report_product_code", ("HWC",), exact=True)
 
@@ -38,43 +34,18 @@ def redis_url(tmp_path_factory):
         stack.stop()
 
 
-def _paced_burst(redis_url: str, cache_dir: str, base_url: str, first: int, n: int) -> None:
-    client = HttpClient(source="pace", cache_dir=Path(cache_dir), http=Http(max_retries=0),
-                        pacer=Pacer(Path(cache_dir), 5, 1.0, name="pace", redis_url=Secret(redis_url)),
-                        redis_url=Secret(redis_url))
-    for i in range(first, first + n):
-        client.get(f"{base_url}/pace?i={i}")
-    client.close()
-
-
 def test_pace_is_shared_through_redis_by_processes_with_separate_cache_folders(threaded_httpserver, tmp_path, redis_url):  # noqa: F811
     """Two processes on different folders (as on two machines) stay within one budget of 5 per 1 s."""
-    arrivals: list[float] = []
-
-    def handler(request):
-        arrivals.append(time.time())
-        return Response(json.dumps({"ok": int(request.args["i"])}), content_type="application/json")
-
-    threaded_httpserver.expect_request("/pace").respond_with_handler(handler)
-    base = threaded_httpserver.url_for("/").rstrip("/")
-    ctx = multiprocessing.get_context("fork")
-    started = time.monotonic()
-    workers = [ctx.Process(target=_paced_burst, args=(redis_url, str(tmp_path / f"machine{k}"), base, k * 100, 6))
-               for k in range(2)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(30)
-        assert w.exitcode == 0
+    arrivals, elapsed, base = paced_bursts(threaded_httpserver, [tmp_path / "machine0", tmp_path / "machine1"], redis_url)
     assert len(arrivals) == 12
-    assert time.monotonic() - started >= 2.0  # 12 requests at 5 per second need two full waits
+    assert elapsed >= 2.0  # 12 requests at 5 per second need two full waits
     for t in arrivals:  # never more than 5 in any 1-second window (50 ms allowed for delivery jitter)
         assert sum(1 for u in arrivals if t <= u < t + 0.95) <= 5
     assert not list(tmp_path.rglob("pace.sqlite"))  # the pace was kept in Redis, not in the folders
     # the cache is shared too: a third "machine" with an empty folder gets every answer from Redis
     again = time.monotonic()
-    _paced_burst(redis_url, str(tmp_path / "machine3"), base, 0, 6)
-    _paced_burst(redis_url, str(tmp_path / "machine3"), base, 100, 6)
+    _paced_burst(str(tmp_path / "machine3"), base, 0, 6, redis_url)
+    _paced_burst(str(tmp_path / "machine3"), base, 100, 6, redis_url)
     assert len(arrivals) == 12 and time.monotonic() - again < 1.8
 
 
