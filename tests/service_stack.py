@@ -48,6 +48,7 @@ class ServiceStack:
         if shutil.which("redis-server") is None:
             missing("redis-server is not installed (Debian package redis-server; `.ci/run` installs it)")
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.redis_port, self.api_port = free_port(), free_port()
         self.outputs = root / "outputs"
         self.audit_log = root / "audit.jsonl"

@@ -26,7 +26,6 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from ..codes import code_slug
 from ..errors import CerError, ParameterError, RateLimited, SourceUnavailable, StageFailed
 from ..params import Parameters, deep_merge, load_parameters
 from ..pipeline import preflight, run_report
@@ -101,7 +100,7 @@ def check_submission(code: str, kind: str, data_from: str | None, mirror: str | 
 
 
 def folder_of(spec: JobSpec) -> str:
-    return code_slug(spec.code, spec.kind)
+    return runs.code_folder(spec.code, spec.kind)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -175,7 +174,8 @@ def run_job(task: Any, spec: JobSpec, settings: ServiceSettings) -> dict[str, An
                                 progress=tracker, command=["cer", "worker", "job", job_id])
         except SoftTimeLimitExceeded:
             store.count_job(client, "failed")
-            kept = f" Its run folder is kept as {runs.shown(outputs, outputs / folder)}/.failed-{tracker.run_id}." if tracker.run_id else ""
+            kept = (f" Its run folder is kept as {runs.shown(outputs, runs.failed_folder(outputs, folder, tracker.run_id))}."
+                    if tracker.run_id else "")
             raise JobFailed(f"the report took longer than {settings.job_soft_time_limit} s (CER_JOB_SOFT_TIME_LIMIT) "
                             f"and was stopped during stage {tracker.stage or 'start'}.{kept}") from None
         except (CerError, ServiceError) as exc:

@@ -138,6 +138,18 @@ def shown(outputs: Path, path: Path | str) -> str:
     return text.replace(root, "outputs").replace(str(outputs), "outputs")
 
 
+def code_folder(code: str, kind: str) -> str:
+    """The folder name of a (normalised) code under outputs/."""
+    from ..codes import code_slug
+
+    return code_slug(code, kind)
+
+
+def failed_folder(outputs: Path, code: str, run_id: str) -> Path:
+    """Where a failed run of ``code`` is kept."""
+    return outputs / code / f"{FAILED_PREFIX}{run_id}"
+
+
 def mark_failed(outputs: Path, code: str, run_id: str) -> Path | None:
     """Rename the run folder of a job whose worker died, ``.tmp-<id>`` -> ``.failed-<id>``.
 
@@ -149,9 +161,21 @@ def mark_failed(outputs: Path, code: str, run_id: str) -> Path | None:
     working = outputs / code / f"{TMP_PREFIX}{run_id}"
     if not working.is_dir():
         return None
-    failed = working.with_name(f"{FAILED_PREFIX}{run_id}")
+    failed = failed_folder(outputs, code, run_id)
     working.rename(failed)
     return failed
+
+
+def outputs_writable(outputs: Path) -> str | None:
+    """None when a worker can create files in the outputs folder; else what is wrong."""
+    import tempfile
+
+    try:
+        outputs.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=outputs, prefix=".ready-"):
+            return None
+    except OSError as exc:
+        return f"cannot write {outputs.name}/ ({exc.strerror or type(exc).__name__})"
 
 
 def cache_use(run_dir: Path) -> tuple[int, int]:

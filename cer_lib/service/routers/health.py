@@ -3,13 +3,11 @@
 reports or users."""
 from __future__ import annotations
 
-import tempfile
-
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .. import store
+from .. import runs, store
 from ..deps import Service, service
 from ..schemas import Health, Readiness
 
@@ -37,14 +35,7 @@ def _checks(svc: Service) -> dict[str, str]:
             checks["workers"] = f"could not ask the workers ({type(exc).__name__})"
     else:
         checks["workers"] = "unknown: Redis is unreachable"
-    outputs = svc.settings.core.outputs_dir
-    try:
-        outputs.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=outputs, prefix=".ready-"):
-            pass
-        checks["outputs"] = "ok"
-    except OSError as exc:
-        checks["outputs"] = f"cannot write {outputs.name}/ ({exc.strerror or type(exc).__name__})"
+    checks["outputs"] = runs.outputs_writable(svc.settings.core.outputs_dir) or "ok"
     return checks
 
 
