@@ -37,7 +37,8 @@ class Service:
     metrics: ApiMetrics
 
 
-def service(request: Request) -> Service:
+async def service(request: Request) -> Service:
+    """(async: no I/O, so no trip through the thread pool that runs the blocking dependencies)"""
     return request.app.state.service
 
 
@@ -73,7 +74,7 @@ def current_user(request: Request, credentials: HTTPAuthorizationCredentials | N
 def require_role(role: str) -> Callable[..., Principal]:
     """A dependency that lets through callers with ``role`` or a higher one."""
 
-    def check(principal: Principal = Depends(current_user)) -> Principal:
+    async def check(principal: Principal = Depends(current_user)) -> Principal:
         if not principal.can(role):
             raise HTTPException(403, f"role {principal.role!r} may not do this: it needs {role!r} or higher")
         return principal
