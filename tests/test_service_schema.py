@@ -28,7 +28,7 @@ def test_generated_requests_find_no_server_error(tmp_path):
         assert st, "schemathesis's `st` is installed with the test extra"
         run = subprocess.run(
             [st, "run", f"{stack.base_url}/openapi.json", "--checks", "not_a_server_error",
-             "--max-examples", str(MAX_EXAMPLES), "--seed", "20261130", "--workers", "1", "--max-time", "60",
+             "--max-examples", str(MAX_EXAMPLES), "--seed", "20261130", "--workers", "1", "--max-time", "30",
              "--phases", "examples,coverage,fuzzing", "--exclude-path", "/readyz",  # 503 without a worker, by design
              "--header", f"Authorization: Bearer {stack.token('fuzzer', 'admin')}", "--no-color"],
             capture_output=True, text=True, timeout=400, cwd=tmp_path)

@@ -80,15 +80,15 @@ class Pacer:
         name: str = "default",
         redis_url: Secret | None = None,
     ) -> None:
-        from pyrate_limiter import Limiter, Rate, RedisBucket, SQLiteBucket
-        from pyrate_limiter.limiter import SingleBucketFactory
+        from pyrate_limiter import Limiter, Rate, RedisBucket, SingleBucketFactory, SQLiteBucket
 
         if budget < 1:
             raise ValueError(f"pacer budget must be at least 1 request per window, got {budget}")
         self.budget = budget
         self.window_seconds = float(window_seconds)
         self.name = re.sub(r"[^a-z0-9_]", "_", name.lower())
-        rates = [Rate(budget, max(1, round(self.window_seconds * 1000)))]
+        self.window_ms = max(1, round(self.window_seconds * 1000))
+        rates = [Rate(budget, self.window_ms)]
         if redis_url:
             from redis import Redis
 
@@ -100,15 +100,26 @@ class Pacer:
             Path(folder).mkdir(parents=True, exist_ok=True)
             self.bucket = SQLiteBucket.init_from_file(
                 rates, table=f"pace_{self.name}", db_path=str(Path(folder) / "pace.sqlite"), use_file_lock=True)
-        # no background leaker thread: old timestamps are dropped before each request instead
-        self._limiter = Limiter(SingleBucketFactory(self.bucket, schedule_leak=False), buffer_ms=5)
+        # no background leaker thread: old timestamps are dropped before each attempt instead
+        self._limiter = Limiter(SingleBucketFactory(self.bucket, schedule_leak=False))
 
     def wait(self) -> float:
-        """Block until a request may go out; record it; return the seconds waited."""
+        """Block until a request may go out; record it; return the seconds waited.
+
+        Each attempt is a non-blocking acquire stamped with the time it is made, so a stored stamp
+        is always when the request really went (pyrate-limiter's own blocking wait stamps the
+        planned wake-up, which a busy machine oversleeps); between attempts it sleeps until the
+        oldest stamp leaves the window.
+        """
+        from pyrate_limiter import RateItem
+
         started = time.monotonic()
-        self.bucket.leak(self.bucket.now())
-        self._limiter.try_acquire(self.name)
-        return time.monotonic() - started
+        while True:
+            self.bucket.leak(self.bucket.now())
+            if self._limiter.try_acquire(self.name, blocking=False):
+                return time.monotonic() - started
+            delay_ms = self.bucket.waiting(RateItem(self.name, self.bucket.now()))
+            time.sleep(min(max(int(delay_ms), 5), self.window_ms) / 1000)
 
     def close(self) -> None:
         self.bucket.close()
