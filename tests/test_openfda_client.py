@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import multiprocessing
+import threading
 import time
 from pathlib import Path
 
@@ -385,3 +386,36 @@ def test_pacer_waits_for_the_oldest_slot(tmp_path):
     assert freed >= 1.5 - 0.01 and waited > 0.8  # the first slot frees 1.5 s after it was taken ...
     assert freed < 2.0  # ... and the fourth request goes then (loaded machines allowed 0.5 s)
     pacer.close()
+
+
+def test_pacer_stamps_the_time_a_request_really_goes(tmp_path, monkeypatch):
+    """On a busy machine a sleep lasts longer than asked. The window must count from when each request
+    went, not from when a pacer planned to wake: else a punctual process sharing the pace gets in
+    early. Here one of two threads oversleeps by 0.3 s; no three requests may go within the 1 s window."""
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        real_sleep(seconds + (0.3 if threading.current_thread().name == "slow" else 0.0))
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    monkeypatch.setattr("pyrate_limiter.limiter.sleep", sleep)
+    went: list[float] = []
+    lock = threading.Lock()
+
+    def requests_from(name: str) -> None:
+        pacer = Pacer(tmp_path, 2, 1.0)
+        for _ in range(4):
+            pacer.wait()
+            with lock:
+                went.append(time.monotonic())
+        pacer.close()
+
+    threads = [threading.Thread(target=requests_from, args=(name,), name=name) for name in ("slow", "punctual")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    went.sort()
+    assert len(went) == 8
+    for i in range(2, 8):
+        assert went[i] - went[i - 2] >= 1.0 - 0.02, [round(t - went[0], 3) for t in went]
