@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import email.utils
 import json
@@ -67,8 +68,9 @@ class Pacer:
 
     The store is a SQLite file ``<folder>/pace.sqlite`` under a file lock (every process on one
     machine that shares the cache folder), or, with ``redis_url``, the Redis key ``cer:pace:<name>``
-    (every worker on every machine; their clocks must agree, as NTP keeps them). ``wait()`` blocks
-    until a slot is free, takes it and returns the seconds waited.
+    under a Redis lock (every worker on every machine; their clocks must agree, as NTP keeps them).
+    The lock makes each attempt's stamp and check one step, so stamps enter in time order.
+    ``wait()`` blocks until a slot is free, takes it and returns the seconds waited.
     """
 
     def __init__(
@@ -95,11 +97,13 @@ class Pacer:
             self.store = "redis"
             self._redis = Redis.from_url(redis_url.reveal() or "", socket_timeout=10, socket_connect_timeout=5)
             self.bucket = RedisBucket.init(rates, self._redis, f"cer:pace:{self.name}")
+            self._lock: Any = self._redis.lock(f"cer:pace:{self.name}:lock", timeout=10, blocking_timeout=60)
         else:
             self.store = "sqlite"
             Path(folder).mkdir(parents=True, exist_ok=True)
             self.bucket = SQLiteBucket.init_from_file(
                 rates, table=f"pace_{self.name}", db_path=str(Path(folder) / "pace.sqlite"), use_file_lock=True)
+            self._lock = contextlib.nullcontext()  # the limiter holds the bucket's file lock itself
         # no background leaker thread: old timestamps are dropped before each attempt instead
         self._limiter = Limiter(SingleBucketFactory(self.bucket, schedule_leak=False))
 
@@ -115,10 +119,11 @@ class Pacer:
 
         started = time.monotonic()
         while True:
-            self.bucket.leak(self.bucket.now())
-            if self._limiter.try_acquire(self.name, blocking=False):
-                return time.monotonic() - started
-            delay_ms = self.bucket.waiting(RateItem(self.name, self.bucket.now()))
+            with self._lock:
+                self.bucket.leak(self.bucket.now())
+                if self._limiter.try_acquire(self.name, blocking=False):
+                    return time.monotonic() - started
+                delay_ms = self.bucket.waiting(RateItem(self.name, self.bucket.now()))
             time.sleep(min(max(int(delay_ms), 5), self.window_ms) / 1000)
 
     def close(self) -> None:
