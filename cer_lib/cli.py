@@ -9,6 +9,14 @@
     cer signals --reports R.csv --out S.csv   disproportionality scores for report_id,product,term
                                               (CSV or Parquet in and out)
 
+The report service (settings from CER_* variables; see the README, "Service"):
+
+    cer serve [--all]                     the HTTP API under uvicorn (--all: with Redis and a worker)
+    cer worker                            a Celery worker building queued reports
+    cer token --subject me --role author  a bearer token for the API
+
+(Scheduled refreshes will add ``cer beat`` beside them.)
+
 Errors the user can act on are printed as one message (no traceback) with exit status 2; so is a full
 disk. Ctrl-C and SIGTERM stop a run alike (its folder kept as ``.failed-<id>``), exit status 130 and 143.
 A code is a positional argument: after ``--`` it is never read as an option (``cer report -- -h``
@@ -81,6 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--delete", action="store_true", help="delete those folders instead of keeping them as failed")
 
     _signals_parser(commands)
+
+    serve = commands.add_parser("serve", help="the report service's HTTP API (CER_API_HOST, CER_API_PORT)")
+    serve.add_argument("--all", action="store_true",
+                       help="also start Redis (unless CER_REDIS_URL answers) and one worker; Ctrl-C stops all (make serve)")
+    serve.add_argument("--workers", type=int, default=1, help="API processes (default 1)")
+
+    worker = commands.add_parser("worker", help="a worker that builds queued reports (CER_REDIS_URL)")
+    worker.add_argument("--name", help="worker name, unique per machine (default cer-<pid>@<host>)")
+    worker.add_argument("--concurrency", type=int, help="reports built at once (default CER_WORKER_CONCURRENCY)")
+
+    token = commands.add_parser("token", help="print a bearer token for the API")
+    token.add_argument("--subject", required=True, help="who the token is for (user or system name)")
+    token.add_argument("--role", required=True, choices=["viewer", "author", "admin"])
+    token.add_argument("--minutes", type=int, help="lifetime (default CER_TOKEN_MINUTES, 60)")
+    token.add_argument("--private-key", type=Path, help="RS256 private key (PEM) when the API checks RS256 tokens")
     return parser
 
 
@@ -201,7 +224,38 @@ def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
         return 0
     if args.command == "signals":
         return _signals_command(args)
+    if args.command in ("serve", "worker", "token"):
+        return _service_command(args)
     raise AssertionError(args.command)
+
+
+def _service_command(args: argparse.Namespace) -> int:
+    import os
+
+    from .service.config import ServiceSettings
+
+    settings = ServiceSettings.load()
+    if args.command == "token":
+        from .service.security import mint_token
+
+        try:
+            print(mint_token(settings, args.subject, args.role, minutes=args.minutes, private_key=args.private_key))
+        except ValueError as exc:
+            raise CerError(str(exc)) from None
+        return 0
+    if args.command == "worker":
+        from .service.worker import run_worker
+
+        run_worker(settings, name=args.name or f"cer-{os.getpid()}@%h", concurrency=args.concurrency)
+        return 0
+    if args.all:
+        from .service.local import run_local_stack
+
+        return run_local_stack(settings)
+    from .service.app import serve
+
+    serve(settings, workers=args.workers)
+    return 0
 
 
 if __name__ == "__main__":
