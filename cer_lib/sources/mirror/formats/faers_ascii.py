@@ -262,6 +262,15 @@ class FaersLoad:
         report = self._report(f, layout)
         report.encoding = encoding
         columns = {f"c{i}": "VARCHAR" for i in range(len(names))}
+        with open(path, "rb") as handle:
+            header_only = len(handle.read(1 << 16).rstrip(b"\r\n").splitlines()) <= 1
+        if header_only:  # an empty table
+            rows_from = "(SELECT " + ", ".join(f"NULL::VARCHAR AS {c}" for c in columns) + " WHERE FALSE)"
+            params: list[object] = []
+        else:
+            rows_from = ("read_csv(?, delim='$', header=false, skip=1, all_varchar=true, quote='', escape='', "
+                      "columns=?, null_padding=true, encoding=?)")
+            params = [str(path), columns, encoding]
         picks = []
         for canonical, candidates in _COLUMNS[f.kind].items():
             source = next((c for c in candidates if c in names), None)
@@ -271,10 +280,8 @@ class FaersLoad:
             picks.append(f"nullif(trim(c{names.index(source)}), '') AS {canonical}" if source else f"NULL AS {canonical}")
         try:
             self.con.execute(
-                f"CREATE TABLE {table} AS SELECT {', '.join(picks)}, ? AS quarter, ?::INTEGER AS qorder "
-                "FROM read_csv(?, delim='$', header=false, skip=1, all_varchar=true, quote='', escape='', "
-                f"columns=?, null_padding=true, encoding=?)",
-                [f.quarter, f.order, str(path), columns, encoding])
+                f"CREATE TABLE {table} AS SELECT {', '.join(picks)}, ? AS quarter, ?::INTEGER AS qorder FROM {rows_from}",
+                [f.quarter, f.order, *params])
         except duckdb.Error as exc:
             raise MirrorError(f"{_rel(f, self.context)}: cannot be read as a FAERS {f.kind} file: "
                               f"{str(exc).splitlines()[0]}") from None
@@ -348,20 +355,24 @@ class FaersLoad:
                 report.rows_kept -= int(no_case[f.quarter])
             report.note = (f"{deleted} case version(s) removed by DELETE files; {superseded} superseded by a later "
                            "version of the same case (latest quarter, then highest caseversion / ISR, kept)")
-        # companion rows of a version not kept: counted as unjoined, per file
+        # companion rows: of a version not kept (left out, in the note), or of no DEMO row at all (unjoined)
         con.execute("CREATE TABLE kept_ids AS SELECT quarter, primaryid, row_no FROM kept")
+        con.execute("CREATE TABLE demo_ids AS SELECT DISTINCT quarter, primaryid FROM all_demo")
         for name, f in by_table.items():
             if f.kind in ("DEMO", "DELETE"):
                 continue
             report = self.reports[_rel(f, self.context)]
-            unjoined = con.execute(
-                f"SELECT count(*) FROM all_{f.kind.lower()} c ANTI JOIN kept_ids k USING (quarter, primaryid) "
-                "WHERE c.quarter = ?", [f.quarter]).fetchone()[0]
-            if unjoined:
-                report.reject(None, "no kept DEMO row for its primaryid (a superseded or deleted case version, or none)",
-                              rows=int(unjoined))
-                report.rows_unjoined += int(unjoined)
-                report.rows_kept -= int(unjoined)
+            dropped, orphans = con.execute(
+                f"SELECT count(*) FILTER (WHERE k.primaryid IS NULL AND d.primaryid IS NOT NULL), "
+                f"count(*) FILTER (WHERE d.primaryid IS NULL) FROM all_{f.kind.lower()} c "
+                "LEFT JOIN kept_ids k USING (quarter, primaryid) LEFT JOIN demo_ids d USING (quarter, primaryid) "
+                "WHERE c.quarter = ?", [f.quarter]).fetchone()
+            report.rows_kept -= int(orphans)  # rows of dropped versions were read well: counted in the note
+            if orphans:
+                report.reject(None, "no DEMO row with its primaryid (ISR) in its quarter (not joined)", rows=int(orphans))
+                report.rows_unjoined += int(orphans)
+            if dropped:
+                report.note = f"{dropped} row(s) of superseded or deleted case versions left out"
 
     def _drug_keys(self) -> None:
         """The normalised form of every distinct drug name and ingredient (`drug_key`), as a table."""
