@@ -349,5 +349,10 @@ class DrugProfile(Profile):
     def build_tables(self, inputs: CollectedInputs) -> dict[str, TidyTable]:
         return build_drug_tables(inputs.records, inputs.counts, inputs.totals)
 
+    def analyze(self, ctx: Any) -> Any:
+        from ..analysis.drug import analyze_drug  # the analysis package is heavy: imported when the stage runs
+
+        return analyze_drug(ctx)
+
 
 DRUG = DrugProfile()
