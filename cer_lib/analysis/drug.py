@@ -39,7 +39,7 @@ from ..runfolder import layout
 from .changepoints import change_points
 from .contingency import contingency_from_counts
 from .disproportionality import SignalResult, SignalSettings, detect_signals
-from .figures import plot_change_points, plot_control_chart, plot_cusum, plot_forecast, plot_monthly_counts
+from .figures import OKABE_ITO, _legend, _save, plot_change_points, plot_control_chart, plot_cusum, plot_forecast
 from .forecast import forecast_counts
 from .results import FigureRecord, to_jsonable
 from .series import monthly_counts
@@ -137,6 +137,29 @@ def drug_signals(reactions: pd.DataFrame, totals: pd.DataFrame, drug: str, setti
     return result, not_scored, None
 
 
+def plot_seriousness(series: dict[str, Any], out_dir: Any) -> FigureRecord:
+    """Monthly reports of the drug, all, serious and fatal (lines); incomplete months hollow."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    colours = {"all": OKABE_ITO["blue"], "serious": OKABE_ITO["orange"], "death": OKABE_ITO["vermillion"]}
+    labels = {"all": "all reports", "serious": "serious", "death": "fatal outcome"}
+    for name, srs in series.items():
+        table = srs.table
+        months = pd.to_datetime(table["month"].astype(str))
+        ax.plot(months, table["total"], color=colours[name], label=labels[name], linewidth=1.4)
+        done = table["complete"].astype(bool).to_numpy()
+        ax.scatter(months[~done], table["total"][~done], facecolors="none", edgecolors=colours[name], s=18)
+    ax.set_ylabel("reports per month")
+    ax.set_xlabel("month received by FDA")
+    ax.set_ylim(bottom=0)
+    _legend(fig, ax, ncols=3)
+    return _save(fig, out_dir, "drug_monthly_seriousness", "FAERS reports per month by seriousness (date received)",
+                 "Reports of the drug received per month: all, serious (any seriousness criterion) and with a fatal "
+                 "outcome. Hollow markers: months not complete at the cut-off (reporting lag), excluded from the tests.")
+
+
 def _series(counts: pd.DataFrame, name: str, window: tuple[dt.date, dt.date], as_of: dt.date, guard: int):
     rows = counts[counts["series"] == name]
     frame = pd.DataFrame({"date": rows["date"], "date_field": "date_received", "event_type": "Other",
@@ -204,7 +227,7 @@ def analyze_drug(ctx: RunContext) -> DrugAnalysis:
     terms = sorted(set(tables["reaction_counts"].loc[tables["reaction_counts"]["scope"] == "drug", "term"]))
     listed, where, label = listedness(terms, tables["labels"])
     rows = _signal_rows(result, drug, listed, where)
-    figures = [plot_monthly_counts(series["all"], folder.figures_dir, figure_id="drug_monthly_counts"),
+    figures = [plot_seriousness(series, folder.figures_dir),
                plot_control_chart(trend.control_chart, folder.figures_dir), plot_cusum(trend.cusum, folder.figures_dir),
                plot_change_points(series["all"], changes, folder.figures_dir),
                plot_forecast(series["all"], forecast, folder.figures_dir)]
