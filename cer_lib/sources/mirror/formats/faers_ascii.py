@@ -75,6 +75,16 @@ SERIOUSNESS = {"DE": "seriousnessdeath", "LT": "seriousnesslifethreatening", "HO
                "OT": "seriousnessother"}
 QUALIFICATION = {"MD": "1", "PH": "2", "OT": "3", "HP": "3", "LW": "4", "CN": "5"}
 SEX = {"M": "1", "F": "2"}
+
+
+def _decode_sql(column: str, codes: dict[str, str]) -> str:
+    """SQL mapping the upper-cased ``column`` through ``codes`` (NULL for other values)."""
+    return "CASE " + " ".join(f"WHEN upper({column}) = '{k}' THEN '{v}'" for k, v in codes.items()) + " END"
+
+
+ROLE_SQL = _decode_sql("d.role_cod", ROLE_CHARACTERIZATION)
+QUALIFICATION_SQL = _decode_sql("c.occp_cod", QUALIFICATION)
+SEX_SQL = _decode_sql("c.sex", SEX)
 # canonical column <- the layout's columns, first present wins (None: not in that layout)
 _COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "DEMO": {"primaryid": ("primaryid", "isr"), "caseid": ("caseid", "case"), "caseversion": ("caseversion", "isr"),
@@ -386,25 +396,29 @@ class FaersLoad:
 
     def _records(self) -> pa.Table:
         con = self.con
-        role = "CASE " + " ".join(f"WHEN upper(d.role_cod) = '{k}' THEN '{v}'" for k, v in ROLE_CHARACTERIZATION.items()) + " END"
         con.execute(f"""
+            CREATE TABLE drug_rows AS
+            SELECT k.row_no, d.quarter, d.primaryid, d.drug_seq, d.drugname, d.prod_ai, d.nda_num, d.route,
+                   upper(d.role_cod) AS role, {ROLE_SQL} AS characterization,
+                   upper(d.role_cod) || '|' || nk.drug_key AS name_match, upper(d.role_cod) || '|' || ak.drug_key AS ai_match
+            FROM kept_ids k JOIN all_drug d USING (quarter, primaryid)
+            LEFT JOIN drug_keys nk ON nk.name = d.drugname LEFT JOIN drug_keys ak ON ak.name = d.prod_ai""")
+        con.execute("""
             CREATE TABLE drugs AS
-            SELECT k.row_no, list({{
-                'medicinalproduct': d.drugname, 'drugcharacterization': {role},
-                'activesubstance': {{'activesubstancename': d.prod_ai}}, 'drugauthorizationnumb': d.nda_num,
+            SELECT d.row_no, list_sort(list({
+                'medicinalproduct': d.drugname, 'drugcharacterization': d.characterization,
+                'activesubstance': {'activesubstancename': d.prod_ai}, 'drugauthorizationnumb': d.nda_num,
                 'drugadministrationroute': d.route, 'drugindication': i.indications, 'drugstartdate': t.start_dt,
                 'drugenddate': t.end_dt,
-                'faers': {{'role_cod': upper(d.role_cod), 'drug_seq': d.drug_seq,
-                          'match': list_filter([upper(d.role_cod) || '|' || nk.drug_key, upper(d.role_cod) || '|' || ak.drug_key],
-                                               lambda x: x IS NOT NULL)}}
-            }} ORDER BY TRY_CAST(d.drug_seq AS BIGINT), d.drug_seq) AS drug
-            FROM kept_ids k JOIN all_drug d USING (quarter, primaryid)
+                'faers': {'role_cod': d.role, 'drug_seq': d.drug_seq,
+                          'match': CASE WHEN d.ai_match IS NULL THEN [d.name_match] ELSE [d.name_match, d.ai_match] END}
+            })) AS drug
+            FROM drug_rows d
             LEFT JOIN (SELECT quarter, primaryid, drug_seq, string_agg(DISTINCT indi_pt, '; ') AS indications
                        FROM all_indi GROUP BY ALL) i USING (quarter, primaryid, drug_seq)
             LEFT JOIN (SELECT quarter, primaryid, drug_seq, min(start_dt) AS start_dt, max(end_dt) AS end_dt
                        FROM all_ther GROUP BY ALL) t USING (quarter, primaryid, drug_seq)
-            LEFT JOIN drug_keys nk ON nk.name = d.drugname LEFT JOIN drug_keys ak ON ak.name = d.prod_ai
-            GROUP BY k.row_no""")
+            GROUP BY d.row_no""")
         con.execute("""
             CREATE TABLE reactions AS SELECT k.row_no, list(DISTINCT r.pt ORDER BY r.pt) AS pts
             FROM kept_ids k JOIN all_reac r USING (quarter, primaryid) GROUP BY k.row_no""")
@@ -414,11 +428,13 @@ class FaersLoad:
             FROM kept_ids k JOIN all_outc o USING (quarter, primaryid) GROUP BY k.row_no""")
         con.execute("""CREATE TABLE sources AS SELECT k.row_no, list(DISTINCT upper(s.rpsr_cod)) AS codes
             FROM kept_ids k JOIN all_rpsr s USING (quarter, primaryid) GROUP BY k.row_no""")
-        qualification = "CASE " + " ".join(f"WHEN upper(c.occp_cod) = '{k}' THEN '{v}'" for k, v in QUALIFICATION.items()) + " END"
-        sex = "CASE " + " ".join(f"WHEN upper(c.sex) = '{k}' THEN '{v}'" for k, v in SEX.items()) + " END"
+        qualification, sex = QUALIFICATION_SQL, SEX_SQL
         seriousness = ", ".join(f"'{name}': o.{name}" for name in dict.fromkeys(SERIOUSNESS.values()))
-        relation = con.sql(f"""
-            SELECT c.row_no, c.caseid AS natural_key, to_json({{
+        demo_path = {f.quarter: _rel(f, self.context) for f in self.files if f.kind == "DEMO"}
+        con.register("demo_paths", pa.table({"quarter": list(demo_path), "path": list(demo_path.values())}))
+        table = con.sql(f"""
+            SELECT c.row_no::BIGINT AS row_no, p.path AS source_file, NULL::BIGINT AS source_line,
+                c.caseid AS natural_key, '' AS bridge, to_json({{
                 'safetyreportid': c.caseid, 'safetyreportversion': c.caseversion,
                 'receivedate': c.init_fda_dt, 'receiptdate': c.fda_dt,
                 'serious': CASE WHEN o.row_no IS NULL THEN '2' ELSE '1' END, {seriousness},
@@ -429,24 +445,16 @@ class FaersLoad:
                             'drug': coalesce(g.drug, [])}},
                 'faers': {{'primaryid': c.primaryid, 'caseid': c.caseid, 'quarter': c.quarter,
                           'report_type': c.rept_cod, 'outcome_codes': o.codes, 'report_sources': s.codes}}
-            }})::VARCHAR AS record_json, c.quarter
-            FROM kept c LEFT JOIN outcomes o USING (row_no) LEFT JOIN reactions r USING (row_no)
-            LEFT JOIN drugs g USING (row_no) LEFT JOIN sources s USING (row_no) ORDER BY c.row_no""")
-        con.execute("CREATE TABLE record_rows AS SELECT * FROM relation")
-        demo_path = {f.quarter: _rel(f, self.context) for f in self.files if f.kind == "DEMO"}
-        con.register("demo_paths", pa.table({"quarter": list(demo_path), "path": list(demo_path.values())}))
-        table = con.sql("""
-            SELECT row_no::BIGINT AS row_no, p.path AS source_file, NULL::BIGINT AS source_line, natural_key,
-                   '' AS bridge, record_json
-            FROM record_rows JOIN demo_paths p USING (quarter) ORDER BY row_no""").to_arrow_table()
+            }})::VARCHAR AS record_json
+            FROM kept c JOIN demo_paths p USING (quarter) LEFT JOIN outcomes o USING (row_no)
+            LEFT JOIN reactions r USING (row_no) LEFT JOIN drugs g USING (row_no) LEFT JOIN sources s USING (row_no)
+        """).to_arrow_table()
         return table.cast(RECORDS_SCHEMA)
 
     def _fields(self) -> pa.Table:
         """One row per searchable value (``fields`` of `record_tables`), by SQL over the loaded tables."""
         con = self.con
-        role = "CASE " + " ".join(f"WHEN upper(d.role_cod) = '{k}' THEN '{v}'" for k, v in ROLE_CHARACTERIZATION.items()) + " END"
-        qualification = "CASE " + " ".join(f"WHEN upper(c.occp_cod) = '{k}' THEN '{v}'" for k, v in QUALIFICATION.items()) + " END"
-        sex = "CASE " + " ".join(f"WHEN upper(c.sex) = '{k}' THEN '{v}'" for k, v in SEX.items()) + " END"
+        qualification, sex = QUALIFICATION_SQL, SEX_SQL
         demo = [("safetyreportid", "c.caseid"), ("safetyreportversion", "c.caseversion"),
                 ("receivedate", "c.init_fda_dt"), ("receiptdate", "c.fda_dt"), ("occurcountry", "c.occr_country"),
                 ("primarysource.qualification", qualification), ("primarysource.reportercountry", "c.reporter_country"),
@@ -457,16 +465,12 @@ class FaersLoad:
         for name in dict.fromkeys(SERIOUSNESS.values()):
             parts.append(f"SELECT row_no, '{name}', {name} FROM outcomes")
         parts.append("SELECT row_no, 'patient.reaction.reactionmeddrapt', unnest(pts) FROM reactions")
-        drug = "FROM kept_ids k JOIN all_drug d USING (quarter, primaryid)"
-        parts += [f"SELECT k.row_no, 'patient.drug.medicinalproduct', d.drugname {drug}",
-                  f"SELECT k.row_no, 'patient.drug.drugcharacterization', {role} {drug}",
-                  f"SELECT k.row_no, 'patient.drug.activesubstance.activesubstancename', d.prod_ai {drug}",
-                  "SELECT k.row_no, 'patient.drug.drugindication', i.indi_pt FROM kept_ids k JOIN all_indi i "
-                  "USING (quarter, primaryid)",
-                  f"SELECT k.row_no, 'patient.drug.faers.match', upper(d.role_cod) || '|' || nk.drug_key {drug} "
-                  "JOIN drug_keys nk ON nk.name = d.drugname",
-                  f"SELECT k.row_no, 'patient.drug.faers.match', upper(d.role_cod) || '|' || ak.drug_key {drug} "
-                  "JOIN drug_keys ak ON ak.name = d.prod_ai"]
+        parts += [f"SELECT row_no, '{name}', {column} FROM drug_rows" for name, column in (
+            ("patient.drug.medicinalproduct", "drugname"), ("patient.drug.drugcharacterization", "characterization"),
+            ("patient.drug.activesubstance.activesubstancename", "prod_ai"), ("patient.drug.faers.match", "name_match"),
+            ("patient.drug.faers.match", "ai_match"))]
+        parts.append("SELECT k.row_no, 'patient.drug.drugindication', i.indi_pt FROM kept_ids k JOIN all_indi i "
+                     "USING (quarter, primaryid)")
         union = " UNION ALL ".join(f"({p})" for p in parts)
         dates = "('receivedate', 'receiptdate')"
         table = con.sql(f"""
@@ -474,6 +478,6 @@ class FaersLoad:
                 SELECT row_no, field, CASE WHEN field IN {dates} THEN
                     CASE WHEN regexp_matches(trim(value), '^[0-9]{{8}}$') THEN trim(value) END ELSE trim(value) END AS value
                 FROM ({union}))
-            WHERE value IS NOT NULL AND value <> '' ORDER BY row_no, field, value""").to_arrow_table()
+            WHERE value IS NOT NULL AND value <> ''""").to_arrow_table()
         return table.cast(FIELDS_SCHEMA)
 
