@@ -194,6 +194,9 @@ def test_the_pbrer_builds_offline_from_the_real_quarterly_files(quarter: Path, t
     assert int(totals[(totals.scope == "drug") & (totals.period == "all")].n_reports.iloc[0]) == len(in_window)
     gyn = next(r for r in drug["signals"]["rows"] if r["term"] == "Gynaecomastia")
     assert gyn["a"] == len(in_window) and gyn["listedness"] == "not assessed"  # a mirror holds no label
+    # EBGM with the GPS prior of the whole snapshot (fitted in collect, cached), and the methods say so
+    prior = json.loads((run / "collected" / "resolution.json").read_text())["database_prior"]
+    assert prior["n_pairs"] > 100 and "prior fitted once on the whole FAERS snapshot" in drug["signals"]["methods"]["EBGM"]
 
 
 @pytest.mark.slow
@@ -205,3 +208,32 @@ def test_the_pbrer_builds_from_the_local_openfda(realdata: Path, threaded_httpse
     assert resolution["ingredient"] == "RISPERIDONE" and resolution["matched_as"].startswith("brand, generic")
     assert any("count=patient.reaction.reactionmeddrapt.exact" in u and "limit=1000" in u for u in fda.urls)
     assert drug["signals"]["rows"]
+
+
+def test_the_gps_prior_of_a_faers_snapshot_is_fitted_on_every_pair_once_then_cached(quarter: Path, tmp_path: Path) -> None:
+    """The database-wide table counted here from the files with the csv module: every (drug, reaction)
+    pair of the cases received in the window, drugs in the suspect roles by normalised name and ingredient."""
+    import datetime as dt
+
+    from cer_lib.analysis.drug_prior import database_prior
+
+    rows = read_quarter(quarter)
+    received = {r["primaryid"]: r["init_fda_dt"] for r in rows["DEMO"]}
+    inside = {pid for pid, day in received.items() if "20150101" <= day <= "20170630"}
+    products: dict[str, set[str]] = {}
+    for r in rows["DRUG"]:
+        if r["primaryid"] in inside and r["role_cod"] in ("PS", "SS"):
+            products.setdefault(r["primaryid"], set()).update(k for k in (drug_key(r["drugname"]), drug_key(r["prod_ai"])) if k)
+    terms: dict[str, set[str]] = {}
+    for r in rows["REAC"]:
+        if r["primaryid"] in inside:
+            terms.setdefault(r["primaryid"], set()).add(r["pt"])
+    pairs = {(p, t) for pid in products for p in products[pid] for t in terms.get(pid, ())}
+    settings = params("X").methods.signals
+    first = database_prior(Mirror(quarter), (dt.date(2015, 1, 1), dt.date(2017, 6, 30)), ["PS", "SS"], settings, tmp_path)
+    assert first["n_pairs"] == len(pairs) and first["n_products"] == len({p for p, _ in pairs})
+    assert first["cached"] is False and first["prior"] is not None and first["reason"]
+    again = database_prior(Mirror(quarter), (dt.date(2015, 1, 1), dt.date(2017, 6, 30)), ["PS", "SS"], settings, tmp_path)
+    assert again["cached"] is True and again["prior"] == first["prior"]
+    other = database_prior(Mirror(quarter), (dt.date(2015, 1, 1), dt.date(2017, 6, 30)), ["PS"], settings, tmp_path)
+    assert other["cached"] is False and other["key"] != first["key"]  # another table, another fit

@@ -25,6 +25,7 @@ results under ``details.drug``.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -38,7 +39,9 @@ from ..dates import parse_date
 from ..runfolder import layout
 from .changepoints import change_points
 from .contingency import contingency_from_counts
-from .disproportionality import SignalResult, SignalSettings, detect_signals
+from .disproportionality import SignalResult, SignalSettings, detect_signals, score_table
+from .drug_prior import prior_from_dict
+from .ebgm_fit import PriorChoice
 from .figures import OKABE_ITO, _legend, _save, plot_change_points, plot_control_chart, plot_cusum, plot_forecast
 from .forecast import forecast_counts
 from .results import FigureRecord, to_jsonable
@@ -97,9 +100,11 @@ def listedness(terms: list[str], labels: pd.DataFrame) -> tuple[dict[str, str], 
     return status, where, described
 
 
-def drug_signals(reactions: pd.DataFrame, totals: pd.DataFrame, drug: str, settings: SignalSettings
-                 ) -> tuple[SignalResult | None, list[dict[str, Any]], str | None]:
-    """The drug-versus-database disproportionality of its reaction terms (module docstring).
+def drug_signals(reactions: pd.DataFrame, totals: pd.DataFrame, drug: str, settings: SignalSettings,
+                 database_prior: dict[str, Any] | None = None) -> tuple[SignalResult | None, list[dict[str, Any]], str | None]:
+    """The drug-versus-database disproportionality of its reaction terms (module docstring). With
+    ``database_prior`` (`drug_prior.database_prior`: the GPS prior of the whole FAERS snapshot)
+    EBGM, EB05 and EB95 use it instead of the prior of the drug-versus-rest table.
 
     Returns ``(result, terms not scored with the reason, why nothing was scored)``.
     """
@@ -223,7 +228,8 @@ def analyze_drug(ctx: RunContext) -> DrugAnalysis:
         eb05_threshold=s.eb05_threshold, ic025_threshold=s.ic025_threshold, primary_screen=s.primary_screen,
         min_pairs_for_prior=s.min_pairs_for_prior, prior_fallback=s.prior_fallback, truncation=s.truncation)
     drug = resolution.subject_name or params.code
-    result, not_scored, unavailable = drug_signals(tables["reaction_counts"], tables["drug_report_totals"], drug, settings)
+    result, not_scored, unavailable = drug_signals(tables["reaction_counts"], tables["drug_report_totals"], drug, settings,
+                                                   getattr(resolution, "database_prior", None))
     terms = sorted(set(tables["reaction_counts"].loc[tables["reaction_counts"]["scope"] == "drug", "term"]))
     listed, where, label = listedness(terms, tables["labels"])
     rows = _signal_rows(result, drug, listed, where)

@@ -98,6 +98,7 @@ class DrugResolution(Resolution):
     name_mapping: dict[str, str] = Field(default_factory=dict)  # names as the data write them -> normalised
     origin: str = "api"
     rule: str = ""
+    database_prior: dict[str, Any] | None = None  # mirror: the GPS prior of the FAERS snapshot (`analysis.drug_prior`)
 
     @property
     def subject_name(self) -> str | None:
@@ -133,6 +134,15 @@ class DrugProfile(Profile):
     def resolve(self, params: Parameters, source: Source, progress: Progress) -> Resolved:
         resolve = self._resolve_in_mirror if source.origin == "mirror" else self._resolve_online
         resolution = progress.step(f"resolve the drug {params.code}", lambda: resolve(params, source, progress))
+        if source.origin == "mirror":
+            from ..analysis.drug_prior import database_prior
+            from ..settings import Settings
+
+            window = (params.window.start, params.window.end)
+            resolution.database_prior = progress.step(
+                "drug/event GPS prior of the whole FAERS snapshot (fitted once per snapshot, then cached)",
+                lambda: database_prior(source, window, list(params.drug.roles), params.methods.signals,
+                                       Settings.from_env().cache_dir))
         found = ", ".join(f"{c.ingredient} ({c.records})" for c in resolution.candidates) or "none"
         print(f"collect: {params.code} = {resolution.subject_name} ({resolution.matched_as}; candidates {found}; "
               f"roles {', '.join(resolution.roles) or 'any'})", flush=True)
