@@ -180,6 +180,14 @@ class DrugAnalysis:
     data: dict[str, Any]
     signals: SignalResult | None
 
+    def __repr__(self) -> str:
+        d = self.data["details"]["drug"]
+        rows = d["signals"]["rows"]
+        return (f"<drug analysis of {d['subject']}: {sum(d['series']['all']['reports']):,} reports in the modelled months, "
+                f"trend {self.data['trend'].get('status')}, {len(rows):,} reactions scored, "
+                f"{sum(r['signal'] for r in rows):,} flagged by the primary screen, {len(d['unlisted_signals']):,} unlisted; "
+                "written to results/analysis.json>")
+
 
 def _signal_rows(result: SignalResult | None, drug: str, status: dict[str, str], where: dict[str, list[str]]) -> list[dict[str, Any]]:
     if result is None:
