@@ -154,10 +154,9 @@ def _tab_trend(d: _Run) -> str:
     return _frame_html(frame.iloc[::-1].astype(str), "tab-drug-trend")
 
 
-_CASE_COLUMNS = {"safetyreportid": "Case", "version": "Version", "receivedate": "Received", "serious": "Serious",
-                 "death": "Fatal", "qualification": "Reporter", "country": "Country", "sex": "Sex", "age": "Age",
-                 "suspect_drugs": "Suspect drugs", "concomitant_drugs": "Concomitant drugs", "reactions": "Reactions",
-                 "indications": "Indications"}
+_CASE_COLUMNS = {"safetyreportid": "Case", "receivedate": "Received", "serious": "Serious", "death": "Fatal",
+                 "qualification": "Reporter", "country": "Country", "suspect_drugs": "Suspect drugs",
+                 "concomitant_drugs": "Concomitant drugs", "reactions": "Reactions"}  # all columns: tables/drug_cases
 
 DRUG_TABLE_SPECS: tuple[_Spec, ...] = (
     _Spec("tab-drug-identity", "table", "The drug as resolved", (), (layout.RESOLUTION,), (layout.RESOLUTION,), _tab_identity),
