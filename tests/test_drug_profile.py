@@ -237,3 +237,11 @@ def test_the_gps_prior_of_a_faers_snapshot_is_fitted_on_every_pair_once_then_cac
     assert again["cached"] is True and again["prior"] == first["prior"]
     other = database_prior(Mirror(quarter), (dt.date(2015, 1, 1), dt.date(2017, 6, 30)), ["PS"], settings, tmp_path)
     assert other["cached"] is False and other["key"] != first["key"]  # another table, another fit
+
+
+def test_a_mirror_without_faers_files_is_refused_before_the_run(tmp_path: Path) -> None:
+    from cer_lib.settings import Settings
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CodeError, match="holds no FAERS quarterly files"):
+        DRUG.preflight(params("METFORMIN", **{"from": "mirror", "mirror": str(tmp_path / "empty")}), Settings.from_env())

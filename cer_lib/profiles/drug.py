@@ -129,6 +129,22 @@ class DrugProfile(Profile):
                 F.trend_method_facts, F.change_point_facts, F.change_point_method_facts, F.forecast_facts,
                 F.forecast_method_facts, D.signal_facts, D.label_facts, D.approval_facts, F.citation_facts)
 
+    # -- before the run ------------------------------------------------------------------------
+
+    def preflight(self, params: Parameters, settings: Any) -> None:
+        """The mirror exists and holds FAERS quarterly files (a mirror serves drugs from them alone)."""
+        super().preflight(params, settings)
+        if params.data_from != "mirror":
+            return
+        from ..sources.demo import mirror_folder
+        from ..sources.mirror.formats.faers_ascii import faers_files
+
+        folder = mirror_folder(params.mirror, settings)
+        if not faers_files(folder):
+            raise CodeError(f"the mirror {folder} holds no FAERS quarterly files (DEMO/DRUG/REAC...yyQq.txt, flat, under "
+                            "faers/ or ascii/, or FDA's zips): a drug report from a mirror reads them; give MIRROR=... "
+                            "or report from openFDA (--from api)")
+
     # -- resolution ----------------------------------------------------------------------------
 
     def resolve(self, params: Parameters, source: Source, progress: Progress) -> Resolved:
