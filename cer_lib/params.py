@@ -80,6 +80,32 @@ class Sources(_Strict):
     udi: bool = True
     registrationlisting: bool = True
     eudamed: bool = True
+    faers: bool = True  # drugs: FAERS adverse events (drug/event, or the quarterly files of a mirror)
+    label: bool = True  # drugs: product labels (drug/label)
+    ndc: bool = True  # drugs: the NDC directory (drug/ndc)
+    drugsfda: bool = True  # drugs: approvals and their history (drug/drugsfda)
+
+
+FAERS_ROLES = ("PS", "SS", "C", "I")
+
+
+class DrugOptions(_Strict):
+    """How a drug is resolved and which of its reports count (`cer_lib.profiles.drug`)."""
+
+    ingredient: str | None = Field(None, description="the active ingredient (or combination, as resolution lists it) "
+                                   "a name stands for when it has several; null: refused when ambiguous")
+    roles: tuple[Literal["PS", "SS", "C", "I"], ...] = Field(
+        ("PS", "SS"), min_length=1, description="FAERS drug roles that count: PS primary suspect, SS secondary suspect, "
+        "C concomitant, I interacting")
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _roles_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):  # --set drug.roles=PS,SS
+            return tuple(part.strip().upper() for part in value.split(",") if part.strip())
+        if isinstance(value, list):
+            return tuple(value)
+        return value
 
 
 class TrendMethod(_Strict):
@@ -175,6 +201,7 @@ class Parameters(_Strict):
     sources: Sources = Sources()
     methods: Methods = Methods()
     http: Http = Http()
+    drug: DrugOptions = DrugOptions()
 
     @model_validator(mode="before")
     @classmethod

@@ -13,6 +13,8 @@
 6. The report service (real redis-server, Celery workers, uvicorn): reports per hour through the API
    with one and with two workers, beside ``cer report`` run directly; latency (p50/p99) of
    ``GET /v1/jobs/{id}`` under 50 concurrent clients, beside the same status read in-process.
+7. FAERS quarterly ingestion: one generated quarter of 400 000 cases loaded by the mirror (target
+   60 s), first load and from the cache, with peak memory; see ``faers_benchmark.py``.
 
 Run from the project root: ``.venv/bin/python tests/benchmarks.py``.
 """
@@ -43,6 +45,7 @@ from cer_lib.sources.base import DateRange, Match, Query
 from cer_lib.sources.mirror import Mirror
 from cer_lib.sources.openfda import OpenFDA
 from openfda_server import clone_events, in2bones_datasets, serve_openfda
+from faers_benchmark import bench_faers
 from signals_benchmark import bench_signals
 
 REALDATA = PROJECT_ROOT.parent / "shared" / "realdata"
@@ -341,6 +344,11 @@ def bench_service() -> None:
                 stack.stop()
 
 
+def _bench_faers() -> None:
+    heading("7. FAERS quarterly ingestion: one quarter at real size (generated from realdata/faers)")
+    bench_faers(REALDATA)
+
+
 def main() -> int:
     if not REALDATA.is_dir():
         print(f"{REALDATA} not found: the benchmarks use the real public data there", file=sys.stderr)
@@ -349,7 +357,7 @@ def main() -> int:
     print(f"cer benchmarks on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S')}; pandas {pd.__version__}")
     sections = {"requests": bench_requests_per_report, "analysis": bench_analysis_on_largest_real_series,
                 "assembly": bench_assembly, "mirror": bench_mirror_load, "signals": bench_signals,
-                "service": bench_service}
+                "service": bench_service, "faers": lambda: _bench_faers()}
     chosen = sys.argv[1:] or list(sections)  # e.g. `python tests/benchmarks.py mirror`
     for name in chosen:
         sections[name]()

@@ -559,6 +559,54 @@ def in2bones_datasets(realdata: Path) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def faers_datasets(realdata: Path) -> dict[str, list[dict[str, Any]]]:
+    """Drug records for the fake openFDA, from real data:
+
+    - ``drug/event``: the 100 real cases of the FAERS 2017Q2 quarterly files, read by the mirror's
+      FAERS loader (openFDA-shaped) plus the 100 raw ``drug/event`` records of the first API page; each
+      drug of the quarterly cases gets the ``openfda`` block openFDA's annotation adds (derived:
+      ``generic_name`` and ``substance_name`` = the ``drug_key`` of its ``prod_ai``, ``brand_name`` = its
+      drug name when that differs from the ingredient);
+    - ``drug/label``: the 100 real SPL labels of 2015 (HALOPERIDOL among them);
+    - ``drug/ndc``: one product per (drug name, ingredient, application) of the quarter's DRUG rows
+      (derived, e.g. RISPERDAL / RISPERIDONE / NDA 020272), since no real NDC page of these drugs is stored;
+    - ``drug/drugsfda`` and ``drug/enforcement``: the real one-record endpoint samples.
+    """
+    from cer_lib.names.drug import drug_key
+    from cer_lib.sources.base import Query
+    from cer_lib.sources.mirror import Mirror
+
+    base = realdata / "openfda"
+    quarter = Mirror(realdata / "faers" / "faers_ascii_2017q2").search("drug/event", Query(), limit=None).records
+    ndc: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for case in quarter:
+        for drug in case["patient"]["drug"]:
+            ingredient = (drug.get("activesubstance") or {}).get("activesubstancename") or ""
+            name = drug.get("medicinalproduct") or ""
+            if not ingredient:
+                continue
+            generic = drug_key(ingredient)
+            drug["openfda"] = {"generic_name": [generic], "substance_name": [generic],
+                               **({"brand_name": [drug_key(name)]} if drug_key(name) != generic else {})}
+            if drug_key(name) != generic:
+                number = drug.get("drugauthorizationnumb") or ""
+                ndc.setdefault((drug_key(name), generic, number), {
+                    "product_ndc": f"{len(ndc) + 50000}-{len(ndc) % 1000:03d}", "brand_name": drug_key(name),
+                    "generic_name": generic, "active_ingredients": [{"name": generic, "strength": ""}],
+                    "application_number": f"NDA{number}" if number else None, "dosage_form": "TABLET",
+                    "openfda": {"generic_name": [generic], "brand_name": [drug_key(name)]}})
+    first_page = json.loads((base / "drug-event-first-page.json").read_text(encoding="utf-8"))
+    first_page = first_page if isinstance(first_page, list) else first_page["results"]
+    labels = json.loads((base / "drug-labels-2015.json").read_text(encoding="utf-8"))
+    labels = labels if isinstance(labels, list) else labels["results"]
+
+    def sample(name: str) -> list[dict[str, Any]]:
+        return json.loads((base / "endpoint-samples" / f"drugs__{name}.json").read_text(encoding="utf-8"))["results"]
+
+    return {"drug/event": quarter + first_page, "drug/label": labels, "drug/ndc": list(ndc.values()),
+            "drug/drugsfda": sample("drugsfda"), "drug/enforcement": sample("enforcement")}
+
+
 def clone_events(template: list[dict[str, Any]], n: int, *, product_code: str, start: str = "2015-01-01",
                  days: int = 3000, first_key: int = 90_000_000) -> list[dict[str, Any]]:
     """``n`` device events cloned from real ones: new ``mdr_report_key``/``report_number``, dates spread

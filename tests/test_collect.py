@@ -266,9 +266,11 @@ def test_unknown_product_code_names_the_code(threaded_httpserver, datasets, tmp_
     assert not (ctx.run_dir / "collected" / "status.json").exists()
 
 
-def test_drug_kind_is_refused(tmp_path):
+def test_a_drug_is_resolved_first_and_an_unreachable_openfda_stops_it(tmp_path):
+    """Drugs have a profile now (issue 13; this test said "not built yet" before): resolving the name asks
+    drug/label first, and a server nobody answers stops the run there with the endpoint named."""
     ctx = make_ctx(tmp_path, "METFORMIN", "http://127.0.0.1:9", kind="drug")
-    with pytest.raises(CerError, match="drug reports are not built yet"):
+    with pytest.raises(CerError, match="drug/label is required and failed"):
         collect(ctx)
 
 

@@ -1,7 +1,7 @@
 """Profiles: what differs by kind of code, looked up once per run (see `cer_lib.profiles.base`).
 
-``PROFILES`` maps each kind to its profile. A kind without one (``drug``, until ``profiles/drug.py``
-and its line here exist) is refused with a message that says so, before anything runs.
+``PROFILES`` maps each kind to its profile (devices: `device`; drugs: `drug`). A kind without one
+is refused with a message that says so, before anything runs.
 """
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from ..codes import Kind, parse_kind
 from ..errors import NoProfile
 from .base import Profile, Resolved
 from .device import DEVICE, DeviceProfile, DeviceResolution
+from .drug import DRUG, DrugProfile, DrugResolution
 
 if TYPE_CHECKING:
     from ..params import Parameters
 
-__all__ = ["PROFILES", "DeviceProfile", "DeviceResolution", "NoProfile", "Profile", "Resolved", "profile_for", "profile_of"]
+__all__ = ["PROFILES", "DeviceProfile", "DeviceResolution", "DrugProfile", "DrugResolution", "NoProfile", "Profile", "Resolved", "profile_for", "profile_of"]
 
-PROFILES: dict[Kind, Profile] = {kind: profile for profile in (DEVICE,) for kind in profile.kinds}
+PROFILES: dict[Kind, Profile] = {kind: profile for profile in (DEVICE, DRUG) for kind in profile.kinds}
 
 
 def profile_for(kind: Kind | str, code: str | None = None) -> Profile:

@@ -7,6 +7,7 @@ A `Profile` bundles, for the kinds it serves:
   of the run's `Source` before anything else;
 - ``plan``: the collect plan, a pure function of the parameters and the resolution;
 - ``build_tables``: the tidy tables from what was collected (schemas in `cer_lib.tables.schemas`);
+- ``analyze``: stage 03 on those tables (``results/analysis.json``, ``figures/``);
 - ``fact_builders``: the functions that turn a run's files into the facts the prose may state;
 - ``report``: the report's structure (sections, placeholders, where each exhibit goes).
 
@@ -90,6 +91,10 @@ class Profile(ABC):
     @abstractmethod
     def build_tables(self, inputs: "CollectedInputs") -> dict[str, "TidyTable"]:
         """Every tidy table of the kind from the collected inputs (pure)."""
+
+    @abstractmethod
+    def analyze(self, ctx: Any) -> Any:
+        """Stage 03: the analysis of the run's tables, written to ``results/analysis.json`` and ``figures/``."""
 
     def __repr__(self) -> str:
         return f"<{self.name} profile: {', '.join(k.value for k in self.kinds)}>"

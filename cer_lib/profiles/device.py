@@ -451,5 +451,10 @@ class DeviceProfile(Profile):
         resolution = inputs.resolution.model_dump(mode="json") if inputs.resolution is not None else None
         return device_tables.build_device_tables(inputs.records, inputs.counts, inputs.totals, resolution)
 
+    def analyze(self, ctx: Any) -> Any:
+        from ..analysis.stage import analyze  # the analysis package is heavy: imported when the stage runs
+
+        return analyze(ctx)
+
 
 DEVICE = DeviceProfile()

@@ -673,13 +673,19 @@ def _figure_id(raw: str) -> str:
     return slug if slug.startswith("fig-") else "fig-" + slug
 
 
-def _figure_specs(analysis: AnalysisFile) -> list[_Spec]:
+def _figure_specs(analysis: AnalysisFile, source: str = "device_event") -> list[_Spec]:
+    """The analysis' figures; ``source``: the source their data come from (the profile's first, its events)."""
     specs = []
     for i, fig in enumerate(analysis.figures):
         inputs = tuple(p for p in (fig.png, fig.svg) if p) + (_ANALYSIS,)
         specs.append(_Spec(_figure_id(fig.id or f"figure-{i + 1}"), "figure", str(fig.title or fig.id),
-                           ("device_event",), (_at(_ANALYSIS, "figures", i),), inputs, None, fig))
+                           (source,), (_at(_ANALYSIS, "figures", i),), inputs, None, fig))
     return specs
+
+
+def _table_specs(d: _Run) -> tuple[_Spec, ...]:
+    """The tables the run's report structure places: of the shared ones and its own (a drug's PBRER adds some)."""
+    return tuple(s for s in TABLE_SPECS + tuple(d.structure.tables) if d.structure.exhibit_section(s.id) is not None)
 
 
 def _figure_after(spec: _Spec) -> str | None:
@@ -789,13 +795,13 @@ def _ribbon(d: _Run, narrative_html: str = "") -> str:
 
 def _section_block(d: _Run, section: Section) -> ReportBlock:
     text = d.narrative.section(section.number)
-    figure_specs = _figure_specs(d.analysis)
+    figure_specs = _figure_specs(d.analysis, d.sources[0].name)
     placed: dict[str, list[_Spec]] = {}
     leftovers = []
     for fig in figure_specs:
         target = _figure_after(fig)
         (placed.setdefault(target, []) if target else leftovers).append(fig)
-    specs = {s.id: s for s in TABLE_SPECS}
+    specs = {s.id: s for s in _table_specs(d)}
     shown: set[str] = set()
 
     def replace(match: re.Match[str]) -> str:
@@ -806,7 +812,7 @@ def _section_block(d: _Run, section: Section) -> ReportBlock:
         return _exhibit_html(d, spec, placed)
 
     body = _MARKER.sub(replace, text.html)
-    for spec in TABLE_SPECS:  # exhibits of this section the narrative did not place
+    for spec in _table_specs(d):  # exhibits of this section the narrative did not place
         if d.structure.exhibit_section(spec.id) == section.number and spec.id not in shown:
             body += _exhibit_html(d, spec, placed)
             shown.add(spec.id)
@@ -921,7 +927,7 @@ def provenance_items(ctx: Any) -> list[dict[str, Any]]:
     d = _load(ctx)
     meta_inputs = d.analysis.meta.inputs
     items = []
-    for spec in list(TABLE_SPECS) + _figure_specs(d.analysis):
+    for spec in list(_table_specs(d)) + _figure_specs(d.analysis, d.sources[0].name):
         inputs = [{"path": rel, "sha256": d.folder.sha256(rel)} for rel in spec.inputs]
         if _ANALYSIS in spec.inputs:
             inputs += [{"path": i.path, "sha256": i.sha256} for i in meta_inputs]

@@ -62,6 +62,8 @@ CITATIONS: dict[str, tuple[str, str]] = {
                "European Commission. MEDDEV 2.7/1 revision 4: Clinical evaluation: a guide for manufacturers and notified bodies under directives 93/42/EEC and 90/385/EEC. June 2016."),
     "meddev_a9": ("MEDDEV 2.7/1 revision 4, Appendix A9",
                   "European Commission. MEDDEV 2.7/1 revision 4, Appendix A9: Clinical evaluation report, proposed table of contents. June 2016."),
+    "ich_e2c": ("ICH E2C(R2)",
+                "International Council for Harmonisation. E2C(R2): Periodic benefit-risk evaluation report (PBRER). December 2012."),
     "mdr": ("Regulation (EU) 2017/745 (MDR)",
             "Regulation (EU) 2017/745 of the European Parliament and of the Council of 5 April 2017 on medical devices."),
     "mdr_art61": ("MDR Article 61", "Regulation (EU) 2017/745, Article 61: Clinical evaluation."),

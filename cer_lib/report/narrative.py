@@ -179,9 +179,11 @@ CAVEATS: tuple[Caveat, ...] = (
 )
 
 
-def active_caveats(synthetic: bool) -> list[tuple[str, Caveat]]:
-    """``[(label, caveat)]`` for this run: L1, L2, ... (the synthetic caveat only for synthetic data)."""
-    chosen = [c for c in CAVEATS if synthetic or not c.only_if_synthetic]
+def active_caveats(synthetic: bool, structure: ReportStructure | None = None) -> list[tuple[str, Caveat]]:
+    """``[(label, caveat)]`` for this run: L1, L2, ... (the synthetic caveat only for synthetic data); the
+    report structure's own caveats when it has them (a drug's PBRER), else `CAVEATS`."""
+    chosen = [c for c in (structure.caveats if structure is not None and structure.caveats else CAVEATS)
+              if synthetic or not c.only_if_synthetic]
     return [(f"L{i}", c) for i, c in enumerate(chosen, start=1)]
 
 
@@ -303,7 +305,8 @@ def _ref(context: Context, number: str) -> Markup:
 
 @pass_context
 def _caveat(context: Context, key: str) -> Markup:
-    for label, caveat in active_caveats(_state(context).synthetic):
+    state = _state(context)
+    for label, caveat in active_caveats(state.synthetic, state.structure):
         if caveat.key == key:
             return Markup(f"Limitation {label}")
     raise NarrativeError(f"caveat({key!r}): no such caveat for this run")
@@ -313,7 +316,7 @@ def _caveat(context: Context, key: str) -> Markup:
 def _caveat_statements(context: Context) -> Markup:
     state = _state(context)
     parts = []
-    for label, caveat in active_caveats(state.synthetic):
+    for label, caveat in active_caveats(state.synthetic, state.structure):
         if caveat.key in state.stated:
             raise NarrativeError(f"caveat {caveat.key!r} stated twice (sections {state.stated[caveat.key]} and {state.section})")
         state.stated[caveat.key] = state.section
@@ -331,7 +334,8 @@ def _placeholder(context: Context, placeholder_id: str) -> Markup:
         state.placeholders.append(placeholder_id)
     return Markup(
         f'\n\n<div class="cer-placeholder" data-placeholder="{placeholder_id}">\n\n'
-        f"**To be completed by the manufacturer: {escape_markdown(item.title)}.** {escape_markdown(item.needed)}\n\n"
+        f"**To be completed by the {state.structure.completed_by}: {escape_markdown(item.title)}.** "
+        f"{escape_markdown(item.needed)}\n\n"
         "</div>\n\n"
     )
 
@@ -536,7 +540,7 @@ def render_narrative(facts: Facts, *, env: Environment | None = None, sections: 
         rendered.append(SectionText(id=s.id, number=s.number, title=s.title, level=s.level, markdown=markdown,
                                     html=markdown_to_html(markdown), facts_used=used, placeholder=s.placeholder,
                                     placeholders=placeholders))
-    caveats = active_caveats(facts.synthetic)
+    caveats = active_caveats(facts.synthetic, structure)
     missing = [c.key for _, c in caveats if c.key not in stated]
     if len(sections) == len(structure.sections) and missing:
         raise NarrativeError(f"caveats never stated: {', '.join(missing)} (call caveat_statements() in section {structure.sources_section})")

@@ -68,6 +68,9 @@ class ReportStructure:
     references_section: str  # where the data's last-updated dates are listed
     subject: tuple[str, str] = ("", "")
     identification: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    caveats: tuple = ()  # the limitations the report states (`narrative.Caveat`); empty: narrative.CAVEATS (devices)
+    completed_by: str = "manufacturer"  # who completes the placeholders ("marketing authorisation holder")
+    tables: tuple = ()  # the kind's own exhibits (`document._Spec`) beside the shared ones of `document.TABLE_SPECS`
 
     def section(self, key: str) -> Section:
         """The section with number or id ``key`` (``"4.6"`` or ``"analysis"``)."""

@@ -20,7 +20,7 @@ __all__ = ["SOURCES", "SourceSpec", "family", "source_spec"]
 @dataclass(frozen=True)
 class SourceSpec:
     name: str
-    family: str  # the profile family that collects it: "device" (later "drug")
+    family: str  # the profile family that collects it: "device" or "drug"
     label: str  # how the report names it
     endpoint: str | None  # openFDA path without ".json", e.g. "device/event"; None for non-openFDA sources
     switch: str  # field of `Parameters.sources` that turns it on
@@ -66,6 +66,15 @@ SOURCES: dict[str, SourceSpec] = {
                    "device/registrationlisting", "registrationlisting", ("products",), record_cap=1000),
         SourceSpec("eudamed", "device", "EUDAMED public device data", None, "eudamed", ("products",),
                    home="https://ec.europa.eu/tools/eudamed"),
+        SourceSpec("drug_event", "drug", "FAERS adverse event reports (openFDA drug/event, or FDA's quarterly files)",
+                   "drug/event", "faers", ("drug_event_counts", "reaction_counts", "drug_report_totals",
+                                           "drug_summary_counts", "drug_cases"), required=True),
+        SourceSpec("drug_label", "drug", "openFDA drug labels (SPL)", "drug/label", "label", ("labels",), record_cap=100),
+        SourceSpec("drug_ndc", "drug", "openFDA NDC directory", "drug/ndc", "ndc", ("drug_products",), record_cap=1000),
+        SourceSpec("drug_drugsfda", "drug", "openFDA Drugs@FDA approvals", "drug/drugsfda", "drugsfda", ("approvals",),
+                   record_cap=100),
+        SourceSpec("drug_enforcement", "drug", "openFDA drug enforcement reports", "drug/enforcement", "enforcement",
+                   ("drug_enforcement",), record_cap=1000),
     )
 }
 

@@ -352,14 +352,18 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 
-TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+TABLE_NAMES: tuple[str, ...] = tuple(TABLES)  # the device tables
+
+from .drug_schemas import DRUG_TABLES  # noqa: E402  (the drug tables use the helpers above)
+
+TABLES.update(DRUG_TABLES)
 
 
 def table_spec(name: str) -> TableSpec:
     try:
         return TABLES[name]
     except KeyError:
-        raise KeyError(f"unknown table {name!r}; tables are {', '.join(TABLE_NAMES)}") from None
+        raise KeyError(f"unknown table {name!r}; tables are {', '.join(TABLES)}") from None
 
 
 def empty_table(name: str) -> pd.DataFrame:

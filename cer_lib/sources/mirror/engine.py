@@ -110,6 +110,13 @@ class RecordStore:
             all_params.append(limit)
         return total, [json.loads(row[0]) for row in self.sql(statement, all_params)]
 
+    def field_values(self, endpoint: EndpointSpec, query: Query, field: str) -> pa.Table:
+        """``rec_id, value``: every value of ``field`` in the live records matching ``query`` (no JSON parsed)."""
+        where, params = where_sql(endpoint, query)
+        return self._con.sql(
+            f"SELECT f.rec_id, f.value FROM fields f WHERE f.field = ? AND f.rec_id IN (SELECT r.rec_id FROM records r "
+            f"WHERE {where})", params=[endpoint.field(field).name, *params]).to_arrow_table()
+
     def count(self, endpoint: EndpointSpec, query: Query, field: str, *, limit: int) -> list[dict[str, Any]]:
         """openFDA ``count=field`` rows over the matching records (see the module docstring)."""
         exact = field.endswith(".exact")

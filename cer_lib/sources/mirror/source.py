@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+import pyarrow as pa
 
 from ...errors import MirrorError
 from ...provenance import Provenance
@@ -137,6 +140,22 @@ class Mirror:
             rows = self._store.count(spec, query, field, limit=limit)
         return CountResult(endpoint=endpoint, query=query, field=field, rows=rows, limit=limit,
                            last_updated=self._last_updated_for(units))
+
+    def field_values(self, endpoint: str, query: Query, field: str) -> pa.Table:
+        """``rec_id, value`` of ``field`` in every record matching ``query``: database-wide tables
+        (a drug-by-reaction table for the EBGM prior) without reading the records themselves."""
+        with self._lock:
+            spec = self._endpoint(endpoint)
+            self._prepare(spec, [f.name for f in query_fields(spec, query)] + [spec.field(field).name])
+            return self._store.field_values(spec, query, field)
+
+    def snapshot(self, endpoint: str) -> str:
+        """The sha256 of the files an endpoint is served from (loading them first): what a result
+        computed over the whole endpoint is cached under."""
+        with self._lock:
+            units = self._prepare(self._endpoint(endpoint), ())
+            digests = sorted(d for u in units for d in self._state[u.name].digests)
+        return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
     def eudamed_records(self) -> list[dict[str, Any]]:
         """Eudamed device records from ``eudamed/*.json`` (a list, a ``{"content": [...]}`` page or

@@ -7,6 +7,7 @@ in path order and duplicates are resolved by each format's ``priority``.
 from __future__ import annotations
 
 from .base import Conversion, ConversionContext, FileFormat, SourceUnit
+from .faers_ascii import FaersAsciiFormat
 from .foiclass import FoiclassFormat
 from .maude_flat import MaudeFlatFormat
 from .maude_sheet import MaudeSheetFormat
@@ -22,3 +23,4 @@ mirror_formats.register(PublisherCsvFormat())
 mirror_formats.register(FoiclassFormat())
 mirror_formats.register(MaudeFlatFormat())
 mirror_formats.register(MaudeSheetFormat())
+mirror_formats.register(FaersAsciiFormat())

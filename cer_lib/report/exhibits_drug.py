@@ -1,0 +1,191 @@
+"""The drug report's tables (the PBRER's exhibits beside the shared ones of `cer_lib.report.document`).
+
+Each is a `document._Spec`: id, title, the sources and run files it shows, and a builder from the
+loaded run. FAERS text (reaction terms, drug names) is escaped by the shared table renderer.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..runfolder import layout
+from .document import _ANALYSIS, _Run, _Spec, _T, _at, _date, _fmt, _frame_html, _notice, _unavailable, _with_ci
+
+__all__ = ["DRUG_TABLE_SPECS"]
+
+_SIGNALS = ("details", "drug", "signals")
+
+
+def _drug(d: _Run) -> dict:
+    return (d.analysis.details or {}).get("drug") or {}
+
+
+def _tab_identity(d: _Run) -> str:
+    r = d.resolution
+    rows = [("Drug as given", r.typed), ("Normalised form", r.normalised), ("Resolved as", r.matched_as),
+            ("Active ingredient (subject)", r.ingredient or "none in the data: the name alone is matched"),
+            ("How it was chosen", r.chosen_by),
+            ("Candidates", "; ".join(f"{c.ingredient} ({c.records:,})" for c in r.candidates) or None),
+            ("Brand names", "; ".join(r.brand_names) or None), ("Generic names", "; ".join(r.generic_names) or None),
+            ("RxCUI", "; ".join(r.rxcuis) or None), ("NDC products", f"{len(r.ndcs):,}" if r.ndcs else None),
+            ("FAERS roles counted", ", ".join(r.roles)), ("Search", "; ".join(r.match_values)), ("Rule", r.rule)]
+    return _frame_html(pd.DataFrame(rows, columns=["Item", "Value"]), "tab-drug-identity")
+
+
+def _records_table(name: str, source: str, columns: dict[str, str], table_id: str, empty: str):
+    def build(d: _Run) -> str:
+        gone = _unavailable(d, source)
+        if gone:
+            return _notice(gone)
+        frame = d.table(name)
+        if frame.empty:
+            return _notice(empty, "cer-notice")
+        shown = frame[list(columns)].rename(columns=columns).copy()
+        for col in shown.columns:
+            if pd.api.types.is_datetime64_any_dtype(shown[col]):
+                shown[col] = shown[col].map(_date)
+        return _frame_html(shown, table_id)
+    return build
+
+
+def _tab_label(d: _Run) -> str:
+    gone = _unavailable(d, "drug_label")
+    if gone:
+        return _notice(gone)
+    labels = d.table("labels")
+    if labels.empty:
+        return _notice("No label of the drug was found.", "cer-notice")
+    newest = labels.sort_values("effective_time", ascending=False, na_position="last")["set_id"].iloc[0]
+    label = labels[labels["set_id"] == newest].copy()
+    label["text"] = label["text"].map(lambda t: t if len(t) <= 1500 else t[:1500] + "\u2026 (full text in the run's labels table)")
+    label = label[["section", "text"]].rename(columns={"section": "Label section", "text": "Text (as published)"})
+    return _frame_html(label, "tab-label")
+
+
+def _tab_summary(d: _Run) -> str:
+    gone = _unavailable(d, "drug_event")
+    if gone:
+        return _notice(gone)
+    frame = d.table("drug_summary_counts")
+    if frame.empty:
+        return _notice("No reports of the drug in the interval.", "cer-notice")
+    names = {"serious": "Seriousness", "primarysource.qualification": "Reporter", "patient.patientsex": "Sex",
+             "occurcountry": "Country of occurrence"}
+    shown = frame.assign(field=frame["field"].map(lambda f: names.get(f, f)), n_reports=frame["n_reports"].map(
+        lambda n: _fmt(int(n), "count")))
+    return _frame_html(shown.rename(columns={"field": "Case field", "value": "Value", "n_reports": "Reports"}),
+                       "tab-drug-summary")
+
+
+def _tab_counts(d: _Run) -> str:
+    gone = _unavailable(d, "drug_event")
+    if gone:
+        return _notice(gone)
+    counts = d.table("drug_event_counts")
+    if counts.empty:
+        return _notice("No reports of the drug in the interval.", "cer-notice")
+    yearly = counts.assign(year=pd.to_datetime(counts["date"]).dt.year).pivot_table(
+        index="year", columns="series", values="n_reports", aggfunc="sum", fill_value=0)
+    yearly = yearly.reindex(columns=[c for c in ("all", "serious", "non-serious", "death") if c in yearly.columns])
+    yearly.loc["All years"] = yearly.sum()
+    shown = yearly.reset_index().rename(columns={"year": "Year received", "all": "All reports", "serious": "Serious",
+                                                 "non-serious": "Non-serious", "death": "Fatal outcome"})
+    return _frame_html(shown.astype(str), "tab-drug-counts")
+
+
+def _tab_reactions(d: _Run) -> str:
+    gone = _unavailable(d, "drug_event")
+    if gone:
+        return _notice(gone)
+    reactions = d.table("reaction_counts")
+    own = reactions[reactions["scope"] == "drug"].sort_values(["n_reports", "term"], ascending=[False, True])
+    if own.empty:
+        return _notice("No reaction terms in the drug's reports.", "cer-notice")
+    status = (_drug(d).get("listedness") or {}).get("status") or {}
+    shown = pd.DataFrame({"Reaction (MedDRA PT)": own["term"], "Reports": own["n_reports"].map(lambda n: _fmt(int(n), "count")),
+                          "Listed in the label": own["term"].map(lambda t: status.get(t, "not assessed"))})
+    return _frame_html(shown, "tab-reactions")
+
+
+def _signal_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "Reaction": r["term"], "a": _fmt(r["a"], "count"), "Expected": _fmt(r["E"], "decimal"),
+        "PRR (95% CI)": _with_ci(r["PRR"], r["PRR_lo"], r["PRR_hi"]), "ROR (95% CI)": _with_ci(r["ROR"], r["ROR_lo"], r["ROR_hi"]),
+        "IC (IC025)": f"{_fmt(r['IC'], 'decimal')} ({_fmt(r['IC025'], 'decimal')})",
+        "EBGM (EB05 to EB95)": _with_ci(r["EBGM"], r["EB05"], r["EB95"]),
+        "Signal (primary screen)": "yes" if r["signal"] else "no", "Listedness": r["listedness"],
+    } for r in rows])
+
+
+def _tab_signals(d: _Run) -> str:
+    gone = _unavailable(d, "drug_event")
+    if gone:
+        return _notice(gone)
+    s = _drug(d).get("signals") or {}
+    if s.get("unavailable"):
+        return _notice(f"Not computed: {s['unavailable']}.", "cer-notice")
+    body = _frame_html(_signal_frame(s.get("rows") or []), "tab-drug-signals")
+    missing = s.get("not_scored") or []
+    if missing:
+        body += _notice(f"Not scored ({len(missing):,}): " + "; ".join(f"{m['term']} ({m['reason']})" for m in missing[:20])
+                        + ("; \u2026" if len(missing) > 20 else ""), "cer-source")
+    return body
+
+
+def _tab_unlisted(d: _Run) -> str:
+    drug = _drug(d)
+    listing = drug.get("listedness") or {}
+    if not listing.get("label"):
+        return _notice("Listedness not assessed: no label of the drug in this run (labels come from openFDA drug/label).",
+                       "cer-notice")
+    rows = drug.get("unlisted_signals") or []
+    if not rows:
+        return _notice("No reaction flagged by the primary screen is missing from the label.", "cer-notice")
+    return _frame_html(_signal_frame(rows), "tab-unlisted-signals")
+
+
+def _tab_trend(d: _Run) -> str:
+    series = _drug(d).get("series") or {}
+    if not series.get("all", {}).get("months"):
+        return _notice("No monthly series.", "cer-notice")
+    frame = pd.DataFrame({"Month": series["all"]["months"], **{
+        label: series[name]["reports"] for name, label in (("all", "All reports"), ("serious", "Serious"),
+                                                           ("death", "Fatal outcome")) if name in series},
+        "Complete": ["yes" if c else "no (excluded from tests)" for c in series["all"]["complete"]]})
+    return _frame_html(frame.iloc[::-1].astype(str), "tab-drug-trend")
+
+
+_CASE_COLUMNS = {"safetyreportid": "Case", "receivedate": "Received", "serious": "Serious", "death": "Fatal",
+                 "qualification": "Reporter", "country": "Country", "suspect_drugs": "Suspect drugs",
+                 "concomitant_drugs": "Concomitant drugs", "reactions": "Reactions"}  # all columns: tables/drug_cases
+
+DRUG_TABLE_SPECS: tuple[_Spec, ...] = (
+    _Spec("tab-drug-identity", "table", "The drug as resolved", (), (layout.RESOLUTION,), (layout.RESOLUTION,), _tab_identity),
+    _Spec("tab-approvals", "table", "US applications and submissions (Drugs@FDA)", ("drug_drugsfda",), (_T("approvals"),),
+          (_T("approvals"),), _records_table("approvals", "drug_drugsfda", {
+              "application_number": "Application", "sponsor_name": "Sponsor", "brand_name": "Brand",
+              "submission_type": "Type", "submission_number": "Number", "submission_status": "Status",
+              "status_date": "Date", "submission_class": "Class"}, "tab-approvals", "No application found.")),
+    _Spec("tab-drug-enforcement", "table", "Enforcement reports (recalls) of products of the drug", ("drug_enforcement",),
+          (_T("drug_enforcement"),), (_T("drug_enforcement"),), _records_table("drug_enforcement", "drug_enforcement", {
+              "recall_number": "Recall", "classification": "Class", "status": "Status",
+              "recall_initiation_date": "Initiated", "recalling_firm": "Firm", "reason_for_recall": "Reason"},
+              "tab-drug-enforcement", "No enforcement report found.")),
+    _Spec("tab-label", "table", "Safety sections of the current US label", ("drug_label",), (_T("labels"),),
+          (_T("labels"),), _tab_label),
+    _Spec("tab-drug-summary", "table", "FAERS reports of the drug by case field", ("drug_event",),
+          (_T("drug_summary_counts"),), (_T("drug_summary_counts"),), _tab_summary),
+    _Spec("tab-drug-counts", "table", "FAERS reports of the drug by year received and seriousness", ("drug_event",),
+          (_T("drug_event_counts"),), (_T("drug_event_counts"),), _tab_counts),
+    _Spec("tab-reactions", "table", "Reactions coded in the drug's reports, with listedness", ("drug_event",),
+          (_T("reaction_counts"), _at(_ANALYSIS, "details", "drug", "listedness")), (_T("reaction_counts"), _ANALYSIS),
+          _tab_reactions),
+    _Spec("tab-drug-signals", "table", "Disproportionality of each reaction against all other FAERS reports",
+          ("drug_event",), (_at(_ANALYSIS, *_SIGNALS),), (_ANALYSIS,), _tab_signals),
+    _Spec("tab-unlisted-signals", "table", "Unlisted signals: reactions flagged by the primary screen and not in the label",
+          ("drug_event", "drug_label"), (_at(_ANALYSIS, "details", "drug", "unlisted_signals"),), (_ANALYSIS,), _tab_unlisted),
+    _Spec("tab-drug-trend", "table", "Monthly FAERS reports of the drug (all, serious, fatal)", ("drug_event",),
+          (_at(_ANALYSIS, "details", "drug", "series"),), (_ANALYSIS,), _tab_trend),
+    _Spec("tab-drug-cases", "table", "Review sample: the most recent cases (as reported, unverified)", ("drug_event",),
+          (_T("drug_cases"),), (_T("drug_cases"),), _records_table("drug_cases", "drug_event", _CASE_COLUMNS,
+                                                                   "tab-drug-cases", "No case in the review sample.")),
+)

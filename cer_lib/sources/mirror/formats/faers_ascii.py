@@ -1,0 +1,483 @@
+"""FDA's FAERS quarterly ASCII files as ``drug/event`` records, loaded with DuckDB.
+
+Files (``$``-delimited, one header row, FDA's ``ASCII`` folder of each quarterly zip):
+``DEMO, DRUG, REAC, OUTC, RPSR, THER, INDI`` and ``DELETE`` (case ids, one a line), named
+``<KIND><yy>Q<q>.txt``. Two layouts, told apart by the DEMO header:
+
+- **current** (FAERS, 2012Q4 on): ``primaryid`` (case id and version), ``caseid``, ``caseversion``,
+  ``init_fda_dt`` / ``fda_dt``, ``sex`` (``gndr_cod`` in 2012Q4-2014Q2), ``prod_ai`` in DRUG;
+- **legacy** (AERS, to 2012Q3; upper-case ``.TXT`` names): ``ISR`` (one report version),
+  ``CASE``, no case version (a later ISR of a case is a later version), ``GNDR_COD``, no ``prod_ai``.
+
+A mirror may hold one quarter flat in its folder (as the real ``faers_ascii_2017q2``), quarters in
+sub-folders of ``faers/`` (or ``ascii/``), or FDA's quarterly zips there; layouts may be mixed. All
+FAERS files of a mirror are one unit, because DELETE files and later versions act across quarters:
+
+1. the DEMO rows of every quarter, each with its quarter;
+2. **DELETE**: a case listed in any DELETE file is removed, every version of it;
+3. **latest version per case**: of the remaining DEMO rows of a case, the one of the latest
+   quarter, then the highest ``caseversion`` (legacy: the highest ISR), then the latest ``fda_dt``;
+   the counts of both removals are in the DEMO file's load report;
+4. the other files joined to the kept version by ``primaryid`` (legacy ``isr``) of the same
+   quarter; rows without a kept DEMO row are counted as unjoined (superseded or deleted versions).
+
+Each kept case becomes an openFDA-shaped record: ``safetyreportid`` = caseid,
+``safetyreportversion``, ``receivedate`` = ``init_fda_dt`` (legacy: ``fda_dt``), ``receiptdate`` =
+``fda_dt``, ``serious`` (1 when the case has an outcome code, else 2) and the ``seriousness*``
+flags from OUTC (DE death, LT life-threatening, HO hospitalization, DS disabling, CA congenital
+anomaly, RI and OT other), ``primarysource.qualification`` from ``occp_cod`` (MD 1, PH 2, OT and HP
+3, LW 4, CN 5), ``patient.patientsex`` (M 1, F 2), ``patient.reaction[].reactionmeddrapt``,
+``patient.drug[]`` (``medicinalproduct`` = drugname, ``drugcharacterization`` PS/SS 1, C 2, I 3,
+``activesubstance.activesubstancename`` = prod_ai, ``drugindication`` from INDI,
+``drugauthorizationnumb`` = nda_num, ``drugstartdate``/``drugenddate`` from THER). The quarterly
+files carry no ``openfda`` block; what they have that openFDA lacks is kept under ``faers``: the
+role code, and ``faers.match`` = ``<role>|<drug_key>`` of the drug name and of the active
+ingredient (`cer_lib.names.drug.drug_key`), the field a drug profile searches so that the role
+filter applies to the same drug that matched (openFDA's search cannot say that).
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ....errors import MirrorError
+from ....names.drug import drug_key
+from ..endpoints import EndpointSpec, field_specs
+from ..load_report import FileLoadReport
+from ..record_tables import FIELDS_SCHEMA, RECORDS_SCHEMA
+from .base import Conversion, ConversionContext, FileFormat, SourceUnit
+
+__all__ = ["DRUG_EVENT", "FaersAsciiFormat", "FaersFile", "faers_files", "ROLE_CHARACTERIZATION"]
+
+DRUG_EVENT = EndpointSpec(
+    "drug/event",
+    field_specs(
+        "safetyreportid safetyreportversion serious seriousnessdeath seriousnesshospitalization "
+        "seriousnesslifethreatening seriousnessdisabling seriousnesscongenitalanomali seriousnessother occurcountry "
+        "primarysource.qualification primarysource.reportercountry patient.patientsex "
+        "patient.reaction.reactionmeddrapt patient.drug.medicinalproduct patient.drug.drugcharacterization "
+        "patient.drug.activesubstance.activesubstancename patient.drug.drugindication patient.drug.faers.match",
+        "receivedate receiptdate"),
+    key=("safetyreportid",), newest_by="safetyreportversion", required=(("safetyreportid",),), dating="receiptdate",
+    cache_conversions=True,
+)
+KINDS = ("DEMO", "DRUG", "REAC", "OUTC", "RPSR", "THER", "INDI", "DELETE")
+_NAME = re.compile(r"^(DEMO|DRUG|REAC|OUTC|RPSR|THER|INDI|DELETE)(\d\d)Q([1-4])\.TXT$", re.IGNORECASE)
+ROLE_CHARACTERIZATION = {"PS": "1", "SS": "1", "C": "2", "I": "3"}
+SERIOUSNESS = {"DE": "seriousnessdeath", "LT": "seriousnesslifethreatening", "HO": "seriousnesshospitalization",
+               "DS": "seriousnessdisabling", "CA": "seriousnesscongenitalanomali", "RI": "seriousnessother",
+               "OT": "seriousnessother"}
+QUALIFICATION = {"MD": "1", "PH": "2", "OT": "3", "HP": "3", "LW": "4", "CN": "5"}
+SEX = {"M": "1", "F": "2"}
+
+
+def _decode_sql(column: str, codes: dict[str, str]) -> str:
+    """SQL mapping the upper-cased ``column`` through ``codes`` (NULL for other values)."""
+    return "CASE " + " ".join(f"WHEN upper({column}) = '{k}' THEN '{v}'" for k, v in codes.items()) + " END"
+
+
+ROLE_SQL = _decode_sql("d.role_cod", ROLE_CHARACTERIZATION)
+QUALIFICATION_SQL = _decode_sql("c.occp_cod", QUALIFICATION)
+SEX_SQL = _decode_sql("c.sex", SEX)
+# canonical column <- the layout's columns, first present wins (None: not in that layout)
+_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "DEMO": {"primaryid": ("primaryid", "isr"), "caseid": ("caseid", "case"), "caseversion": ("caseversion", "isr"),
+             "fda_dt": ("fda_dt",), "init_fda_dt": ("init_fda_dt", "fda_dt"), "sex": ("sex", "gndr_cod"),
+             "age": ("age",), "age_cod": ("age_cod",), "occp_cod": ("occp_cod",),
+             "reporter_country": ("reporter_country",), "occr_country": ("occr_country",), "rept_cod": ("rept_cod",)},
+    "DRUG": {"primaryid": ("primaryid", "isr"), "drug_seq": ("drug_seq",), "role_cod": ("role_cod",),
+             "drugname": ("drugname",), "prod_ai": ("prod_ai",), "nda_num": ("nda_num",), "route": ("route",)},
+    "REAC": {"primaryid": ("primaryid", "isr"), "pt": ("pt",)},
+    "OUTC": {"primaryid": ("primaryid", "isr"), "outc_cod": ("outc_cod", "outc_code")},
+    "RPSR": {"primaryid": ("primaryid", "isr"), "rpsr_cod": ("rpsr_cod",)},
+    "THER": {"primaryid": ("primaryid", "isr"), "drug_seq": ("dsg_drug_seq", "drug_seq"), "start_dt": ("start_dt",),
+             "end_dt": ("end_dt",)},
+    "INDI": {"primaryid": ("primaryid", "isr"), "drug_seq": ("indi_drug_seq", "drug_seq"), "indi_pt": ("indi_pt",)},
+}
+_REQUIRED = {"DEMO": ("primaryid", "caseid", "caseversion", "fda_dt"), "DRUG": ("primaryid", "role_cod", "drugname"),
+             "REAC": ("primaryid", "pt"), "OUTC": ("primaryid", "outc_cod"), "RPSR": ("primaryid", "rpsr_cod"),
+             "THER": ("primaryid", "drug_seq"), "INDI": ("primaryid", "drug_seq", "indi_pt")}
+
+
+@dataclass(frozen=True)
+class FaersFile:
+    """One FAERS file: where it is (a file, or a member of a zip), its kind and quarter."""
+
+    path: Path  # the file, or the zip that holds it
+    member: str | None  # the member's name inside the zip
+    kind: str  # DEMO, DRUG, ..., DELETE
+    quarter: str  # "2017Q2"
+
+    @property
+    def label(self) -> str:
+        return f"{self.path}:{self.member}" if self.member else str(self.path)
+
+    @property
+    def order(self) -> int:
+        return int(self.quarter[:4]) * 4 + int(self.quarter[-1])
+
+
+def _parse_name(name: str) -> tuple[str, str] | None:
+    found = _NAME.match(Path(name).name)
+    if not found:
+        return None
+    kind, yy, q = found.groups()
+    return kind.upper(), f"{2000 + int(yy)}Q{q}"
+
+
+def faers_files(folder: Path) -> list[FaersFile]:
+    """The FAERS files of a mirror: flat in the folder, under ``ascii/`` or ``faers/`` (any depth),
+    and inside the zips there (no reading beyond names)."""
+    places = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    for sub in ("faers", "ascii", "ASCII"):
+        if (folder / sub).is_dir():
+            places += [p for p in sorted((folder / sub).rglob("*")) if p.is_file()]
+    found: list[FaersFile] = []
+    for path in sorted(set(places)):
+        if path.name.startswith("."):
+            continue
+        if path.suffix.lower() == ".zip" and (path.parent != folder or "faers" in path.name.lower()):
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    names = archive.namelist()
+            except zipfile.BadZipFile:
+                continue
+            for member in names:
+                parsed = _parse_name(member)
+                if parsed:
+                    found.append(FaersFile(path, member, *parsed))
+            continue
+        parsed = _parse_name(path.name)
+        if parsed:
+            found.append(FaersFile(path, None, *parsed))
+    return found
+
+
+class FaersAsciiFormat(FileFormat):
+    """FAERS quarterly ASCII files (both layouts) as one unit feeding ``drug/event`` (module docstring)."""
+
+    name = "faers-ascii"
+    priority = 2
+    folders = ("faers", "ascii")
+    feeds = (DRUG_EVENT,)
+    version = "1"
+
+    def units(self, folder: Path) -> list[SourceUnit]:
+        files = faers_files(folder)
+        paths = tuple(sorted({f.path for f in files}))
+        return [self.unit(folder, DRUG_EVENT.name, paths, name="faers/")] if files else []
+
+    def stated_date(self, unit: SourceUnit) -> str | None:
+        return None
+
+    def convert(self, unit: SourceUnit, context: ConversionContext) -> Conversion:
+        files = [f for path in unit.paths for f in faers_files_of(path)]
+        _refuse_repeated_quarters(files, context)
+        with tempfile.TemporaryDirectory(prefix="faers-") as scratch:
+            return FaersLoad(files, context, Path(scratch), self.name).run()
+
+
+def faers_files_of(path: Path) -> list[FaersFile]:
+    """The FAERS files a unit path holds: itself, or the FAERS members of a zip."""
+    if path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return [FaersFile(path, m, *p) for m in archive.namelist() if (p := _parse_name(m))]
+        except zipfile.BadZipFile:
+            raise MirrorError(f"{path}: not a readable zip archive; re-download it") from None
+    parsed = _parse_name(path.name)
+    return [FaersFile(path, None, *parsed)] if parsed else []
+
+
+def _refuse_repeated_quarters(files: list[FaersFile], context: ConversionContext) -> None:
+    seen: dict[tuple[str, str], FaersFile] = {}
+    for f in files:
+        other = seen.setdefault((f.kind, f.quarter), f)
+        if other is not f:
+            raise MirrorError(
+                f"{context.folder}: the FAERS {f.kind} file of {f.quarter} is in the mirror twice ({_rel(other, context)} "
+                f"and {_rel(f, context)}); keep one copy of each quarter")
+
+
+def _rel(f: FaersFile, context: ConversionContext) -> str:
+    return context.rel(f.path) + (f"!{f.member}" if f.member else "")
+
+
+class FaersLoad:
+    """One load of a mirror's FAERS files into the records and fields tables (steps in the module docstring)."""
+
+    def __init__(self, files: list[FaersFile], context: ConversionContext, scratch: Path, format_name: str) -> None:
+        self.files, self.context, self.scratch, self.format_name = files, context, scratch, format_name
+        self.con = duckdb.connect(config={"memory_limit": "4GB", "temp_directory": str(scratch / "spill")})
+        self.reports: dict[str, FileLoadReport] = {}
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _local(self, f: FaersFile) -> Path:
+        """A path DuckDB can read: the file, or the zip member extracted into the scratch folder."""
+        if f.member is None:
+            return f.path
+        target = self.scratch / f"{f.quarter}-{Path(f.member).name}"
+        with zipfile.ZipFile(f.path) as archive, archive.open(f.member) as source, open(target, "wb") as out:
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+        return target
+
+    def _report(self, f: FaersFile, layout: str | None) -> FileLoadReport:
+        report = FileLoadReport(_rel(f, self.context), DRUG_EVENT.name, self.format_name, layout=layout)
+        self.reports[report.path] = report
+        return report
+
+    @staticmethod
+    def _header(path: Path) -> tuple[list[str], str]:
+        with open(path, "rb") as handle:
+            first = handle.readline()
+            sample = first + handle.read(1 << 20)
+        try:
+            sample.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError as exc:
+            encoding = "latin-1" if exc.start < len(sample) - 4 else "utf-8"  # a cut multi-byte character is utf-8
+        text = first.decode(encoding, errors="replace").rstrip("\r\n")
+        return text.split("$"), encoding
+
+    def _read(self, f: FaersFile) -> str:
+        """Load one file into a table of canonical columns (plus quarter); the table's name."""
+        path = self._local(f)
+        table = f"{f.kind.lower()}_{f.quarter}"
+        if f.kind == "DELETE":
+            report = self._report(f, None)
+            self.con.execute(
+                f"CREATE TABLE {table} AS SELECT trim(column0) AS caseid FROM read_csv(?, delim='$', header=false, "
+                "all_varchar=true, quote='', escape='', columns={'column0': 'VARCHAR'}, null_padding=true) "
+                "WHERE regexp_matches(trim(column0), '^[0-9]+$')", [str(path)])
+            report.rows_read = report.rows_kept = self._count(table)
+            report.note = "case ids to delete from every quarter"
+            return table
+        header, encoding = self._header(path)
+        names = [h.strip().lower() for h in header]
+        if len(names) < 2:
+            raise MirrorError(f"{_rel(f, self.context)}: line 1: not '$'-delimited (a single column); FAERS ASCII "
+                              "files are '$'-delimited with a header row")
+        layout = "legacy" if names[0] == "isr" else "current" if names[0] == "primaryid" else None
+        if layout is None:
+            raise MirrorError(f"{_rel(f, self.context)}: line 1: the header starts with {header[0]!r}, not primaryid "
+                              "(FAERS) or ISR (legacy AERS); not a FAERS quarterly file")
+        report = self._report(f, layout)
+        report.encoding = encoding
+        columns = {f"c{i}": "VARCHAR" for i in range(len(names))}
+        with open(path, "rb") as handle:
+            header_only = len(handle.read(1 << 16).rstrip(b"\r\n").splitlines()) <= 1
+        if header_only:  # an empty table
+            rows_from = "(SELECT " + ", ".join(f"NULL::VARCHAR AS {c}" for c in columns) + " WHERE FALSE)"
+            params: list[object] = []
+        else:
+            rows_from = ("read_csv(?, delim='$', header=false, skip=1, all_varchar=true, quote='', escape='', "
+                      "columns=?, null_padding=true, encoding=?)")
+            params = [str(path), columns, encoding]
+        picks = []
+        for canonical, candidates in _COLUMNS[f.kind].items():
+            source = next((c for c in candidates if c in names), None)
+            if source is None and canonical in _REQUIRED[f.kind]:
+                raise MirrorError(f"{_rel(f, self.context)}: line 1: no column {' or '.join(candidates)}, which "
+                                  f"the {f.kind} file needs ({layout} layout)")
+            picks.append(f"nullif(trim(c{names.index(source)}), '') AS {canonical}" if source else f"NULL AS {canonical}")
+        try:
+            self.con.execute(
+                f"CREATE TABLE {table} AS SELECT {', '.join(picks)}, ? AS quarter, ?::INTEGER AS qorder FROM {rows_from}",
+                [f.quarter, f.order, *params])
+        except duckdb.Error as exc:
+            raise MirrorError(f"{_rel(f, self.context)}: cannot be read as a FAERS {f.kind} file: "
+                              f"{str(exc).splitlines()[0]}") from None
+        report.rows_read = self._count(table)
+        missing = self.con.execute(f"SELECT count(*) FROM {table} WHERE primaryid IS NULL").fetchone()[0]
+        if missing:
+            report.reject(None, "no primaryid (legacy: ISR)", rows=int(missing))
+            self.con.execute(f"DELETE FROM {table} WHERE primaryid IS NULL")
+        report.rows_kept = report.rows_read - int(missing)
+        return table
+
+    def _count(self, table: str) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def _union(self, kind: str, tables: dict[str, list[str]]) -> None:
+        parts = tables.get(kind, [])
+        if parts:
+            self.con.execute(f"CREATE TABLE all_{kind.lower()} AS " + " UNION ALL ".join(f"SELECT * FROM {t}" for t in parts))
+            for t in parts:
+                self.con.execute(f"DROP TABLE {t}")
+        elif kind == "DELETE":
+            self.con.execute("CREATE TABLE all_delete (caseid VARCHAR)")
+        else:
+            cols = ", ".join(f"NULL::VARCHAR AS {c}" for c in _COLUMNS[kind])
+            self.con.execute(f"CREATE TABLE all_{kind.lower()} AS SELECT {cols}, NULL::VARCHAR AS quarter, "
+                             "NULL::INTEGER AS qorder WHERE FALSE")
+
+    # -- the load ----------------------------------------------------------------------------------
+
+    def run(self) -> Conversion:
+        tables: dict[str, list[str]] = {}
+        by_table: dict[str, FaersFile] = {}
+        for f in sorted(self.files, key=lambda x: (x.order, KINDS.index(x.kind))):
+            name = self._read(f)
+            tables.setdefault(f.kind, []).append(name)
+            by_table[name] = f
+        if "DEMO" not in tables:
+            raise MirrorError(f"{self.context.folder}: FAERS files without a DEMO file; each quarter needs its DEMO file")
+        for kind in KINDS:
+            self._union(kind, tables)
+        self._keep_latest_versions(by_table)
+        self._drug_keys()
+        records = self._records()
+        fields = self._fields()
+        self.con.close()
+        return Conversion(records, fields, list(self.reports.values()))
+
+    def _keep_latest_versions(self, by_table: dict[str, FaersFile]) -> None:
+        """Steps 2 and 3: DELETE applied, then the latest version per case; counts into the DEMO reports."""
+        con = self.con
+        con.execute("""
+            CREATE TABLE ranked AS SELECT d.*, d.caseid IN (SELECT caseid FROM all_delete) AS deleted,
+                row_number() OVER (PARTITION BY d.caseid ORDER BY d.qorder DESC,
+                    TRY_CAST(d.caseversion AS BIGINT) DESC NULLS LAST, d.fda_dt DESC NULLS LAST, d.primaryid DESC) AS version_rank
+            FROM all_demo d WHERE d.caseid IS NOT NULL""")
+        con.execute("CREATE TABLE kept AS SELECT * EXCLUDE (deleted, version_rank), "
+                    "row_number() OVER (ORDER BY TRY_CAST(caseid AS BIGINT), caseid) AS row_no "
+                    "FROM ranked WHERE version_rank = 1 AND NOT deleted")
+        per_quarter = con.execute("""
+            SELECT quarter, count(*) FILTER (WHERE deleted), count(*) FILTER (WHERE NOT deleted AND version_rank > 1)
+            FROM ranked GROUP BY quarter""").fetchall()
+        removed = {q: (int(d), int(s)) for q, d, s in per_quarter}
+        no_case = dict(con.execute("SELECT quarter, count(*) FROM all_demo WHERE caseid IS NULL GROUP BY quarter").fetchall())
+        for name, f in by_table.items():
+            if f.kind != "DEMO":
+                continue
+            report = self.reports[_rel(f, self.context)]
+            deleted, superseded = removed.get(f.quarter, (0, 0))
+            if no_case.get(f.quarter):
+                report.reject(None, "no caseid (legacy: CASE)", rows=int(no_case[f.quarter]))
+                report.rows_kept -= int(no_case[f.quarter])
+            report.note = (f"{deleted} case version(s) removed by DELETE files; {superseded} superseded by a later "
+                           "version of the same case (latest quarter, then highest caseversion / ISR, kept)")
+        # companion rows: of a version not kept (left out, in the note), or of no DEMO row at all (unjoined)
+        con.execute("CREATE TABLE kept_ids AS SELECT quarter, primaryid, row_no FROM kept")
+        con.execute("CREATE TABLE demo_ids AS SELECT DISTINCT quarter, primaryid FROM all_demo")
+        for name, f in by_table.items():
+            if f.kind in ("DEMO", "DELETE"):
+                continue
+            report = self.reports[_rel(f, self.context)]
+            dropped, orphans = con.execute(
+                f"SELECT count(*) FILTER (WHERE k.primaryid IS NULL AND d.primaryid IS NOT NULL), "
+                f"count(*) FILTER (WHERE d.primaryid IS NULL) FROM all_{f.kind.lower()} c "
+                "LEFT JOIN kept_ids k USING (quarter, primaryid) LEFT JOIN demo_ids d USING (quarter, primaryid) "
+                "WHERE c.quarter = ?", [f.quarter]).fetchone()
+            report.rows_kept -= int(orphans)  # rows of dropped versions were read well: counted in the note
+            if orphans:
+                report.reject(None, "no DEMO row with its primaryid (ISR) in its quarter (not joined)", rows=int(orphans))
+                report.rows_unjoined += int(orphans)
+            if dropped:
+                report.note = f"{dropped} row(s) of superseded or deleted case versions left out"
+
+    def _drug_keys(self) -> None:
+        """The normalised form of every distinct drug name and ingredient (`drug_key`), as a table."""
+        names = [r[0] for r in self.con.execute(
+            "SELECT DISTINCT v FROM (SELECT drugname AS v FROM all_drug UNION SELECT prod_ai FROM all_drug) WHERE v IS NOT NULL"
+        ).fetchall()]
+        keys = pa.table({"name": pa.array(names, pa.string()), "drug_key": pa.array([drug_key(n) for n in names], pa.string())})
+        self.con.register("drug_key_arrow", keys)
+        self.con.execute("CREATE TABLE drug_keys AS SELECT * FROM drug_key_arrow")
+        self.con.unregister("drug_key_arrow")
+
+    def _records(self) -> pa.Table:
+        con = self.con
+        con.execute(f"""
+            CREATE TABLE drug_rows AS
+            SELECT k.row_no, d.quarter, d.primaryid, d.drug_seq, d.drugname, d.prod_ai, d.nda_num, d.route,
+                   upper(d.role_cod) AS role, {ROLE_SQL} AS characterization,
+                   upper(d.role_cod) || '|' || nk.drug_key AS name_match, upper(d.role_cod) || '|' || ak.drug_key AS ai_match
+            FROM kept_ids k JOIN all_drug d USING (quarter, primaryid)
+            LEFT JOIN drug_keys nk ON nk.name = d.drugname LEFT JOIN drug_keys ak ON ak.name = d.prod_ai""")
+        con.execute("""
+            CREATE TABLE drugs AS
+            SELECT d.row_no, list_sort(list({
+                'medicinalproduct': d.drugname, 'drugcharacterization': d.characterization,
+                'activesubstance': {'activesubstancename': d.prod_ai}, 'drugauthorizationnumb': d.nda_num,
+                'drugadministrationroute': d.route, 'drugindication': i.indications, 'drugstartdate': t.start_dt,
+                'drugenddate': t.end_dt,
+                'faers': {'role_cod': d.role, 'drug_seq': d.drug_seq,
+                          'match': CASE WHEN d.ai_match IS NULL THEN [d.name_match] ELSE [d.name_match, d.ai_match] END}
+            })) AS drug
+            FROM drug_rows d
+            LEFT JOIN (SELECT quarter, primaryid, drug_seq, string_agg(DISTINCT indi_pt, '; ') AS indications
+                       FROM all_indi GROUP BY ALL) i USING (quarter, primaryid, drug_seq)
+            LEFT JOIN (SELECT quarter, primaryid, drug_seq, min(start_dt) AS start_dt, max(end_dt) AS end_dt
+                       FROM all_ther GROUP BY ALL) t USING (quarter, primaryid, drug_seq)
+            GROUP BY d.row_no""")
+        con.execute("""
+            CREATE TABLE reactions AS SELECT k.row_no, list(DISTINCT r.pt ORDER BY r.pt) AS pts
+            FROM kept_ids k JOIN all_reac r USING (quarter, primaryid) GROUP BY k.row_no""")
+        flags = ", ".join(f"max(CASE WHEN upper(o.outc_cod) IN ({', '.join(repr(c) for c, n in SERIOUSNESS.items() if n == name)}) "
+                          f"THEN '1' END) AS {name}" for name in dict.fromkeys(SERIOUSNESS.values()))
+        con.execute(f"""CREATE TABLE outcomes AS SELECT k.row_no, {flags}, list(DISTINCT upper(o.outc_cod)) AS codes
+            FROM kept_ids k JOIN all_outc o USING (quarter, primaryid) GROUP BY k.row_no""")
+        con.execute("""CREATE TABLE sources AS SELECT k.row_no, list(DISTINCT upper(s.rpsr_cod)) AS codes
+            FROM kept_ids k JOIN all_rpsr s USING (quarter, primaryid) GROUP BY k.row_no""")
+        qualification, sex = QUALIFICATION_SQL, SEX_SQL
+        seriousness = ", ".join(f"'{name}': o.{name}" for name in dict.fromkeys(SERIOUSNESS.values()))
+        demo_path = {f.quarter: _rel(f, self.context) for f in self.files if f.kind == "DEMO"}
+        con.register("demo_paths", pa.table({"quarter": list(demo_path), "path": list(demo_path.values())}))
+        table = con.sql(f"""
+            SELECT c.row_no::BIGINT AS row_no, p.path AS source_file, NULL::BIGINT AS source_line,
+                c.caseid AS natural_key, '' AS bridge, to_json({{
+                'safetyreportid': c.caseid, 'safetyreportversion': c.caseversion,
+                'receivedate': c.init_fda_dt, 'receiptdate': c.fda_dt,
+                'serious': CASE WHEN o.row_no IS NULL THEN '2' ELSE '1' END, {seriousness},
+                'occurcountry': c.occr_country,
+                'primarysource': {{'qualification': {qualification}, 'reportercountry': c.reporter_country}},
+                'patient': {{'patientsex': {sex}, 'patientonsetage': c.age, 'patientonsetageunit': c.age_cod,
+                            'reaction': list_transform(coalesce(r.pts, []), lambda p: {{'reactionmeddrapt': p}}),
+                            'drug': coalesce(g.drug, [])}},
+                'faers': {{'primaryid': c.primaryid, 'caseid': c.caseid, 'quarter': c.quarter,
+                          'report_type': c.rept_cod, 'outcome_codes': o.codes, 'report_sources': s.codes}}
+            }})::VARCHAR AS record_json
+            FROM kept c JOIN demo_paths p USING (quarter) LEFT JOIN outcomes o USING (row_no)
+            LEFT JOIN reactions r USING (row_no) LEFT JOIN drugs g USING (row_no) LEFT JOIN sources s USING (row_no)
+        """).to_arrow_table()
+        return table.cast(RECORDS_SCHEMA)
+
+    def _fields(self) -> pa.Table:
+        """One row per searchable value (``fields`` of `record_tables`), by SQL over the loaded tables."""
+        con = self.con
+        qualification, sex = QUALIFICATION_SQL, SEX_SQL
+        demo = [("safetyreportid", "c.caseid"), ("safetyreportversion", "c.caseversion"),
+                ("receivedate", "c.init_fda_dt"), ("receiptdate", "c.fda_dt"), ("occurcountry", "c.occr_country"),
+                ("primarysource.qualification", qualification), ("primarysource.reportercountry", "c.reporter_country"),
+                ("patient.patientsex", sex)]
+        parts = [f"SELECT row_no, '{name}' AS field, {expr} AS value FROM kept c" for name, expr in demo]
+        parts.append("SELECT k.row_no, 'serious', CASE WHEN o.row_no IS NULL THEN '2' ELSE '1' END FROM kept_ids k "
+                     "LEFT JOIN outcomes o USING (row_no)")
+        for name in dict.fromkeys(SERIOUSNESS.values()):
+            parts.append(f"SELECT row_no, '{name}', {name} FROM outcomes")
+        parts.append("SELECT row_no, 'patient.reaction.reactionmeddrapt', unnest(pts) FROM reactions")
+        parts += [f"SELECT row_no, '{name}', {column} FROM drug_rows" for name, column in (
+            ("patient.drug.medicinalproduct", "drugname"), ("patient.drug.drugcharacterization", "characterization"),
+            ("patient.drug.activesubstance.activesubstancename", "prod_ai"), ("patient.drug.faers.match", "name_match"),
+            ("patient.drug.faers.match", "ai_match"))]
+        parts.append("SELECT k.row_no, 'patient.drug.drugindication', i.indi_pt FROM kept_ids k JOIN all_indi i "
+                     "USING (quarter, primaryid)")
+        union = " UNION ALL ".join(f"({p})" for p in parts)
+        dates = "('receivedate', 'receiptdate')"
+        table = con.sql(f"""
+            SELECT DISTINCT row_no::BIGINT AS row_no, field, value FROM (
+                SELECT row_no, field, CASE WHEN field IN {dates} THEN
+                    CASE WHEN regexp_matches(trim(value), '^[0-9]{{8}}$') THEN trim(value) END ELSE trim(value) END AS value
+                FROM ({union}))
+            WHERE value IS NOT NULL AND value <> ''""").to_arrow_table()
+        return table.cast(FIELDS_SCHEMA)
+
