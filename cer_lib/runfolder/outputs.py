@@ -189,9 +189,13 @@ class CodeFolder:
         self._point_latest(final)
         return RunFolder(final)
 
+    def failed_path(self, run_id: str) -> Path:
+        """``.failed-<id>``: where a failed run is kept."""
+        return self.path / f"{layout.FAILED_PREFIX}{run_id}"
+
     def fail(self, run: RunFolder) -> RunFolder:
         """Rename an in-progress run to ``.failed-<id>`` (kept, so the executed notebooks show what went wrong)."""
-        failed = self.path / f"{layout.FAILED_PREFIX}{run.run_id}"
+        failed = self.failed_path(run.run_id)
         if run.path.exists():
             run.path.rename(failed)
         self._release(run)
