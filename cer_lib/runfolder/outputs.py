@@ -158,6 +158,11 @@ class CodeFolder:
         """Where reviewer feedback on a finished run is kept: beside the run, so its manifest stays valid."""
         return self.path / layout.FEEDBACK / self.run(run_id).path.name
 
+    @property
+    def refresh_log(self) -> Path:
+        """``_refresh.jsonl``: one line per refresh of the code (no change, rebuilt, failed)."""
+        return self.path / layout.REFRESH_LOG
+
     def display(self, run_id: str, name: str) -> str:
         """``outputs/<CODE>/<run-id>/<name>``: a run file as the reproduce commands cite it."""
         return f"{layout.OUTPUTS}/{self.slug}/{run_id}/{name}"
