@@ -287,3 +287,17 @@ def test_beat_scheduler_follows_the_schedules_file(tmp_path, monkeypatch):
     scheduler._reload()  # an invalid file is logged, and the schedule in force is kept
     assert sorted(k for k in scheduler.schedule if k.startswith("refresh ")) == ["refresh HRS", "refresh LXH"]
     scheduler.close()
+
+
+def test_a_run_that_cannot_be_compared_says_so_and_the_report_goes_on(tmp_path):
+    from cer_lib.refresh.changes import record_changes
+    from cer_lib.runfolder import RunFolder
+
+    run = RunFolder(tmp_path / "HWC" / ".tmp-20260102T000000Z-bbbbbbb")
+    run.path.mkdir(parents=True)
+    previous = RunFolder(tmp_path / "HWC" / "20260101T000000Z-aaaaaaa")
+    previous.path.mkdir()
+    changes = record_changes(run, previous)  # neither has an analysis.json
+    assert changes["previous_run_id"] == "20260101T000000Z-aaaaaaa" and changes["kinds"] == []
+    assert "run stage 03_analyze first" in changes["error"]
+    assert run.read_json(layout.CHANGES) == changes

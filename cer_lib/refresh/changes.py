@@ -211,19 +211,17 @@ def _iso(value: Any) -> str | None:
 def record_changes(run: RunFolder, previous: RunFolder | None) -> dict[str, Any]:
     """Write ``changes.json`` into ``run`` (after its stage 03) against ``previous``; return it.
 
-    A previous run this version cannot read (another schema, a damaged file) is said in the summary
+    A run this version cannot read (another schema, a damaged or missing file) is said in the summary
     instead of stopping the report.
     """
-    current = RunSnapshot.of(run)
     try:
-        before = RunSnapshot.of(previous) if previous is not None else None
+        changes = summarise_changes(RunSnapshot.of(previous) if previous is not None else None, RunSnapshot.of(run))
     except CerError as exc:
-        assert previous is not None
-        changes = {"schema_version": SCHEMA_VERSION, "run_id": current.run_id, "previous_run_id": previous.run_id,
-                   "first_report": False, "kinds": [], "error": str(exc).splitlines()[0],
-                   "summary": [f"The previous run {previous.run_id} could not be compared: {str(exc).splitlines()[0]}"]}
-    else:
-        changes = summarise_changes(before, current)
+        problem = str(exc).splitlines()[0]
+        changes = {"schema_version": SCHEMA_VERSION, "run_id": run.run_id,
+                   "previous_run_id": previous.run_id if previous is not None else None,
+                   "first_report": previous is None, "kinds": [], "error": problem,
+                   "summary": [f"This run could not be compared with the previous one: {problem}"]}
     run.write_json(layout.CHANGES, changes, allow_nan=False)
     return changes
 
