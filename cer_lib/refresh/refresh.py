@@ -31,6 +31,7 @@ from ..params import load_parameters
 from ..pipeline import preflight, run_report
 from ..runfolder import CodeFolder, Outputs, RunFolder, layout
 from ..settings import Settings
+from .changes import change_headline
 from .fingerprint import current_fingerprint, data_differences, recorded_fingerprint
 from .notify import Notification, Notifier, NotifySettings, deliver, default_notifiers
 from .schedules import RefreshTarget, Schedules, load_schedules
@@ -115,7 +116,7 @@ def refresh_code(entry: RefreshTarget, *, settings: Settings, mirror_folder: Mir
     changes = run.read_json(layout.CHANGES, missing_ok=True) or {}
     outcome.outcome, outcome.run_id = REBUILT, run.run_id
     outcome.kinds = list(changes.get("kinds", []))
-    outcome.detail = f"{_shown(settings, run.path)} ({', '.join(outcome.kinds) or 'no difference in the report'})"
+    outcome.detail = f"{_shown(settings, run.path)} ({change_headline(run) or 'changes not recorded'})"
     if entry.notify:
         notify_settings = notify_settings or NotifySettings()
         notification = _notification(code, run, changes, notify_settings)
