@@ -18,7 +18,7 @@ from celery import Celery
 from celery.beat import PersistentScheduler
 
 from ..errors import CerError
-from .schedules import RefreshTarget, Schedules, load_schedules, schedules_file
+from .schedules import Schedule, Schedules, load_schedules, schedules_file
 
 __all__ = ["REFRESH_TASK", "ScheduleFileScheduler", "beat_schedule", "register_refresh_task", "run_beat"]
 
@@ -73,7 +73,7 @@ def register_refresh_task(app: Celery, settings: Any) -> None:
         from ..service import runs, store
         from .refresh import refresh_code
 
-        target = RefreshTarget.model_validate(entry)
+        target = Schedule.model_validate(entry)  # the schedule entry Beat sent
         params = load_parameters(target.code, kind=target.kind)
         folder = runs.code_folder(params.code, params.kind.value)
         client = store.connect(settings)
