@@ -280,6 +280,9 @@ def test_beat_scheduler_follows_the_schedules_file(tmp_path, monkeypatch):
     scheduler.setup_schedule()
     entry = scheduler.schedule["refresh HWC"]
     assert entry.task == REFRESH_TASK and entry.args[0]["code"] == "HWC"
+    from cer_lib.refresh.schedules import Schedule
+
+    assert Schedule.model_validate(entry.args[0]).every == 60  # the task reads its message back as the entry
     schedules.write_text("schedules:\n  - {code: LXH, cron: '0 6 * * 1'}\n  - {code: HRS, every: 30}\n")
     scheduler._reload()
     assert sorted(k for k in scheduler.schedule if k.startswith("refresh ")) == ["refresh HRS", "refresh LXH"]
