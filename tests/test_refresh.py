@@ -26,7 +26,7 @@ from cer_lib.runfolder import CodeFolder, RunFolder, layout
 from cer_lib.settings import PROJECT_ROOT
 from service_stack import ServiceStack, free_port, wait_until
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 WEBHOOK_SECRET = "refresh-tests-" + "fedcba9876543210" * 2
 EVENTS = "device/event/openFDA_raw_data.json"
