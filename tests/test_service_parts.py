@@ -145,6 +145,12 @@ def test_run_folder_interface(tmp_path):
                  ("..", finished, "cer.pdf"), ("HWC", "latest/..", "cer.pdf"), ("HWC", older, "cer.pdf")]:
         with pytest.raises(runs.RunNotFound):
             runs.run_file(tmp_path, *args)
+    planted = tmp_path / "ZZZ" / finished
+    planted.mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("TOP-SECRET")
+    (planted / "cer.html").symlink_to(tmp_path / "secret.txt")  # a report file that leads out of the outputs
+    with pytest.raises(runs.RunNotFound):
+        runs.run_file(tmp_path, "ZZZ", finished, "cer.html")
     assert runs.mark_failed(tmp_path, "HWC", "20260103T000000Z-abcdef2") == code / ".failed-20260103T000000Z-abcdef2"
     assert runs.mark_failed(tmp_path, "HWC", "20260103T000000Z-abcdef2") is None
     assert runs.shown(tmp_path, f"kept at {tmp_path}/HWC/.failed-x/01_collect.ipynb") == "kept at outputs/HWC/.failed-x/01_collect.ipynb"

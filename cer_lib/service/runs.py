@@ -108,7 +108,10 @@ def run_file(outputs: Path, code: str, run_id: str, name: str) -> Path:
     run = find_run(outputs, code, run_id)
     if name not in REPORT_FILES:
         raise RunNotFound(f"{name[:60]!r} is not a report file; one of: {', '.join(REPORT_FILES)}")
-    path = run.file(name)
+    try:
+        path = run.file(name)
+    except RunFileInvalid:  # a link that leads out of the run
+        raise RunNotFound(f"run {run.run_id} of {code} has no {name}") from None
     if path.is_symlink() or not path.is_file() or path.resolve().parent != run.path.resolve():
         raise RunNotFound(f"run {run.run_id} of {code} has no {name}")
     return path
