@@ -30,7 +30,7 @@ export $(DATA_VARIABLES)
 
 REPORT_OPTS = $${KIND:+--kind "$$KIND"} $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
 
-.PHONY: help demo report batch lab book serve bench validate test doctor lock clean venv
+.PHONY: help demo report batch refresh lab book serve bench validate test doctor lock clean venv
 
 help: ## list the targets
 	@echo "Usage: make <target> [VAR=value]"
@@ -64,13 +64,16 @@ batch: $(STAMP) ## several reports: make batch CODES="LZG DQY" [same options]
 	@test -n "$$CODES" || { echo "CODES is required, e.g. make batch CODES=\"LZG DQY\"" >&2; exit 2; }
 	@set -f; $(CER) batch $(REPORT_OPTS) -- $$CODES
 
+refresh: $(STAMP) ## rebuild reports whose data changed: make refresh [CODES="HWC LXH"] [FROM=..] [MIRROR=dir] [FORCE=1]
+	@set -f; $(CER) refresh $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"} $${FORCE:+--force} -- $$CODES
+
 lab: $(STAMP) ## JupyterLab on notebooks/ with the project kernel
 	@$(BIN)/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 book: $(STAMP) ## Jupyter Book site of every run under outputs/ (book/_build/html)
 	@$(CER) book
 
-serve: $(STAMP) ## the report service: Redis, a worker, the API on 127.0.0.1:8000 (CER_API_PORT); Ctrl-C stops all
+serve: $(STAMP) ## the report service: Redis, a worker, Beat, the API on 127.0.0.1:8000 (CER_API_PORT); Ctrl-C stops all
 	@command -v redis-server >/dev/null || { echo "==> installing redis-server (Debian package; needs root)"; \
 	  export DEBIAN_FRONTEND=noninteractive; { apt-get install -y -qq redis-server >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; } || \

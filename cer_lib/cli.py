@@ -14,8 +14,12 @@ The report service (settings from CER_* variables; see the README, "Service"):
     cer serve [--all]                     the HTTP API under uvicorn (--all: with Redis and a worker)
     cer worker                            a Celery worker building queued reports
     cer token --subject me --role author  a bearer token for the API
+    cer beat                              Celery Beat: queues the refreshes of parameters/schedules.yaml
 
-(Scheduled refreshes will add ``cer beat`` beside them.)
+Keeping reports current (see the README, "Refresh"):
+
+    cer refresh [CODE ...] [--force]      rebuild a code's report only when its data changed since its
+                                          last run; without codes, every scheduled code
 
 Errors the user can act on are printed as one message (no traceback) with exit status 2; so is a full
 disk. Ctrl-C and SIGTERM stop a run alike (its folder kept as ``.failed-<id>``), exit status 130 and 143.
@@ -90,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     _signals_parser(commands)
 
+    refresh = commands.add_parser("refresh", help="rebuild reports whose data changed since their last run, "
+                                  "and notify the subscribers (every scheduled code when none is named)")
+    refresh.add_argument("codes", nargs="*", help="codes to refresh (default: every code in the schedules file)")
+    refresh.add_argument("--from", dest="data_from", choices=["api", "mirror"], help="override each code's source")
+    refresh.add_argument("--mirror", help="mirror folder (default: the schedule's mirror name, or the demo mirror)")
+    refresh.add_argument("--force", action="store_true", help="rebuild even when the data did not change")
+    refresh.add_argument("--schedules", type=Path, metavar="FILE",
+                         help="schedules file (default: CER_SCHEDULES_FILE or parameters/schedules.yaml)")
+
     serve = commands.add_parser("serve", help="the report service's HTTP API (CER_API_HOST, CER_API_PORT)")
     serve.add_argument("--all", action="store_true",
                        help="also start Redis (unless CER_REDIS_URL answers) and one worker; Ctrl-C stops all (make serve)")
@@ -98,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="a worker that builds queued reports (CER_REDIS_URL)")
     worker.add_argument("--name", help="worker name, unique per machine (default cer-<pid>@<host>)")
     worker.add_argument("--concurrency", type=int, help="reports built at once (default CER_WORKER_CONCURRENCY)")
+
+    commands.add_parser("beat", help="Celery Beat: queue the refreshes of the schedules file when due (CER_REDIS_URL)")
 
     token = commands.add_parser("token", help="print a bearer token for the API")
     token.add_argument("--subject", required=True, help="who the token is for (user or system name)")
@@ -224,9 +239,32 @@ def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
         return 0
     if args.command == "signals":
         return _signals_command(args)
-    if args.command in ("serve", "worker", "token"):
+    if args.command == "refresh":
+        return _refresh_command(args, command)
+    if args.command in ("serve", "worker", "token", "beat"):
         return _service_command(args)
     raise AssertionError(args.command)
+
+
+def _refresh_command(args: argparse.Namespace, command: list[str]) -> int:
+    from .refresh.refresh import FAILED, refresh_codes
+    from .refresh.schedules import load_schedules
+    from .service.config import ServiceSettings
+    from .settings import Settings
+
+    if args.mirror:
+        folder = Path(args.mirror).expanduser().resolve()
+        resolve = lambda _name: folder  # noqa: E731 - one folder for every code
+    else:
+        resolve = ServiceSettings.load().mirror_folder
+    outcomes = refresh_codes(args.codes, settings=Settings.from_env(), mirror_folder=resolve,
+                             schedules=load_schedules(args.schedules), data_from=args.data_from, force=args.force,
+                             progress=lambda line: print(line, file=sys.stderr, flush=True), command=command)
+    if not outcomes:
+        print("nothing to refresh: no codes given and none scheduled (parameters/schedules.yaml)")
+    for outcome in outcomes:
+        print(outcome.line())
+    return 1 if any(o.outcome == FAILED for o in outcomes) else 0
 
 
 def _service_command(args: argparse.Namespace) -> int:
@@ -242,6 +280,11 @@ def _service_command(args: argparse.Namespace) -> int:
             print(mint_token(settings, args.subject, args.role, minutes=args.minutes, private_key=args.private_key))
         except ValueError as exc:
             raise CerError(str(exc)) from None
+        return 0
+    if args.command == "beat":
+        from .service.worker import run_beat
+
+        run_beat(settings)
         return 0
     if args.command == "worker":
         from .service.worker import run_worker

@@ -30,10 +30,12 @@ from .provenance import display_path, environment_versions, git_version, lock_sh
 from .runfolder import CodeFolder, Outputs, RunFolder, RunRecord, layout
 from .runfolder import make_run_id as _run_id
 from .runfolder.layout import STAGES
+from .refresh.history import record_history
 from .settings import PROJECT_ROOT, Settings
 
 KERNEL_NAME = "cer-notebooks"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+HISTORY_AFTER = "03_analyze"  # changes.json and feedback.json need the analysis, and the narrative needs them
 
 Progress = Callable[[str], None]
 
@@ -146,6 +148,10 @@ def run_report(
             result.stages.append(StageTiming(stage, layout.notebook(stage), round(seconds, 2), "ok"))
             chain.seal(stage)
             progress(f"        done in {seconds:.1f} s")
+            if stage == HISTORY_AFTER:
+                doing = f"writing {layout.CHANGES} and {layout.FEEDBACK_SNAPSHOT}"
+                record_history(work, codes)
+                chain.seal("history")
         doing = f"assembling {layout.REPORT_HTML} and {layout.REPORT_PDF}"
         progress(f"  [+] {doing} ...")
         t0 = time.perf_counter()

@@ -15,6 +15,8 @@
    ``GET /v1/jobs/{id}`` under 50 concurrent clients, beside the same status read in-process.
 7. FAERS quarterly ingestion: one generated quarter of 400 000 cases loaded by the mirror (target
    60 s), first load and from the cache, with peak memory; see ``faers_benchmark.py``.
+8. Refresh: the no-change check of a code (its data fingerprint against the mirror's files now)
+   beside rebuilding its report with ``cer report``.
 
 Run from the project root: ``.venv/bin/python tests/benchmarks.py``.
 """
@@ -347,6 +349,30 @@ def bench_service() -> None:
 def _bench_faers() -> None:
     heading("7. FAERS quarterly ingestion: one quarter at real size (generated from realdata/faers)")
     bench_faers(REALDATA)
+def bench_refresh(repeats: int = 5) -> None:
+    import subprocess
+
+    from cer_lib.refresh.refresh import refresh_code
+    from cer_lib.refresh.schedules import RefreshTarget
+
+    heading("8. Refresh: the no-change check of a code against rebuilding its report (demo mirror, HWC)")
+    with tempfile.TemporaryDirectory(prefix="cer-bench-refresh-") as tmp:
+        env = {**os.environ, "CER_OUTPUTS_DIR": str(Path(tmp) / "outputs")}
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "cer_lib", "report", "HWC", "--from", "mirror"], env=env, check=True,
+                       capture_output=True)
+        rebuild = time.perf_counter() - t0
+        settings = Settings.from_env(env)
+        checks = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            outcome = refresh_code(RefreshTarget(code="HWC", data_from="mirror"), settings=settings,
+                                   mirror_folder=lambda _name: None)
+            checks.append(time.perf_counter() - t0)
+            assert outcome.outcome == "no change", outcome
+        median = statistics.median(checks)
+        print(f"`cer report` (what a rebuild costs): {rebuild:.0f} s; no-change check in-process, {repeats} runs: "
+              f"{', '.join(f'{c:.2f}' for c in checks)} s (median {median:.2f}); rebuild / check = {rebuild / median:.0f}")
 
 
 def main() -> int:
@@ -357,7 +383,7 @@ def main() -> int:
     print(f"cer benchmarks on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S')}; pandas {pd.__version__}")
     sections = {"requests": bench_requests_per_report, "analysis": bench_analysis_on_largest_real_series,
                 "assembly": bench_assembly, "mirror": bench_mirror_load, "signals": bench_signals,
-                "service": bench_service, "faers": lambda: _bench_faers()}
+                "service": bench_service, "faers": lambda: _bench_faers(), "refresh": bench_refresh}
     chosen = sys.argv[1:] or list(sections)  # e.g. `python tests/benchmarks.py mirror`
     for name in chosen:
         sections[name]()

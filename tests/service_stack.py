@@ -59,6 +59,7 @@ class ServiceStack:
             "CER_JWT_SECRET": TEST_JWT_SECRET,
             "CER_OUTPUTS_DIR": str(self.outputs),
             "CER_AUDIT_LOG": str(self.audit_log),
+            "CER_SCHEDULES_FILE": str(root / "schedules.yaml"),  # PUT /v1/schedules never writes the project's
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }

@@ -22,7 +22,7 @@ from cer_lib.report.document import (
     show_section,
 )
 from cer_lib.report.narrative import narrate
-from cer_lib.report.meddev import PLACEHOLDERS
+from cer_lib.report.meddev import MEDDEV_A9, PLACEHOLDERS
 from cer_lib.settings import PROJECT_ROOT
 
 from report_fixtures import CODE, COMPARATORS, HOSTILE_STRINGS, make_run_folder
@@ -68,12 +68,13 @@ def test_every_meddev_section_present_in_order(ctx):
     blocks = list(report_sections(ctx))
     assert blocks[0].key == "front"
     numbers = [b.number for b in blocks[1:]]
-    assert numbers == MEDDEV_ORDER + ["A"]
+    # besides MEDDEV's: 1.1 (changes since the previous report) and appendices A (reproduce) and B (feedback)
+    assert numbers == MEDDEV_ORDER[:1] + ["1.1"] + MEDDEV_ORDER[1:] + ["A", "B"]
     for block in blocks[1:]:
         if block.number in MEDDEV_TITLES:
             assert MEDDEV_TITLES[block.number] in block.title.lower(), (block.number, block.title)
     whole = report_html(ctx)
-    positions = [whole.index(f'data-section="{n}"') for n in MEDDEV_ORDER + ["A"]]
+    positions = [whole.index(f'data-section="{n}"') for n in MEDDEV_ORDER + ["A", "B"]]
     assert positions == sorted(positions)
 
 
@@ -363,7 +364,8 @@ def _cells(name: str):
 
 def test_report_notebook_shows_one_cell_per_top_level_section_first():
     calls = [c.source for c in _cells("05_report.ipynb").cells if c.source.startswith("show_section(")]
-    assert calls == [f'show_section(ctx, "{n}")' for n in ["front", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A"]]
+    assert calls == [f'show_section(ctx, "{n}")' for n in ["front", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B"]]
+    assert calls[1:] == [f'show_section(ctx, "{s.number}")' for s in MEDDEV_A9.top_level()]  # every top-level section
 
 
 @pytest.mark.slow
@@ -379,6 +381,6 @@ def test_notebooks_execute_with_papermill(tmp_path):
     assert (run / "results" / "narrative.json").is_file()
     executed = nbformat.read(run / "05_report.ipynb", as_version=4)
     shown = [o for c in executed.cells if c.source.startswith("show_section(") for o in c.outputs]
-    assert len(shown) == 11 and all("text/html" in o.data for o in shown)
+    assert len(shown) == 12 and all("text/html" in o.data for o in shown)
     for output in shown:
         assert "<script>alert(1)</script>" not in output.data["text/html"]

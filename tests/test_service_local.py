@@ -1,4 +1,4 @@
-"""``make serve``: Redis, a worker and the API start together, answer, and Ctrl-C stops every process
+"""``make serve``: Redis, a worker, Beat and the API start together, answer, and Ctrl-C stops every process
 it started (no orphans), with the Redis data kept for the next start."""
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def test_make_serve_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
         started = psutil.Process(serve.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in started)
         assert "redis-server" in names and "cer_lib worker" in names and "cer_lib serve" in names
+        assert "cer_lib beat" in names  # the scheduled refreshes (issue 15)
         token = subprocess.run([str(PROJECT_ROOT / ".venv/bin/cer"), "token", "--subject", "me", "--role", "viewer"],
                                env=env, capture_output=True, text=True, check=True).stdout.strip()
         codes = httpx.get(f"http://127.0.0.1:{api_port}/v1/codes", headers={"Authorization": f"Bearer {token}"})

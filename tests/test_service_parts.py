@@ -133,16 +133,24 @@ def test_run_folder_interface(tmp_path):
     for name in (finished, older, f".tmp-20260103T000000Z-abcdef2", f".failed-20260104T000000Z-abcdef3"):
         (code / name).mkdir(parents=True)
     (code / finished / "cer.pdf").write_bytes(b"%PDF")
+    (code / finished / "cer.html").write_text("<html>")
     (code / finished / "parameters.yaml").write_text("x")
+    (code / older / "01_collect.ipynb").write_text("{}")  # a run folder is finished when it holds a notebook or a report
     (code / "latest").symlink_to(finished)
     assert [(c.code, c.runs, c.latest_run_id) for c in runs.list_codes(tmp_path)] == [("HWC", 2, finished)]
     listed = runs.list_runs(tmp_path, "HWC")
-    assert [(r.run_id, r.latest, r.files) for r in listed] == [(finished, True, ("cer.pdf",)), (older, False, ())]
+    assert [(r.run_id, r.latest, r.files) for r in listed] == [(finished, True, ("cer.pdf", "cer.html")), (older, False, ("01_collect.ipynb",))]
     assert runs.run_file(tmp_path, "HWC", "latest", "cer.pdf") == code / finished / "cer.pdf"
     for args in [("HWC", finished, "parameters.yaml"), ("HWC", ".tmp-20260103T000000Z-abcdef2", "cer.pdf"),
                  ("..", finished, "cer.pdf"), ("HWC", "latest/..", "cer.pdf"), ("HWC", older, "cer.pdf")]:
         with pytest.raises(runs.RunNotFound):
             runs.run_file(tmp_path, *args)
+    planted = tmp_path / "ZZZ" / finished
+    planted.mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("TOP-SECRET")
+    (planted / "cer.html").symlink_to(tmp_path / "secret.txt")  # a report file that leads out of the outputs
+    with pytest.raises(runs.RunNotFound):
+        runs.run_file(tmp_path, "ZZZ", finished, "cer.html")
     assert runs.mark_failed(tmp_path, "HWC", "20260103T000000Z-abcdef2") == code / ".failed-20260103T000000Z-abcdef2"
     assert runs.mark_failed(tmp_path, "HWC", "20260103T000000Z-abcdef2") is None
     assert runs.shown(tmp_path, f"kept at {tmp_path}/HWC/.failed-x/01_collect.ipynb") == "kept at outputs/HWC/.failed-x/01_collect.ipynb"

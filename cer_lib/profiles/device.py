@@ -57,6 +57,7 @@ from ..collect.plan import (
 from ..errors import CodeError
 from ..names import classify_terms, word_phrase
 from ..params import Parameters
+from ..refresh.facts import change_facts, feedback_facts
 from ..report import facts as F
 from ..report.meddev import MEDDEV_A9
 from ..runfolder import CollectedInputs, Comparator, Resolution, RunFileModel
@@ -158,7 +159,7 @@ class DeviceProfile(Profile):
     fact_builders = (F.run_facts, F.device_facts, F.source_facts, F.method_facts, F.maude_facts, F.trend_facts,
                      F.trend_method_facts, F.share_facts, F.change_point_facts, F.change_point_method_facts,
                      F.forecast_facts, F.forecast_method_facts, F.problem_facts, F.signal_facts, F.recall_facts,
-                     F.submission_facts, F.product_facts, F.citation_facts)
+                     F.submission_facts, F.product_facts, F.citation_facts, change_facts, feedback_facts)
 
     # -- before the run ------------------------------------------------------------------------
 

@@ -39,7 +39,9 @@ import nbformat
 import yaml
 
 from ..errors import ReportError, RunFileError
-from ..runfolder import Outputs, RunFolder, layout, run_started
+from ..refresh.changes import change_headline
+from ..refresh.feedback import read_feedback
+from ..runfolder import CodeFolder, Outputs, RunFolder, layout, run_started
 from ..settings import PROJECT_ROOT, Settings
 from .html import RunInfo, clean_notebook_outputs, read_run_info
 
@@ -151,6 +153,7 @@ def _index_page(runs: dict[str, list[BookRun]]) -> str:
             f"<td>{_text(h.get('total_reports'))}</td>"
             f"<td>{_text(h.get('trend_verdict'))}</td>"
             f"<td>{_text(h.get('n_signals'))}</td>"
+            f"<td>{_text(change_headline(latest.folder), 'not recorded')}</td>"
             f"<td>{' · '.join(links)}{' <strong>SYNTHETIC DATA</strong>' if info.synthetic else ''}</td>"
             "</tr>"
         )
@@ -165,14 +168,15 @@ def _index_page(runs: dict[str, list[BookRun]]) -> str:
         "",
         '<table class="cer-index">',
         "<thead><tr><th>Code</th><th>Device</th><th>Class</th><th>Latest run</th><th>Total reports</th>"
-        "<th>Trend verdict</th><th>Signals</th><th>Report</th></tr></thead>",
+        "<th>Trend verdict</th><th>Signals</th><th>Changes since the previous run</th><th>Report</th></tr></thead>",
         "<tbody>",
         *rows,
         "</tbody>",
         "</table>",
         "",
         "Total reports: MAUDE reports received in the data window. Trend verdict: recent window against "
-        "the baseline. Signals: device problem terms flagged by the Evans rule or EB05 at or above the threshold.",
+        "the baseline. Signals: device problem terms flagged by the Evans rule or EB05 at or above the threshold. "
+        "Changes: the kinds of change the latest run found against the run before it (its changes.json).",
         "",
     ])
 
@@ -237,6 +241,8 @@ def _run_page(run: BookRun, notebooks: list[str]) -> str:
         f"<tr><th>Signals</th><td>{_text(h.get('n_signals'))}</td></tr>",
         "</tbody></table>",
         "",
+        _feedback_block(run),
+        "",
         "<p>The report:</p>",
         "",
         "<ul>" + "".join(links or ["<li>no cer.html in this run folder</li>"]) + "</ul>",
@@ -246,6 +252,23 @@ def _run_page(run: BookRun, notebooks: list[str]) -> str:
         "<ul>" + "".join(nb_links) + "</ul>",
         "",
     ])
+
+
+def _feedback_block(run: BookRun) -> str:
+    """Reviewers' comments on this run (`cer_lib.refresh.feedback`), escaped, oldest first."""
+    try:
+        entries = read_feedback(CodeFolder(run.path.parent), run.run_id)
+    except RunFileError as exc:
+        return f"<p>Reviewer feedback on this run could not be read: {_text(exc)}</p>"
+    if not entries:
+        return "<p>Reviewer feedback on this run: none.</p>"
+    resolved = {e.resolves for e in entries if e.resolves}
+    items = [f"<li><strong>{_text(e.author)}</strong> ({_text(e.role)}), {_text(e.time_utc)}"
+             f"{f', section {_text(e.section)}' if e.section else ''}"
+             f"{f', resolves {_text(e.resolves)}' if e.resolves else ''}: {_text(e.comment)} "
+             f"<em>({'resolved' if e.id in resolved else 'resolution' if e.resolves else 'open'}; {_text(e.id)})</em></li>"
+             for e in entries]
+    return f'<p>Reviewer feedback on this run ({len(entries)}):</p>\n\n<ul class="cer-feedback">{"".join(items)}</ul>'
 
 
 def _copy_notebook(source: Path, target: Path, run_dir: Path) -> None:

@@ -15,6 +15,9 @@ __all__ = ["EXHIBITS", "MEDDEV_A9", "PLACEHOLDERS", "SECTIONS", "SUBSECTIONS"]
 SECTIONS: tuple[Section, ...] = (
     Section("summary", "1", "Summary", "summary.md.j2",
             guidance="Summary of the evaluation, its data and its conclusions."),
+    Section("changes", "1.1", "Changes since the previous report", "changes.md.j2",
+            guidance="(not in MEDDEV) what changed against the code's previous report: signals, change points, "
+                     "trend verdicts, recalls, report counts, data, parameters and code version (changes.json)."),
     Section("scope", "2", "Scope of the clinical evaluation", "scope.md.j2",
             guidance="Device, models, manufacturer, description, intended purpose, indications, claims, market history, changes."),
     Section("background", "3", "Clinical background, current knowledge, state of the art", "background.md.j2",
@@ -45,6 +48,8 @@ SECTIONS: tuple[Section, ...] = (
             guidance="Every source of data and every method cited."),
     Section("reproduce", "A", "Appendix A: How to reproduce this report", "reproduce.md.j2",
             guidance="(not in MEDDEV) the commands, code version, parameters and data requests behind this report."),
+    Section("feedback", "B", "Appendix B: Reviewer feedback", "feedback.md.j2",
+            guidance="(not in MEDDEV) reviewers' comments on earlier reports still open when this one was built (feedback.json)."),
 )
 
 #: Numbered headings inside a section's text: number -> title.

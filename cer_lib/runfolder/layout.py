@@ -10,6 +10,7 @@ a `RunFolder` (one run) or a `CodeFolder` (the runs of one code)::
         latest -> <run-id>                   the newest successful run (moved only on success)
         lab/                                 the working folder of stages run by hand in JupyterLab
         _feedback/<run-id>/                  reviewer feedback on a run, beside it (never inside)
+        _refresh.jsonl                       one line per refresh of the code: no change, rebuilt, failed
 
     <run-id>/
         parameters.yaml                      effective parameters (runner, before any stage)
@@ -28,7 +29,8 @@ a `RunFolder` (one run) or a `CodeFolder` (the runs of one code)::
         results/narrative.json               04_narrate
         0N_<stage>.ipynb                     the executed stage notebooks
         cer.html, cer.pdf                    the report (assembled after 05_report)
-        changes.json                         what changed against the previous run (a refresh)
+        changes.json                         runner, after 03_analyze: what changed against the previous run
+        feedback.json                        runner, after 03_analyze: open reviewer feedback on earlier runs
         manifest.json                        written last: hashes of everything above
 
 A run id is ``YYYYMMDDTHHMMSSZ-<7 hex>`` (UTC start, hash of the parameters and commit), with
@@ -43,6 +45,7 @@ PARAMETERS = "parameters.yaml"
 RUN_RECORD = "run.json"
 MANIFEST = "manifest.json"
 CHANGES = "changes.json"
+FEEDBACK_SNAPSHOT = "feedback.json"
 REPORT_HTML = "cer.html"
 REPORT_PDF = "cer.pdf"
 
@@ -72,6 +75,7 @@ FAILED_PREFIX = ".failed-"
 LATEST = "latest"
 LAB = "lab"
 FEEDBACK = "_feedback"
+REFRESH_LOG = "_refresh.jsonl"
 
 
 def notebook(stage: str) -> str:

@@ -158,6 +158,11 @@ class CodeFolder:
         """Where reviewer feedback on a finished run is kept: beside the run, so its manifest stays valid."""
         return self.path / layout.FEEDBACK / self.run(run_id).path.name
 
+    @property
+    def refresh_log(self) -> Path:
+        """``_refresh.jsonl``: one line per refresh of the code (no change, rebuilt, failed)."""
+        return self.path / layout.REFRESH_LOG
+
     def display(self, run_id: str, name: str) -> str:
         """``outputs/<CODE>/<run-id>/<name>``: a run file as the reproduce commands cite it."""
         return f"{layout.OUTPUTS}/{self.slug}/{run_id}/{name}"
@@ -189,9 +194,13 @@ class CodeFolder:
         self._point_latest(final)
         return RunFolder(final)
 
+    def failed_path(self, run_id: str) -> Path:
+        """``.failed-<id>``: where a failed run is kept."""
+        return self.path / f"{layout.FAILED_PREFIX}{run_id}"
+
     def fail(self, run: RunFolder) -> RunFolder:
         """Rename an in-progress run to ``.failed-<id>`` (kept, so the executed notebooks show what went wrong)."""
-        failed = self.path / f"{layout.FAILED_PREFIX}{run.run_id}"
+        failed = self.failed_path(run.run_id)
         if run.path.exists():
             run.path.rename(failed)
         self._release(run)

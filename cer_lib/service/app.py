@@ -26,7 +26,7 @@ from .config import ServiceSettings
 from .deps import Service
 from .metrics import ApiMetrics
 from .ratelimit import SubjectRateLimit
-from .routers import codes, health, jobs, reports, signals
+from .routers import codes, feedback, health, jobs, reports, schedules, signals
 from .worker import celery_app
 
 UPLOAD_PATHS = ("/v1/signals",)
@@ -119,7 +119,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.service = svc
-    for router in (reports.router, jobs.router, codes.router, signals.router, health.router):
+    for router in (reports.router, jobs.router, codes.router, feedback.router, schedules.router, signals.router,
+                   health.router):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
@@ -131,7 +132,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error: the service log has the details"}, status_code=500)
 
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT"],
                        allow_headers=["Authorization", "Content-Type"], max_age=600)
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestLog, audit=svc.audit, metrics=svc.metrics)

@@ -1,8 +1,9 @@
-"""``cer serve --all`` (``make serve``): Redis, one worker and the API on one machine, in the foreground.
+"""``cer serve --all`` (``make serve``): Redis, one worker, Celery Beat and the API on one machine, in the foreground.
 
 Redis is started from the Debian ``redis-server`` program unless ``CER_REDIS_URL`` already answers,
 on the URL's loopback port (6379 by default), with its data under ``.cache/service/redis`` in an
-append-only file, so queued jobs and results survive a restart. The worker and the API are this
+append-only file, so queued jobs and results survive a restart. The worker, Beat (the scheduled
+refreshes of ``parameters/schedules.yaml``) and the API are this
 program's children in its process group: Ctrl-C reaches them and the worker puts a running job back
 on the queue (it runs again at the next start) before it exits. Redis runs in its own process group,
 so it stops last, after they have written to it; it is also told to exit if this program dies.
@@ -95,10 +96,11 @@ def run_local_stack(settings: ServiceSettings) -> int:
         print(f"==> redis-server started (pid {redis_process.pid})", flush=True)
     cer = [sys.executable, "-m", "cer_lib"]
     worker = subprocess.Popen([*cer, "worker", "--name", "cer-local@%h"], env=env)
+    beat = subprocess.Popen([*cer, "beat"], env=env)
     api = subprocess.Popen([*cer, "serve"], env=env)
-    print(f"==> worker (pid {worker.pid}) and API (pid {api.pid}) on http://{settings.api_host}:{settings.api_port} "
-          f"(docs: /docs); Ctrl-C stops all of it", flush=True)
-    children = [api, worker]
+    print(f"==> worker (pid {worker.pid}), beat (pid {beat.pid}) and API (pid {api.pid}) on "
+          f"http://{settings.api_host}:{settings.api_port} (docs: /docs); Ctrl-C stops all of it", flush=True)
+    children = [api, beat, worker]
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:

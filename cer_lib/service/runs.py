@@ -1,32 +1,27 @@
-"""Everything the service knows about run folders, in one narrow interface.
+"""Everything the service knows about run folders, in one narrow interface over `cer_lib.runfolder`.
 
-The pipeline's layout (`cer_lib.pipeline`): ``outputs/<CODE>/<run-id>/`` for a finished run,
-``.tmp-<run-id>`` while running, ``.failed-<run-id>`` after a failure, ``latest`` a symbolic link to
-the newest finished run. The API lists codes and runs and serves a few files of finished runs; a
-worker turns the folder of a run whose worker died into ``.failed-``. Nothing else in
-`cer_lib.service` touches these names (so this module's body can become calls on the pipeline's own
-run-folder object without changing its callers).
+The run folder's layout is known in `cer_lib.runfolder` alone (`Outputs`, `CodeFolder`, `RunFolder`,
+`layout`): this module lists codes and finished runs, serves a few files of finished runs, and turns
+the in-progress folder of a run whose worker died into a failed one, all through those objects.
 
-A client names a code folder, a run id and a file name; each is checked against a pattern and the
-finished runs that exist, the file against the list of servable names, and the resolved path must
-stay inside the run folder without following a symbolic link. Anything else is `RunNotFound`.
+A client names a code folder, a run id and a file name; the code folder must be one `Outputs` accepts,
+the run one of the code's finished runs (``latest`` names the newest), the file one of the servable
+names, and the resolved path must stay inside the run folder without following a symbolic link.
+Anything else is `RunNotFound`.
 """
 from __future__ import annotations
 
-import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..runfolder.layout import STAGES
+from ..errors import RunFileInvalid
+from ..runfolder import CodeFolder, Outputs, RunFolder, layout, run_started
 
-LATEST = "latest"
-TMP_PREFIX, FAILED_PREFIX = ".tmp-", ".failed-"
-RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{7}")
-CODE_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
-REPORT_FILES = ("cer.pdf", "cer.html", "manifest.json", *(f"{stage}.ipynb" for stage in STAGES))
+REPORT_FILES = (layout.REPORT_PDF, layout.REPORT_HTML, layout.MANIFEST, layout.CHANGES,
+                *(layout.notebook(stage) for stage in layout.STAGES))
 MEDIA_TYPES = {".pdf": "application/pdf", ".html": "text/html; charset=utf-8",
                ".json": "application/json", ".ipynb": "application/x-ipynb+json"}
+MAX_SHOWN = 40  # characters of a client's text repeated in an error
 
 
 class RunNotFound(LookupError):
@@ -49,66 +44,58 @@ class CodeInfo:
     latest_run_id: str | None
 
 
-def _started(run_id: str) -> str:
-    return dt.datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc).isoformat()
-
-
-def _code_dir(outputs: Path, code: str) -> Path:
-    if not CODE_FOLDER.fullmatch(code) or ".." in code:
-        raise RunNotFound(f"no reports for code {code[:40]!r}")
-    folder = outputs / code
-    if folder.is_symlink() or not folder.is_dir():
+def code_folder_of(outputs: Path, code: str) -> CodeFolder:
+    """The folder of a code with at least one finished run, by its folder name."""
+    try:
+        folder = Outputs(outputs)[code]
+    except RunFileInvalid:
+        raise RunNotFound(f"no reports for code {code[:MAX_SHOWN]!r}") from None
+    if folder.path.is_symlink() or not folder.runs():
         raise RunNotFound(f"no reports for code {code!r}: GET /v1/codes lists the codes with reports")
     return folder
 
 
-def _finished_run_ids(code_dir: Path) -> list[str]:
-    return sorted(p.name for p in code_dir.iterdir()
-                  if RUN_ID.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
-
-
-def _latest(code_dir: Path) -> str | None:
-    link = code_dir / LATEST
-    if not link.is_symlink():
-        return None
-    target = link.readlink().name
-    return target if RUN_ID.fullmatch(target) and (code_dir / target).is_dir() else None
-
-
 def list_codes(outputs: Path) -> list[CodeInfo]:
     """Codes with at least one finished run, by name."""
-    if not outputs.is_dir():
-        return []
-    codes = []
-    for folder in sorted(outputs.iterdir()):
-        if folder.is_dir() and not folder.is_symlink() and CODE_FOLDER.fullmatch(folder.name):
-            runs = _finished_run_ids(folder)
-            if runs:
-                codes.append(CodeInfo(folder.name, len(runs), _latest(folder)))
-    return codes
+    return [CodeInfo(folder.slug, len(folder.runs()), _latest_id(folder))
+            for folder in Outputs(outputs).code_folders() if not folder.path.is_symlink()]
+
+
+def _latest_id(folder: CodeFolder) -> str | None:
+    latest = folder.latest()
+    return latest.run_id if latest is not None else None
 
 
 def list_runs(outputs: Path, code: str) -> list[RunInfo]:
     """Finished runs of one code folder, newest first."""
-    code_dir = _code_dir(outputs, code)
-    latest = _latest(code_dir)
-    return [RunInfo(code, run_id, _started(run_id), tuple(servable_files(code_dir / run_id)), run_id == latest)
-            for run_id in reversed(_finished_run_ids(code_dir))]
+    folder = code_folder_of(outputs, code)
+    latest = _latest_id(folder)
+    return [RunInfo(folder.slug, run.run_id, _started(run), tuple(servable_files(run.path)), run.run_id == latest)
+            for run in folder.runs()]
 
 
-def find_run(outputs: Path, code: str, run_id: str) -> Path:
-    """The folder of a finished run (``latest`` names the newest)."""
-    code_dir = _code_dir(outputs, code)
-    if run_id == LATEST:
-        run_id = _latest(code_dir) or ""
-        if not run_id:
+def _started(run: RunFolder) -> str:
+    started = run_started(run.run_id)
+    return started.isoformat() if started else ""
+
+
+def find_run(outputs: Path, code: str, run_id: str) -> RunFolder:
+    """A finished run (``latest`` names the newest)."""
+    folder = code_folder_of(outputs, code)
+    if run_id == layout.LATEST:
+        latest = folder.latest()
+        if latest is None:
             raise RunNotFound(f"{code} has no finished run yet")
-    if not RUN_ID.fullmatch(run_id):
-        raise RunNotFound(f"{run_id[:40]!r} is not a run id (YYYYMMDDTHHMMSSZ-xxxxxxx)")
-    folder = code_dir / run_id
-    if folder.is_symlink() or not folder.is_dir():
-        raise RunNotFound(f"{code} has no finished run {run_id}: GET /v1/codes/{code}/runs lists them")
-    return folder
+        return latest
+    if run_started(run_id) is None:
+        raise RunNotFound(f"{run_id[:MAX_SHOWN]!r} is not a run id (YYYYMMDDTHHMMSSZ-xxxxxxx)")
+    try:
+        run = folder.run(run_id)
+    except RunFileInvalid:
+        raise RunNotFound(f"{code} has no finished run {run_id}: GET /v1/codes/{code}/runs lists them") from None
+    if run.path.is_symlink():
+        raise RunNotFound(f"{code} has no finished run {run_id}")
+    return run
 
 
 def servable_files(run_dir: Path) -> list[str]:
@@ -118,12 +105,15 @@ def servable_files(run_dir: Path) -> list[str]:
 
 def run_file(outputs: Path, code: str, run_id: str, name: str) -> Path:
     """A servable file of a finished run; never a path outside it, never through a symbolic link."""
-    run_dir = find_run(outputs, code, run_id)
+    run = find_run(outputs, code, run_id)
     if name not in REPORT_FILES:
         raise RunNotFound(f"{name[:60]!r} is not a report file; one of: {', '.join(REPORT_FILES)}")
-    path = run_dir / name
-    if path.is_symlink() or not path.is_file() or path.resolve().parent != run_dir.resolve():
-        raise RunNotFound(f"run {run_dir.name} of {code} has no {name}")
+    try:
+        path = run.file(name)
+    except RunFileInvalid:  # a link that leads out of the run
+        raise RunNotFound(f"run {run.run_id} of {code} has no {name}") from None
+    if path.is_symlink() or not path.is_file() or path.resolve().parent != run.path.resolve():
+        raise RunNotFound(f"run {run.run_id} of {code} has no {name}")
     return path
 
 
@@ -135,35 +125,33 @@ def shown(outputs: Path, path: Path | str) -> str:
     """A run path as clients see it: relative to the outputs folder (``outputs/HWC/...``)."""
     text = str(path)
     root = str(outputs.resolve())
-    return text.replace(root, "outputs").replace(str(outputs), "outputs")
+    return text.replace(root, layout.OUTPUTS).replace(str(outputs), layout.OUTPUTS)
 
 
 def code_folder(code: str, kind: str) -> str:
     """The folder name of a (normalised) code under outputs/."""
-    from ..codes import code_slug
-
-    return code_slug(code, kind)
+    return Outputs(".").code_folder(code, kind).slug
 
 
 def failed_folder(outputs: Path, code: str, run_id: str) -> Path:
     """Where a failed run of ``code`` is kept."""
-    return outputs / code / f"{FAILED_PREFIX}{run_id}"
+    return Outputs(outputs)[code].failed_path(run_id)
 
 
 def mark_failed(outputs: Path, code: str, run_id: str) -> Path | None:
-    """Rename the run folder of a job whose worker died, ``.tmp-<id>`` -> ``.failed-<id>``.
+    """Rename the run folder of a job whose worker died, in progress -> failed (`CodeFolder.fail`).
 
     Only a run this job started is renamed (its id was recorded when it started); returns the new
     folder, or None when there is nothing to rename (it never started, or was already renamed).
     """
-    if not RUN_ID.fullmatch(run_id) or not CODE_FOLDER.fullmatch(code):
+    if run_started(run_id) is None:
         return None
-    working = outputs / code / f"{TMP_PREFIX}{run_id}"
-    if not working.is_dir():
+    try:
+        folder = Outputs(outputs)[code]
+    except RunFileInvalid:
         return None
-    failed = failed_folder(outputs, code, run_id)
-    working.rename(failed)
-    return failed
+    working = [run for run in folder.running() if run.run_id == run_id]
+    return folder.fail(working[0]).path if working else None
 
 
 def outputs_writable(outputs: Path) -> str | None:
@@ -180,8 +168,6 @@ def outputs_writable(outputs: Path) -> str | None:
 
 def cache_use(run_dir: Path) -> tuple[int, int]:
     """``(answers from the HTTP cache, answers from the network)`` in a run's request log."""
-    from ..provenance import Provenance
-
-    requests = [r for r in Provenance(run_dir / "provenance").requests() if r.get("status") is not None]
+    requests = [r for r in RunFolder(run_dir).requests() if r.get("status") is not None]
     hits = sum(1 for r in requests if r.get("from_cache"))
     return hits, len(requests) - hits

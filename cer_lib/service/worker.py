@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Celery
 
+from ..refresh.beat import register_refresh_task
 from .config import ServiceSettings
 from .jobs import JobSpec, run_job
 from .store import SOCKET_TIMEOUTS
@@ -50,6 +51,7 @@ def celery_app(settings: ServiceSettings) -> Celery:
     def build_report(task: Any, spec: dict[str, Any]) -> dict[str, Any]:
         return run_job(task, JobSpec(**spec), settings)
 
+    register_refresh_task(app, settings)  # cer.refresh: what `cer beat` queues (cer_lib.refresh.beat)
     return app
 
 
@@ -60,3 +62,10 @@ def run_worker(settings: ServiceSettings, *, name: str | None = None, concurrenc
     if name:
         argv.append(f"--hostname={name}")
     celery_app(settings).worker_main(argv)
+
+
+def run_beat(settings: ServiceSettings) -> None:
+    """Run Celery Beat in the foreground (``cer beat``): queues the scheduled refreshes."""
+    from ..refresh.beat import run_beat as beat
+
+    beat(celery_app(settings), settings.core.cache_dir / "service" / "beat-schedule")
