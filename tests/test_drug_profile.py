@@ -171,7 +171,7 @@ def _report(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Complete
 def _check_pbrer(run: Path) -> dict:
     narrative = json.loads((run / "results" / "narrative.json").read_text())
     numbers = [s["number"] for s in narrative["sections"] if s["level"] == 1]
-    assert numbers == [str(n) for n in range(1, 21)] + ["A"]
+    assert numbers == [str(n) for n in range(1, 21)] + ["A", "B"]  # B: open reviewer feedback (issue 15), as in the device report
     placeholders = {p for s in narrative["sections"] for p in s["placeholders"]}
     assert {"exposure", "benefit-risk", "literature", "signal-assessment"} <= placeholders
     html = (run / "cer.html").read_text()

@@ -483,14 +483,19 @@ def detect_signals(
     product_of_interest: str | None = None,
     expected_counts: str = "E = (a+b)(a+c)/N (not stratified)",
     progress: Progress | None = None,
+    prior: PriorChoice | None = None,
 ) -> SignalResult:
-    """Fit the prior, score the table and return it with the fit, the prior used, the settings and the methods."""
+    """Fit the prior, score the table and return it with the fit, the prior used, the settings and the methods.
+
+    ``prior``, when given, is the prior the scores use (e.g. one fitted once on a whole database
+    snapshot); the table's own fit is still made and reported beside it.
+    """
     settings = settings or SignalSettings()
     _check_table(table)
     steps = _Steps(progress)
     fit = _fit_for(table, settings)
     steps.done(_fit_line(fit))
-    prior = choose_prior(fit, settings.prior_fallback)
+    prior = prior or choose_prior(fit, settings.prior_fallback)
     scored = score_table(table, settings=settings, prior=prior, progress=progress)
     n_reports = int(table["N"].iloc[0]) if len(table) else 0
     return SignalResult(

@@ -5,12 +5,14 @@ database-wide disproportionality of every reaction, and listedness against the l
   series passed under one event type so that only its ``total`` is used). The trend tests,
   control chart, CUSUM, change points and forecast run on *all* reports (the pre-specified
   primary series); the trend tests also run on serious reports (secondary).
-- **Disproportionality** (`disproportionality.score_table`): for each reaction term T of the
+- **Disproportionality** (`disproportionality.detect_signals`): for each reaction term T of the
   drug, the 2x2 table over the FAERS database in the window: a = the drug's reports with T,
   a + b = the drug's reports, a + c = the database's reports with T, N = the database's reports;
-  PRR, ROR (95% CI), IC with IC025, EBGM with EB05/EB95. The GPS prior is fitted on the pairs of
-  this drug-versus-rest-of-database table (the drug's terms and the same terms in all other
-  reports), and the methods text says so. A term whose database count is not known (openFDA
+  PRR, ROR (95% CI), IC with IC025, EBGM with EB05/EB95. From a FAERS mirror the GPS prior is
+  the one fitted once on every drug-reaction pair of the snapshot (`drug_prior`, cached); from the
+  API, where only the drug's own terms are counted, it is fitted on the pairs of this
+  drug-versus-rest-of-database table (the drug's terms and the same terms in all other reports).
+  The methods text says which. A term whose database count is not known (openFDA
   counts at most 1000 terms, so a term outside the database's 1000 most reported is missing) is
   not scored: it is listed with that reason, never given a made-up background.
 - **Listedness** (`listedness`): a term is *listed* when it occurs in the current label's boxed
@@ -39,7 +41,7 @@ from ..dates import parse_date
 from ..runfolder import layout
 from .changepoints import change_points
 from .contingency import contingency_from_counts
-from .disproportionality import SignalResult, SignalSettings, detect_signals, score_table
+from .disproportionality import SignalResult, SignalSettings, detect_signals
 from .drug_prior import prior_from_dict
 from .ebgm_fit import PriorChoice
 from .figures import OKABE_ITO, _legend, _save, plot_change_points, plot_control_chart, plot_cusum, plot_forecast
@@ -133,13 +135,30 @@ def drug_signals(reactions: pd.DataFrame, totals: pd.DataFrame, drug: str, setti
     term_counts = term_counts[term_counts["n_reports"] > 0]
     product_totals = pd.DataFrame({"product": [drug, rest], "n_reports": [n_drug, n_database - n_drug]})
     table = contingency_from_counts(term_counts, product_totals)
+    given = _database_prior_choice(database_prior)
+    prior_text = ("The GPS prior is the one fitted once on the whole FAERS snapshot (every drug-reaction pair of the "
+                  "window); the fit on this table's pairs is reported beside it." if given else
+                  "The GPS prior is fitted on the pairs of this table: the drug's terms and the same terms in all "
+                  "other reports.")
     result = detect_signals(
-        table, settings=settings, product_of_interest=drug,
+        table, settings=settings, product_of_interest=drug, prior=given,
         data_description=(f"FAERS reports received in the window, the drug's ({n_drug:,}) against all other reports of the "
-                          f"database ({n_database - n_drug:,}); a report counts once per term. The GPS prior is fitted on "
-                          "the pairs of this table: the drug's terms and the same terms in all other reports."),
+                          f"database ({n_database - n_drug:,}); a report counts once per term. " + prior_text),
     )
     return result, not_scored, None
+
+
+def _database_prior_choice(database_prior: dict[str, Any] | None) -> PriorChoice | None:
+    """The snapshot's prior (`drug_prior.database_prior`) as the prior the scores use; None without one."""
+    prior = prior_from_dict(database_prior) if database_prior else None
+    if prior is None:
+        return None
+    return PriorChoice(
+        source=f"prior fitted once on the whole FAERS snapshot ({database_prior['source']})",
+        prior=prior,
+        reason=(f"{database_prior['n_pairs']:,} drug-reaction pairs of {database_prior['n_reports']:,} reports, "
+                f"snapshot key {str(database_prior['key'])[:12]}"),
+    )
 
 
 def plot_seriousness(series: dict[str, Any], out_dir: Any) -> FigureRecord:

@@ -124,10 +124,11 @@ class DrugProfile(Profile):
     @property
     def fact_builders(self):  # noqa: D102
         from ..report import facts as F
+        from ..refresh.facts import feedback_facts
         from ..report import facts_drug as D
         return (F.run_facts, D.drug_facts, F.source_facts, F.method_facts, D.faers_facts, F.trend_facts,
                 F.trend_method_facts, F.change_point_facts, F.change_point_method_facts, F.forecast_facts,
-                F.forecast_method_facts, D.signal_facts, D.label_facts, D.approval_facts, F.citation_facts)
+                F.forecast_method_facts, D.signal_facts, D.label_facts, D.approval_facts, F.citation_facts, feedback_facts)
 
     # -- before the run ------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context, Undefined
 from markupsafe import Markup
 
@@ -435,13 +435,18 @@ class _FactAccess:
         return self._facts.member(prefix, key)
 
 
+SHARED_TEMPLATES = "templates/narrative"  # a kind's own folder is searched first
+
+
 def environment(loader: Any = None, *, structure: ReportStructure | None = None) -> Environment:
     """The Jinja2 environment of the narrative templates (autoescape, StrictUndefined, fact-only output):
-    ``loader``, or the template folder of ``structure``."""
+    ``loader``, or the template folder of ``structure`` and then the shared one (`SHARED_TEMPLATES`:
+    sections every kind of report has, such as the reviewer-feedback appendix)."""
     if loader is None:
         if structure is None:
             raise TypeError("environment() needs a template loader or a report structure")
-        loader = PackageLoader("cer_lib.report", structure.templates)
+        folders = dict.fromkeys((structure.templates, SHARED_TEMPLATES))
+        loader = ChoiceLoader([PackageLoader("cer_lib.report", folder) for folder in folders])
     env = Environment(
         loader=loader,
         autoescape=True,

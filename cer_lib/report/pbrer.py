@@ -1,7 +1,7 @@
 """The drug report's structure: the PBRER of ICH E2C(R2) (the drug profile's `ReportStructure`).
 
-The 20 sections of ICH E2C(R2), in order, then Appendix A (how to reproduce the report). Sections
-public data can fill: 1 (introduction: the drug as resolved, the data), 2 (US approvals, Drugs@FDA),
+The 20 sections of ICH E2C(R2), in order, then Appendix A (how to reproduce the report) and
+Appendix B (open reviewer feedback, the shared template). Sections public data can fill: 1 (introduction: the drug as resolved, the data), 2 (US approvals, Drugs@FDA),
 3 (enforcement reports), 4 (the current US label's safety sections), 6 (FAERS summary
 tabulations), 15 (signals: database-wide disproportionality, listedness, the unlisted signals),
 16 (signal and risk evaluation: trends, change points, forecast, case review), 19 (findings from
@@ -62,6 +62,8 @@ SECTIONS: tuple[Section, ...] = (
        guidance="Reference information, tabulations, data sources and references."),
     _S("reproduce", "A", "Appendix A: How to reproduce this report", "reproduce.md.j2",
        guidance="(not in ICH E2C) the commands, code version, parameters and data requests behind this report."),
+    _S("feedback", "B", "Appendix B: Reviewer feedback", "feedback.md.j2",
+       guidance="(not in ICH E2C) reviewers' comments on earlier reports still open when this one was built (feedback.json)."),
 )
 
 SUBSECTIONS: dict[str, str] = {
