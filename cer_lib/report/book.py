@@ -41,7 +41,8 @@ import yaml
 from ..errors import ReportError, RunFileError
 from ..runfolder import Outputs, RunFolder, layout, run_started
 from ..settings import PROJECT_ROOT, Settings
-from .html import RunInfo, clean_notebook_outputs, read_run_info
+from .html import RunInfo, read_run_info
+from .notebooks import clean_notebook_outputs
 
 BOOK_DIR = PROJECT_ROOT / "book"
 STATIC_FILES = ("_config.yml", "intro.md", "methods.md", "_static", ".gitignore")

@@ -4,13 +4,26 @@
 whether public data can fill it). `SUBSECTIONS` lists the numbered headings inside a section's
 text (4.6.1 Safety, ...). `PLACEHOLDERS` lists the items public data cannot fill; each is shown
 as a boxed "To be completed by the manufacturer" block, never as invented text. `EXHIBITS` places
-each table in its section; figures follow their tables in 4.6.
+each table in its section; `TABLES` and `FIGURES` (from the exhibit families of
+`cer_lib.report.exhibits`) are what the report shows, a figure after the table it follows.
 """
 from __future__ import annotations
 
+from .exhibits import (
+    data_sources,
+    identity,
+    narratives,
+    problems,
+    recalls,
+    reports,
+    reproduce,
+    signals,
+    submissions,
+    trend,
+)
 from .structure import Placeholder, ReportStructure, Section
 
-__all__ = ["EXHIBITS", "MEDDEV_A9", "PLACEHOLDERS", "SECTIONS", "SUBSECTIONS"]
+__all__ = ["EXHIBITS", "FIGURES", "MEDDEV_A9", "PLACEHOLDERS", "SECTIONS", "SUBSECTIONS", "TABLES"]
 
 SECTIONS: tuple[Section, ...] = (
     Section("summary", "1", "Summary", "summary.md.j2",
@@ -146,6 +159,11 @@ EXHIBITS: dict[str, str] = {
     "tab-requests": "A",
 }
 
+#: the device report's tables in report order, and its figures (each after its table)
+TABLES = (identity.TABLES + submissions.TABLES + data_sources.TABLES + reports.TABLES + trend.TABLES + problems.TABLES
+          + signals.TABLES + recalls.TABLES + narratives.TABLES + reproduce.TABLES)
+FIGURES = reports.FIGURES + trend.FIGURES + problems.FIGURES
+
 MEDDEV_A9 = ReportStructure(
     name="MEDDEV 2.7/1 revision 4, Appendix A9",
     title="Clinical evaluation report: public data part",
@@ -168,4 +186,6 @@ MEDDEV_A9 = ReportStructure(
         ("Run", "{run_id}"),
         ("Code version", "{git_commit} (cer-notebooks {tool_version})"),
     ),
+    tables=TABLES,
+    figures=FIGURES,
 )
