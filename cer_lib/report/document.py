@@ -200,8 +200,7 @@ def _figure_html(run: ReportRun, exhibit: FigureExhibit) -> str:
 
 def _table_html(run: ReportRun, exhibit: TableExhibit) -> str:
     body = exhibit.build(run)
-    wide = " cer-wide-exhibit" if "cer-wide" in body else ""
-    out = (f'<div class="cer-exhibit{wide}" id="{esc(exhibit.id)}"><p class="cer-caption">{_caption(run, exhibit, exhibit.title)}</p>'
+    out = (f'<div class="cer-exhibit" id="{esc(exhibit.id)}"><p class="cer-caption">{_caption(run, exhibit, exhibit.title)}</p>'
            f"{body}{_source_line(run, exhibit)}</div>")
     for figure in _figures(run):
         if figure.follows == exhibit.id:

@@ -194,7 +194,7 @@ def css_string(text: str) -> str:
 def _page_css(info: RunInfo) -> str:
     """@page rules carrying run-specific text (running header, synthetic marker)."""
     header = css_string(f"CER {info.code} \u00b7 run {info.run_id}")
-    font = 'font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 8pt; color: #555;'
+    font = 'font-family: "CER Sans", "DejaVu Sans", sans-serif; font-size: 8pt; color: #555;'
     synthetic = (
         f"@top-right {{ content: \"SYNTHETIC DATA\"; {font} color: #b00020; font-weight: bold; }}"
         if info.synthetic else ""

@@ -38,7 +38,7 @@ __all__ = [
 
 DASH = "\u2014"
 MAX_TABLE_ROWS = 500
-WIDE_COLUMNS = 8  # a table with more columns prints on a landscape page
+WIDE_COLUMNS = 6  # a table with more columns prints in a smaller type and may break inside words
 ALL_SOURCES = ("*",)  # an exhibit about every source of the run's profile
 
 
