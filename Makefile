@@ -30,7 +30,7 @@ export $(DATA_VARIABLES)
 
 REPORT_OPTS = $${KIND:+--kind "$$KIND"} $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
 
-.PHONY: help demo report batch lab book bench validate test doctor lock clean venv
+.PHONY: help demo report batch lab book serve bench validate test doctor lock clean venv
 
 help: ## list the targets
 	@echo "Usage: make <target> [VAR=value]"
@@ -70,7 +70,14 @@ lab: $(STAMP) ## JupyterLab on notebooks/ with the project kernel
 book: $(STAMP) ## Jupyter Book site of every run under outputs/ (book/_build/html)
 	@$(CER) book
 
-bench: $(STAMP) ## benchmarks: requests per report, analysis time on the largest real series
+serve: $(STAMP) ## the report service: Redis, a worker, the API on 127.0.0.1:8000 (CER_API_PORT); Ctrl-C stops all
+	@command -v redis-server >/dev/null || { echo "==> installing redis-server (Debian package; needs root)"; \
+	  export DEBIAN_FRONTEND=noninteractive; { apt-get install -y -qq redis-server >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; } || \
+	  { echo "could not install redis-server: run as root, or install it (apt-get install redis-server)" >&2; exit 1; }; }
+	@exec $(CER) serve --all
+
+bench: $(STAMP) ## benchmarks: requests per report, analysis time, assembly, the service (reports/hour, API latency)
 	@$(BIN)/python tests/benchmarks.py
 
 validate: $(STAMP) ## simulation table of the time-series methods (200+ series per scenario, ~15 min)
@@ -87,7 +94,7 @@ lock: ## re-pin requirements.lock from pyproject.toml and regenerate environment
 	@.cache/lock-tools/bin/pip install --quiet pip-tools 2>&1 | $(QUIET_PIP)
 	@.cache/lock-tools/bin/pip-compile --quiet --extra test --strip-extras --no-emit-index-url \
 	    --no-emit-find-links --no-emit-trusted-host -o $(LOCK) pyproject.toml 2>&1 | $(QUIET_PIP)
-	@$(PYTHON) -m cer_lib._devtools
+	@$(PYTHON) cer_lib/_devtools.py  # a script: importing the package would need its dependencies
 
 clean: ## remove .venv, caches and the built book (never outputs/)
 	rm -rf $(VENV) .cache book/_build .pytest_cache

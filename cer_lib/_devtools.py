@@ -1,10 +1,14 @@
-"""Maintainer tools: keep environment.yml in step with requirements.lock (``make lock``)."""
+"""Maintainer tools: keep environment.yml in step with requirements.lock (``make lock``).
+
+Standard library only: ``make lock`` runs it as a script with the system Python, before any venv.
+"""
 from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
-from .settings import PROJECT_ROOT
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)", re.MULTILINE)
 

@@ -5,9 +5,20 @@
     cer book                              the Jupyter Book site of every run
     cer doctor [--from api|mirror]        health table; non-zero when the chosen mode is broken
     cer verify outputs/HWC/<run-id>       re-hash a run and check its manifest (claims, hash chain, signature)
+    cer clean-runs [--delete]             retire the in-progress folders of runs that died (never finished runs)
     cer signals --reports R.csv --out S.csv   disproportionality scores for report_id,product,term
+                                              (CSV or Parquet in and out)
 
-Errors the user can act on are printed as one message (no traceback) with exit status 2.
+The report service (settings from CER_* variables; see the README, "Service"):
+
+    cer serve [--all]                     the HTTP API under uvicorn (--all: with Redis and a worker)
+    cer worker                            a Celery worker building queued reports
+    cer token --subject me --role author  a bearer token for the API
+
+(Scheduled refreshes will add ``cer beat`` beside them.)
+
+Errors the user can act on are printed as one message (no traceback) with exit status 2; so is a full
+disk. Ctrl-C and SIGTERM stop a run alike (its folder kept as ``.failed-<id>``), exit status 130 and 143.
 A code is a positional argument: after ``--`` it is never read as an option (``cer report -- -h``
 reports on the code ``-h``, which is refused as malformed), as the Makefile passes it.
 """
@@ -19,7 +30,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .codes import Kind
-from .errors import CerError
+from .errors import CerError, RunInterrupted, disk_full
+from .interrupts import handle_sigterm, interruption
 from .params import deep_merge, parse_override, read_parameter_file
 
 
@@ -71,23 +83,95 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("run_dir", type=Path)
     verify.add_argument("--root", help="the manifest's chain root as recorded elsewhere (e.g. at sign-off): must match")
 
-    signals = commands.add_parser("signals", help="PRR, ROR, IC and EBGM for a long table of reports")
-    signals.add_argument("--reports", required=True, type=Path, help="CSV with columns report_id,product,term")
-    signals.add_argument("--out", required=True, type=Path, help="CSV to write, one row per (product, term)")
+    clean = commands.add_parser("clean-runs", help="rename the in-progress folders of runs that died (killed, "
+                                "power cut) to .failed-<id>; never touches finished, failed or running runs")
+    clean.add_argument("--outputs", help="outputs folder (default: outputs/)")
+    clean.add_argument("--delete", action="store_true", help="delete those folders instead of keeping them as failed")
+
+    _signals_parser(commands)
+
+    serve = commands.add_parser("serve", help="the report service's HTTP API (CER_API_HOST, CER_API_PORT)")
+    serve.add_argument("--all", action="store_true",
+                       help="also start Redis (unless CER_REDIS_URL answers) and one worker; Ctrl-C stops all (make serve)")
+    serve.add_argument("--workers", type=int, default=1, help="API processes (default 1)")
+
+    worker = commands.add_parser("worker", help="a worker that builds queued reports (CER_REDIS_URL)")
+    worker.add_argument("--name", help="worker name, unique per machine (default cer-<pid>@<host>)")
+    worker.add_argument("--concurrency", type=int, help="reports built at once (default CER_WORKER_CONCURRENCY)")
+
+    token = commands.add_parser("token", help="print a bearer token for the API")
+    token.add_argument("--subject", required=True, help="who the token is for (user or system name)")
+    token.add_argument("--role", required=True, choices=["viewer", "author", "admin"])
+    token.add_argument("--minutes", type=int, help="lifetime (default CER_TOKEN_MINUTES, 60)")
+    token.add_argument("--private-key", type=Path, help="RS256 private key (PEM) when the API checks RS256 tokens")
     return parser
+
+
+def _signals_parser(commands: Any) -> None:
+    """``cer signals``; options left out keep the defaults of ``SignalSettings`` (not imported here:
+    building the parser must stay cheap for every other command)."""
+    signals = commands.add_parser("signals", help="PRR, ROR, IC and EBGM for a long table of reports")
+    signals.add_argument("--reports", required=True, type=Path,
+                         help="CSV or Parquet with columns report_id,product,term (one row per report, product and term)")
+    signals.add_argument("--out", required=True, type=Path, help="CSV or Parquet to write, one row per (product, term)")
+    signals.add_argument("--primary", dest="primary_screen", choices=["EB05", "IC025"],
+                         help="the pre-specified primary screen: EB05 >= threshold (default) or IC025 > threshold")
+    signals.add_argument("--eb05-threshold", type=float, metavar="X", help="default 2")
+    signals.add_argument("--ic025-threshold", type=float, metavar="X", help="default 0")
+    signals.add_argument("--n-star", type=int, metavar="N", help="the prior is fitted on pairs with a >= N (default 1)")
+    signals.add_argument("--truncation", choices=["whole-mixture", "per-component"],
+                         help="likelihood truncation at N* (default whole-mixture)")
+    signals.add_argument("--min-pairs", dest="min_pairs_for_prior", type=int, metavar="N",
+                         help="fewest pairs to fit the prior (default 300)")
+    signals.add_argument("--prior-fallback", choices=["dumouchel-1999", "none"],
+                         help="prior used when the fit is not sound: DuMouchel's 1999 estimates (default), "
+                              "or none (EBGM not estimable)")
+
+
+_SIGNAL_OPTIONS = ("primary_screen", "eb05_threshold", "ic025_threshold", "n_star", "truncation",
+                   "min_pairs_for_prior", "prior_fallback")
+
+
+def _signals_command(args: argparse.Namespace) -> int:
+    from .analysis.disproportionality import SignalSettings
+    from .analysis.signal_files import signals_file
+
+    try:
+        settings = SignalSettings(**{k: getattr(args, k) for k in _SIGNAL_OPTIONS if getattr(args, k) is not None})
+        result = signals_file(args.reports, args.out, settings,
+                              progress=lambda line: print(f"signals: {line}", file=sys.stderr, flush=True))
+    except (ValueError, FileNotFoundError) as exc:
+        raise CerError(str(exc)) from None
+    n_signals = result.n_signals()
+    screen = (f"{n_signals} signals by the primary screen {settings.primary_rule}" if n_signals is not None
+              else f"primary screen {settings.primary_rule} not applicable (EBGM not estimable)")
+    source = result.prior.source if result.prior else "none"
+    print(f"wrote {args.out} ({len(result.table)} product-term pairs; {screen}; prior: {source})")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    handle_sigterm()
     try:
         return _dispatch(args, ["cer", *argv])
+    except RunInterrupted as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return exc.exit_status
     except CerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how, status = interruption(exc)
+        print(how, file=sys.stderr)
+        return status
+    except OSError as exc:
+        full = disk_full(exc, f"running `cer {args.command}`")
+        if full is None:
+            raise
+        print(f"error: {full}", file=sys.stderr)
+        return 2
 
 
 def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
@@ -127,16 +211,51 @@ def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
         for problem in report.problems:
             print(f"  - {problem}")
         return 1
+    if args.command == "clean-runs":
+        from .runfolder import CodeFolder, Outputs
+        from .settings import Settings
+
+        outputs = Outputs(Path(args.outputs) if args.outputs else Settings.from_env().outputs_dir)
+        abandoned = outputs.abandoned_runs()
+        for run in abandoned:
+            kept = CodeFolder(run.path.parent).retire(run, delete=args.delete)
+            print(f"{run.path}: " + ("deleted" if kept is None else f"kept as {kept.name}"))
+        print(f"{len(abandoned)} in-progress folder(s) of runs that died" + (" retired" if abandoned else ""))
+        return 0
     if args.command == "signals":
-        from .analysis.disproportionality import signals_csv
+        return _signals_command(args)
+    if args.command in ("serve", "worker", "token"):
+        return _service_command(args)
+    raise AssertionError(args.command)
+
+
+def _service_command(args: argparse.Namespace) -> int:
+    import os
+
+    from .service.config import ServiceSettings
+
+    settings = ServiceSettings.load()
+    if args.command == "token":
+        from .service.security import mint_token
 
         try:
-            result = signals_csv(args.reports, args.out)
-        except (ValueError, FileNotFoundError) as exc:
+            print(mint_token(settings, args.subject, args.role, minutes=args.minutes, private_key=args.private_key))
+        except ValueError as exc:
             raise CerError(str(exc)) from None
-        print(f"wrote {args.out} ({len(result.table)} product-term pairs)")
         return 0
-    raise AssertionError(args.command)
+    if args.command == "worker":
+        from .service.worker import run_worker
+
+        run_worker(settings, name=args.name or f"cer-{os.getpid()}@%h", concurrency=args.concurrency)
+        return 0
+    if args.all:
+        from .service.local import run_local_stack
+
+        return run_local_stack(settings)
+    from .service.app import serve
+
+    serve(settings, workers=args.workers)
+    return 0
 
 
 if __name__ == "__main__":

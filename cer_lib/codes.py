@@ -1,8 +1,9 @@
 """What may be reported on: checking a code before anything runs.
 
-A code is user input that ends up in an openFDA query and in a folder name, so it is checked twice:
-its *shape* (three letters for a product code, digits/letters for a UDI-DI, ...) and, for product
-codes, its *existence* in the FDA product-classification data, with close matches suggested.
+A code is user input that ends up in an openFDA query and in a folder name. Product codes and
+UDI-DIs have strict *shapes* (three letters; 6 to 24 letters or digits) and, for product codes, must
+*exist* in the FDA product-classification data, with close matches suggested. Brand and drug names
+are free text, checked by `cer_lib.names.check_name` and escaped wherever they go.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from enum import Enum
 
 from .errors import CodeError, excerpt
+from .names import check_name, name_slug
 
 
 class Kind(str, Enum):
@@ -26,11 +28,11 @@ class Kind(str, Enum):
         return self.value
 
 
+NAME_KINDS = (Kind.brand, Kind.drug)  # free-text names (`cer_lib.names`), not coded identifiers
+
 _SHAPES: dict[Kind, tuple[re.Pattern[str], str]] = {
     Kind.product_code: (re.compile(r"[A-Z]{3}"), "exactly three letters, e.g. LZG"),
     Kind.udi_di: (re.compile(r"\+?[A-Z0-9]{6,24}"), "6 to 24 letters or digits (a leading + for HIBCC), e.g. 00643169007222"),
-    Kind.drug: (re.compile(r"[A-Z0-9](?:[A-Z0-9-]| (?! ))*[A-Z0-9]|[A-Z0-9]"), "letters, digits, hyphens and single spaces, e.g. METFORMIN or 0093-7214"),
-    Kind.brand: (re.compile(r"[A-Z0-9](?:[A-Z0-9.-]| (?! ))*[A-Z0-9]|[A-Z0-9]"), "letters, digits, '.', '-' and single spaces, e.g. MINIMED 630G"),
 }
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 .+-]|\.\.|\+OR\+|\+AND\+", re.IGNORECASE)
@@ -46,12 +48,15 @@ def parse_kind(kind: Kind | str) -> Kind:
 
 
 def normalise_code(code: str, kind: Kind | str) -> str:
-    """Return the canonical form of ``code`` (upper case, trimmed) or raise `CodeError`.
+    """Return the canonical form of ``code`` or raise `CodeError`.
 
-    Refuses anything that could change a query or a path: quotes, slashes, ``..``, ``+OR+``,
-    brackets, control characters, and for product codes and UDI-DIs any space.
+    Product codes and UDI-DIs: upper case, trimmed, of their strict shape; anything else (quotes,
+    slashes, ``..``, ``+OR+``, brackets, spaces, control characters) is refused with the reason.
+    Brand and drug names: the name as typed (`cer_lib.names.check_name`).
     """
     kind = parse_kind(kind)
+    if kind in NAME_KINDS:
+        return check_name(code, kind.value)
     if not isinstance(code, str) or not code.strip():
         raise CodeError("no code given: pass one, e.g. `make report CODE=LZG`")
     raw = code
@@ -59,7 +64,7 @@ def normalise_code(code: str, kind: Kind | str) -> str:
     shape, example = _SHAPES[kind]
     if len(canonical) > 80 or not shape.fullmatch(canonical):
         bad = [repr(b) for b in sorted(set(_UNSAFE.findall(raw)))[:12]]
-        if kind in (Kind.product_code, Kind.udi_di) and " " in raw.strip():
+        if " " in raw.strip():
             bad.append("a space")
         why = (
             f" It contains {', '.join(bad)}, which could change a query or a file path, so it is refused."
@@ -71,10 +76,12 @@ def normalise_code(code: str, kind: Kind | str) -> str:
 
 
 def code_slug(code: str, kind: Kind | str) -> str:
-    """Folder name for a normalised code (``outputs/<slug>/``)."""
+    """Folder name for a normalised code (``outputs/<slug>/``, ``parameters/<slug>.yaml``): the code itself
+    (a HIBCC UDI-DI without its ``+``), or ``<kind>-`` and the name's slug (`cer_lib.names.name_slug`)."""
     kind = parse_kind(kind)
-    slug = code.replace(" ", "_").replace("+", "")
-    return slug if kind in (Kind.product_code, Kind.udi_di) else f"{kind.value}-{slug}"
+    if kind in NAME_KINDS:
+        return f"{kind.value}-{name_slug(code)}"
+    return code.replace("+", "")
 
 
 def close_matches(code: str, known: Iterable[str], n: int = 6) -> list[str]:

@@ -76,6 +76,19 @@ def _lock_drift() -> tuple[int, list[str]]:
     return len(pins), drift
 
 
+def _abandoned_runs(outputs_dir: Path) -> Check:
+    """In-progress run folders left by runs that died (`CodeFolder.abandoned`): reported, never a failure."""
+    from .runfolder import Outputs
+
+    abandoned = Outputs(outputs_dir).abandoned_runs()
+    if not abandoned:
+        return Check("interrupted runs", "ok", "no in-progress folder left by a run that died")
+    shown = ", ".join(str(run.path.relative_to(outputs_dir)) for run in abandoned[:3])
+    more = f" and {len(abandoned) - 3} more" if len(abandoned) > 3 else ""
+    return Check("interrupted runs", "info", f"{len(abandoned)} in-progress folder(s) of runs that died: {shown}{more}; "
+                 "`cer clean-runs` keeps them as .failed-<id> (--delete removes them)", needed_for=())
+
+
 def mirror_readiness(folder: Path) -> tuple[bool, str]:
     """Whether a mirror can serve a run: every file read as a query would read it (`Mirror.check`),
     none refused; the detail names each refused file with its line and reason."""
@@ -127,6 +140,7 @@ def collect_checks(data_from: str | None, mirror: str | None, settings: Settings
     for label, folder in (("outputs writable", settings.outputs_dir), ("cache writable", settings.cache_dir)):
         ok, detail = _writable(folder)
         add(label, ok, detail)
+    checks.append(_abandoned_runs(settings.outputs_dir))
     try:
         import weasyprint  # noqa: F401
 

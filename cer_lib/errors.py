@@ -5,6 +5,7 @@ The command line prints the message (no traceback) and exits non-zero.
 """
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 EXCERPT_CHARS = 60
@@ -101,3 +102,28 @@ class StageFailed(CerError):
 
 class VerifyError(CerError):
     """A run folder does not match its manifest."""
+
+
+class RunInterrupted(CerError):
+    """A run stopped by Ctrl-C (SIGINT) or SIGTERM; its folder was kept as failed. ``exit_status`` is the
+    shell's convention for the signal (130, 143)."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class DiskFull(CerError):
+    """A file could not be written because its disk (or the user's quota) is full."""
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(exc: BaseException, doing: str) -> DiskFull | None:
+    """A `DiskFull` saying what was being done when ``exc`` is a full disk (or quota), else None."""
+    if not isinstance(exc, OSError) or exc.errno not in DISK_FULL_ERRNOS:
+        return None
+    where = f" ({exc.filename})" if exc.filename else ""
+    return DiskFull(f"the disk is full{where}: {exc.strerror or 'no space left on device'} while {doing}. "
+                    f"Free some space (or point CER_OUTPUTS_DIR / CER_CACHE_DIR elsewhere) and run again.")

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
-from .codes import Kind, normalise_code
+from .codes import Kind, code_slug, normalise_code
 from .errors import ParameterError, excerpt, shorten
 from .files import write_text_atomic
 from .settings import PROJECT_ROOT
@@ -120,6 +120,18 @@ class SignalMethod(_Strict):
     chi2_threshold: float = Field(4.0, gt=0, le=1000)
     eb05_threshold: float = Field(2.0, gt=0, le=1000)
     max_comparators: int = Field(30, ge=0, le=200, description="other product codes of the same regulation used as comparators")
+    primary_screen: Literal["EB05", "IC025"] = Field(
+        "EB05", description="the pre-specified primary screen behind the signal counts: EB05 >= eb05_threshold or "
+        "IC025 > ic025_threshold; the other rule and the Evans rule are shown as secondary flags")
+    ic025_threshold: float = Field(0.0, description="IC025 screen: IC025 > this")
+    min_pairs_for_prior: int = Field(300, ge=5, description="fewest (product, term) pairs to fit the EBGM prior")
+    prior_fallback: Literal["dumouchel-1999", "none"] = Field(
+        "dumouchel-1999", description="EBGM prior when the fit is not sound (too few pairs, a boundary fit): "
+        "DuMouchel's 1999 published prior, or none (EBGM not estimable)")
+    truncation: Literal["whole-mixture", "per-component"] = Field(
+        "whole-mixture", description="likelihood truncation at N* for the EBGM prior fit")
+    stratify_by_year: bool = Field(
+        True, description="expected counts stratified by year received when per-year counts exist for every product")
 
 
 class ProblemMethod(_Strict):
@@ -306,7 +318,8 @@ def load_parameters(
 ) -> Parameters:
     """Merge defaults, the per-code file and ``overrides``; validate; return `Parameters`.
 
-    ``code`` is checked for shape before it is used to look up ``parameters/<CODE>.yaml``.
+    ``code`` is checked before it is used to look up ``parameters/<slug>.yaml`` (the code's folder name,
+    e.g. ``HWC.yaml`` or ``brand-MINIMED_630G.yaml``).
     """
     if "code" in (overrides or {}):
         raise ParameterError(
@@ -318,8 +331,8 @@ def load_parameters(
     cli = deep_merge(cli, overrides or {})
     layers = [str(parameters_dir / "defaults.yaml")]
     merged = read_yaml_mapping(parameters_dir / "defaults.yaml")
-    canonical = normalise_code(code, cli.get("kind") or merged.get("kind") or Kind.product_code)
-    per_code = parameters_dir / f"{canonical.replace(' ', '_')}.yaml"
+    kind_given = cli.get("kind") or merged.get("kind") or Kind.product_code
+    per_code = parameters_dir / f"{code_slug(normalise_code(code, kind_given), kind_given)}.yaml"
     if per_code.is_file():
         layers.append(str(per_code))
         merged = deep_merge(merged, read_yaml_mapping(per_code))

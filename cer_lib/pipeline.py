@@ -1,8 +1,9 @@
 """Run the five stage notebooks for one code into a new run folder; several codes in a batch.
 
 The run folder starts in progress (it never looks finished), is renamed to its run id on success
-with the manifest written last, and is kept aside as failed otherwise; ``latest`` moves only on
-success (`cer_lib.runfolder.CodeFolder`: ``start_run``, ``finish``, ``fail``). Two identical jobs
+with the manifest written last, and is kept aside as failed otherwise — after an error, Ctrl-C or
+SIGTERM (`RunInterrupted`) or a full disk (`DiskFull`), each with one message; ``latest`` moves only
+on success (`cer_lib.runfolder.CodeFolder`: ``start_run``, ``finish``, ``fail``). Two identical jobs
 started in the same second get distinct run ids.
 
 Each notebook is executed by papermill inside the run folder with ``run_dir="."``, so executed
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import CerError, StageFailed
+from .errors import CerError, DiskFull, RunInterrupted, StageFailed, disk_full
+from .interrupts import interruption
 from .params import Parameters, load_parameters
 from .profiles import profile_of
 from .manifest import RunChain, write_manifest
@@ -92,10 +94,14 @@ def _portable_papermill_metadata(executed: Path, source: Path) -> None:
     """Papermill records absolute input and output paths (the temporary run folder among them):
     keep the notebook's own name and the source relative to the project instead."""
     import nbformat
+    from nbformat.reader import NotJSONError
 
     if not executed.is_file():
         return
-    nb = nbformat.read(executed, as_version=4)
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except NotJSONError:
+        return  # cut short (a full disk, a kill): the error that cut it is the one reported
     meta = nb.metadata.get("papermill", {})
     meta.update({"input_path": display_path(source), "output_path": executed.name})
     nbformat.write(nb, executed)
@@ -116,17 +122,21 @@ def run_report(
     params = load_parameters(code, kind=kind, overrides=overrides).resolved()
     preflight(params, settings)
     codes = Outputs(settings.outputs_dir).code_folder(params.code, params.kind)
-    work = codes.start_run(make_run_id(params))
-    run_id = work.run_id
-    work.write_parameters(params)
-    result = RunResult(params.code, work.path)
-    started = utc_now()
-    work.write_run_record(_run_record(params, codes, run_id, started, command))
-    progress(f"{params.code}: run {run_id} (from {params.data_from})")
-    chain = RunChain(work.path)
-    chain.seal("start")
     try:
+        work = codes.start_run(make_run_id(params))
+    except OSError as exc:
+        raise disk_full(exc, f"creating the run folder in {codes.path}") or exc from None
+    run_id = work.run_id
+    result = RunResult(params.code, work.path)
+    doing = "writing the run's parameters and record"
+    try:
+        work.write_parameters(params)
+        work.write_run_record(_run_record(params, codes, run_id, utc_now(), command))
+        progress(f"{params.code}: run {run_id} (from {params.data_from})")
+        chain = RunChain(work.path)
+        chain.seal("start")
         for number, stage in enumerate(STAGES, start=1):
+            doing = f"running stage {stage}"
             progress(f"  [{number}/{len(STAGES)}] {stage} ...")
             t0 = time.perf_counter()
             try:
@@ -136,7 +146,8 @@ def run_report(
             result.stages.append(StageTiming(stage, layout.notebook(stage), round(seconds, 2), "ok"))
             chain.seal(stage)
             progress(f"        done in {seconds:.1f} s")
-        progress(f"  [+] assembling {layout.REPORT_HTML} and {layout.REPORT_PDF} ...")
+        doing = f"assembling {layout.REPORT_HTML} and {layout.REPORT_PDF}"
+        progress(f"  [+] {doing} ...")
         t0 = time.perf_counter()
         from .report.assemble import assemble_within
 
@@ -145,11 +156,19 @@ def run_report(
         result.stages.append(StageTiming("assemble", f"{layout.REPORT_HTML}, {layout.REPORT_PDF}", round(seconds, 2), "ok"))
         chain.seal("assemble")
         progress(f"        done in {seconds:.1f} s")
+        doing = f"writing {layout.MANIFEST}"
         write_manifest(work.path, chain, _manifest_payload(result), key=settings.manifest_key)
     except BaseException as exc:
         failed = codes.fail(work)
         if isinstance(exc, StageFailed):
             raise StageFailed(exc.stage, exc.cell, exc.error, str(failed.path / exc.notebook), exc.source) from None
+        if isinstance(exc, KeyboardInterrupt):
+            how, status = interruption(exc)
+            raise RunInterrupted(f"run {run_id} of {params.code} {how} during {doing}; nothing was finished and "
+                                 f"what it had done is kept in {failed.path}", status) from None
+        full = disk_full(exc, doing)
+        if full is not None:
+            raise DiskFull(f"{full} The run so far is kept in {failed.path}.") from None
         raise
     result.run_dir = codes.finish(work).path
     total = sum(s.seconds for s in result.stages)

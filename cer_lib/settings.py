@@ -8,7 +8,9 @@ part of a `Settings` repr, a manifest, a log line or a cache key:
   likewise): taken out of the URL when `Settings` is made (`split_userinfo`), sent as HTTP Basic auth,
   so every base URL a run writes or prints is the URL without them;
 - ``CER_MANIFEST_KEY``: the key that signs each run's manifest (HMAC-SHA256) and checks it in
-  ``cer verify``.
+  ``cer verify``;
+- ``CER_REDIS_URL``: the Redis of the report service (it may carry a password). When set, the HTTP
+  cache and the openFDA request pace live there, shared by every worker on every machine.
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ class Settings:
     openfda_credentials: Secret = field(default_factory=lambda: Secret(None), repr=False, compare=False)
     eudamed_credentials: Secret = field(default_factory=lambda: Secret(None), repr=False, compare=False)
     manifest_key: Secret = field(default_factory=lambda: Secret(None), repr=False, compare=False)
+    redis_url: Secret = field(default_factory=lambda: Secret(None), repr=False, compare=False)
     outputs_dir: Path = PROJECT_ROOT / "outputs"
     cache_dir: Path = PROJECT_ROOT / ".cache"
     realdata_dir: Path = PROJECT_ROOT.parent / "shared" / "realdata"
@@ -83,6 +86,7 @@ class Settings:
             eudamed_base_url=env.get("EUDAMED_BASE_URL", "").rstrip("/") or EUDAMED_PUBLIC,
             openfda_api_key=Secret(env.get("OPENFDA_API_KEY")),
             manifest_key=Secret(env.get("CER_MANIFEST_KEY")),
+            redis_url=Secret(env.get("CER_REDIS_URL")),
             outputs_dir=Path(env.get("CER_OUTPUTS_DIR") or defaults.outputs_dir),
             cache_dir=Path(env.get("CER_CACHE_DIR") or defaults.cache_dir),
             realdata_dir=Path(env.get("CER_REALDATA_DIR") or defaults.realdata_dir),

@@ -8,6 +8,11 @@
 4. Mirror load: the six real MAUDE sheets (196 274 rows) and the real foitext2007 MAUDE subset,
    first load (conversion) and a second process reading the ``.derived/`` cache; the smallest
    sheet read by the mirror's reader (calamine) beside openpyxl (a reference reader).
+5. Disproportionality at database scale: 100 k, 1 M and 2 M planted-signal pairs, ours beside
+   vigipy's GPS (time, memory, priors, planted-signal precision); see ``signals_benchmark.py``.
+6. The report service (real redis-server, Celery workers, uvicorn): reports per hour through the API
+   with one and with two workers, beside ``cer report`` run directly; latency (p50/p99) of
+   ``GET /v1/jobs/{id}`` under 50 concurrent clients, beside the same status read in-process.
 
 Run from the project root: ``.venv/bin/python tests/benchmarks.py``.
 """
@@ -38,6 +43,7 @@ from cer_lib.sources.base import DateRange, Match, Query
 from cer_lib.sources.mirror import Mirror
 from cer_lib.sources.openfda import OpenFDA
 from openfda_server import clone_events, in2bones_datasets, serve_openfda
+from signals_benchmark import bench_signals
 
 REALDATA = PROJECT_ROOT.parent / "shared" / "realdata"
 ANALYSIS_TARGET_SECONDS = 10.0
@@ -239,6 +245,101 @@ def bench_mirror_load() -> None:
     workbook.close()
     reference = time.perf_counter() - t0
     print(f"{smallest.name}: mirror's reader {ours:.2f} s, openpyxl {reference:.2f} s (openpyxl / mirror's = {reference / ours:.1f})")
+# 6. the report service
+
+
+SERVICE_CODES = ("HWC", "HTY")  # two codes of the demo mirror: the per-code lock lets two workers share them
+LATENCY_CLIENTS, LATENCY_REQUESTS_EACH = 50, 20
+
+
+def _percentiles(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    return ordered[len(ordered) // 2] * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+async def _poll_latency(base_url: str, token: str, job_id: str) -> list[float]:
+    import asyncio
+
+    import httpx
+
+    limits = httpx.Limits(max_connections=LATENCY_CLIENTS)
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, limits=limits,
+                                 timeout=60) as client:
+        async def one_client() -> list[float]:
+            times = []
+            for _ in range(LATENCY_REQUESTS_EACH):
+                t0 = time.perf_counter()
+                answer = await client.get(f"/v1/jobs/{job_id}")
+                times.append(time.perf_counter() - t0)
+                assert answer.status_code == 200, answer.text
+            return times
+
+        results = await asyncio.gather(*(one_client() for _ in range(LATENCY_CLIENTS)))
+    return [t for times in results for t in times]
+
+
+def _status_in_process(stack, job_id: str, n: int = 1000) -> list[float]:
+    """The job status as the route reads it (job record + Celery result), without HTTP or a token."""
+    from cer_lib.service import store
+    from cer_lib.service.config import ServiceSettings
+    from cer_lib.service.worker import celery_app
+
+    saved = dict(os.environ)
+    os.environ.update({k: v for k, v in stack.env.items() if k.startswith("CER_")})
+    try:
+        settings = ServiceSettings.load()
+        client, app = store.connect(settings), celery_app(settings)
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            store.load_job(client, job_id)
+            app.backend.get_task_meta(job_id)
+            times.append(time.perf_counter() - t0)
+        return times
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def bench_service() -> None:
+    import asyncio
+    import subprocess
+
+    from service_stack import ServiceStack
+
+    heading(f"6. The report service: {len(SERVICE_CODES)} demo reports ({', '.join(SERVICE_CODES)}) through the API, "
+            f"and GET /v1/jobs/{{id}} under {LATENCY_CLIENTS} clients")
+    with tempfile.TemporaryDirectory(prefix="cer-bench-service-") as tmp:
+        env = {**os.environ, "CER_OUTPUTS_DIR": str(Path(tmp) / "direct")}
+        t0 = time.perf_counter()
+        for code in SERVICE_CODES:
+            subprocess.run([sys.executable, "-m", "cer_lib", "report", code, "--from", "mirror"], env=env, check=True,
+                           capture_output=True)
+        direct = time.perf_counter() - t0
+        print(f"direct `cer report`, one after another: {direct:.0f} s -> {len(SERVICE_CODES) * 3600 / direct:.0f} reports/hour")
+        for workers in (1, 2):
+            stack = ServiceStack(Path(tmp) / f"workers-{workers}", env={"CER_RATE_LIMIT_PER_MINUTE": "1000000"})
+            try:
+                stack.start(workers=workers)
+                client = stack.client("bench")
+                t0 = time.perf_counter()
+                jobs = [client.post("/v1/reports", json={"code": code, "from": "mirror"}).json()["job_id"]
+                        for code in SERVICE_CODES]
+                outcomes = [stack.wait_for_job(client, job)[0]["status"] for job in jobs]
+                elapsed = time.perf_counter() - t0
+                print(f"service, {workers} worker(s): {elapsed:.0f} s -> {len(jobs) * 3600 / elapsed:.0f} reports/hour "
+                      f"({', '.join(outcomes)}); direct CLI {len(SERVICE_CODES) * 3600 / direct:.0f}, "
+                      f"ratio {direct / elapsed:.2f}")
+                if workers == 1:
+                    latencies = asyncio.run(_poll_latency(stack.base_url, stack.token("bench", "author"), jobs[0]))
+                    p50, p99 = _percentiles(latencies)
+                    d50, d99 = _percentiles(_status_in_process(stack, jobs[0]))
+                    print(f"GET /v1/jobs/{{id}}, {LATENCY_CLIENTS} concurrent clients x {LATENCY_REQUESTS_EACH}: "
+                          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (one uvicorn process; token, rate limit and audit "
+                          f"included); the same status read in-process: p50 {d50:.2f} ms, p99 {d99:.2f} ms")
+            finally:
+                stack.stop()
+
 
 def main() -> int:
     if not REALDATA.is_dir():
@@ -247,7 +348,8 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the local server's access log
     print(f"cer benchmarks on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S')}; pandas {pd.__version__}")
     sections = {"requests": bench_requests_per_report, "analysis": bench_analysis_on_largest_real_series,
-                "assembly": bench_assembly, "mirror": bench_mirror_load}
+                "assembly": bench_assembly, "mirror": bench_mirror_load, "signals": bench_signals,
+                "service": bench_service}
     chosen = sys.argv[1:] or list(sections)  # e.g. `python tests/benchmarks.py mirror`
     for name in chosen:
         sections[name]()

@@ -32,6 +32,8 @@ os.environ.setdefault("CER_CACHE_DIR", str(_SESSION_TMP / "cache"))
 # Nothing in the tests may reach the public services: unset keys, point the clients at a closed port.
 os.environ.pop("OPENFDA_API_KEY", None)
 os.environ.pop("CER_MANIFEST_KEY", None)  # a developer's signing key must not change what the tests see
+for _variable in [v for v in os.environ if v.startswith(("CER_JWT", "CER_REDIS", "CER_API", "CER_MIRRORS"))]:
+    os.environ.pop(_variable)  # nor a developer's service settings (the service tests start their own)
 os.environ.setdefault("OPENFDA_BASE_URL", "http://127.0.0.1:9")
 os.environ.setdefault("EUDAMED_BASE_URL", "http://127.0.0.1:9")
 

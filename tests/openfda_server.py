@@ -19,7 +19,7 @@ What it implements (enough for `cer_lib.sources.openfda.OpenFDA` and for the sha
 
 - ``search`` with the syntax `cer_lib.sources.openfda.render_search` produces and common hand-written
   forms: ``field:"phrase"``, ``field.exact:"value"``, ``field:("A" OR "B")``, ``field:[20150101 TO 20151231]``
-  (dates with or without dashes), bare ``field:value``, clauses joined by ``AND``. Without ``.exact`` a phrase
+  (dates with or without dashes), bare ``field:value``, ``NOT`` before a clause, clauses joined by ``AND``. Without ``.exact`` a phrase
   matches case-insensitively on word tokens (as openFDA's analysed fields); with ``.exact`` the whole value.
   Dotted fields reach into nested objects and lists (``device.device_report_product_code``,
   ``patient.patient_problems``, ``product_codes.code``). An endpoint without data behaves as empty.
@@ -31,6 +31,8 @@ What it implements (enough for `cer_lib.sources.openfda.OpenFDA` and for the sha
   ``.exact``) give ``{"time": "YYYYMMDD", "count"}`` per day in time order; other fields give
   ``{"term", "count"}`` by count descending (``.exact``: whole values; else lower-case word tokens).
   No ``meta.results`` and no Link, like openFDA.
+- a search with a character openFDA does not accept (``&``, ``\\``, ``®``, ``é``, ...) is a 400
+  "Search not supported: …", as openFDA checks it before parsing.
 - 404 bodies exactly like openFDA's: ``{"error": {"code": "NOT_FOUND", "message": "No matches found!"}}``
   (``"Nothing to count"`` for a count over matching records that lack the field).
 - ``api_key=...`` given to `serve_openfda`: any other key is a 403 ``API_KEY_INVALID`` with openFDA's text.
@@ -44,6 +46,7 @@ import atexit
 import base64
 import bisect
 import csv
+import html
 import json
 import re
 from collections import Counter
@@ -67,6 +70,8 @@ API_KEY_INVALID = {"error": {"code": "API_KEY_INVALID", "message": "An invalid a
 SKIP_TOO_LARGE = {"error": {"code": "BAD_REQUEST", "message": "Skip value must 25000 or less."}}
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
+# openFDA's check of the decoded search before it is parsed (FDA/openfda api/faers/elasticsearch_query.js)
+SUPPORTED_QUERY_RE = re.compile(r"[0-9a-zA-Z@%/',._:()\"\[\]{}\-+><= ]+")
 _DATE_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})")
 
 
@@ -185,7 +190,8 @@ def _lex(text: str) -> list[tuple[str, str]]:
 
 
 def parse_search(text: str) -> list[tuple[str, str, Any]]:
-    """Clauses of a decoded search: ``(field, "match"|"range", values | (start, end))``, all AND-ed."""
+    """Clauses of a decoded search: ``(field, "match"|"not"|"range", values | (start, end))``, all AND-ed
+    (``NOT field:...`` is a "not" clause: records with none of the values)."""
     tokens = _lex(text)
     clauses: list[tuple[str, str, Any]] = []
     i = 0
@@ -201,6 +207,9 @@ def parse_search(text: str) -> list[tuple[str, str, Any]]:
         return tok
 
     while i < len(tokens):
+        negate = tokens[i] == ("word", "NOT")
+        if negate:
+            take()
         field = take("word")[1]
         take("punct", ":")
         kind, value = tokens[i] if i < len(tokens) else ("", "")
@@ -211,7 +220,7 @@ def parse_search(text: str) -> list[tuple[str, str, Any]]:
                 take("word", "OR")
                 values.append(take()[1])
             take("punct", ")")
-            clauses.append((field, "match", values))
+            clauses.append((field, "not" if negate else "match", values))
         elif kind == "punct" and value == "[":
             take()
             start = take()[1]
@@ -220,7 +229,7 @@ def parse_search(text: str) -> list[tuple[str, str, Any]]:
             take("punct", "]")
             clauses.append((field, "range", (start, end)))
         elif kind in ("quoted", "word"):
-            clauses.append((field, "match", [take()[1]]))
+            clauses.append((field, "not" if negate else "match", [take()[1]]))
         else:
             raise SearchSyntaxError(f"no value after {field}:")
         if i < len(tokens):
@@ -286,6 +295,8 @@ class FakeOpenFDA:
                 hits = set()
                 for value in arg:
                     hits |= data.exact(path, value) if exact else data.phrase(path, value)
+                if kind == "not":
+                    hits = set(range(len(data.records))) - hits
             result = hits if result is None else result & hits
             if not result:
                 return []
@@ -307,8 +318,11 @@ class FakeOpenFDA:
             skip = int(args.get("skip", 0) or 0)
         except ValueError:
             return _bad_request("limit and skip must be integers")
+        search = args.get("search")
+        if search and not SUPPORTED_QUERY_RE.fullmatch(search):
+            return _bad_request(f"Search not supported: {html.escape(search)}")
         try:
-            ids = self.matching(endpoint, args.get("search"))
+            ids = self.matching(endpoint, search)
         except SearchSyntaxError as exc:
             return _bad_request(f"Invalid search query: {exc}")
         if "count" in args:

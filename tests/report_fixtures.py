@@ -490,7 +490,8 @@ def make_run_folder(
             "ROR": round(ratio * 1.1, 4), "ROR_lo": round(ratio * 0.85, 4), "ROR_hi": round(ratio * 1.4, 4),
             "IC": 0.41, "IC025": 0.12, "EBGM": 1.31, "EB05": 1.12, "EB95": 1.52,
             "evans_signal": term.startswith("Migration") or term.startswith("Loosening"),
-            "eb05_signal": term.startswith("Migration"),
+            "eb05_signal": term.startswith("Migration"), "ic025_signal": False,
+            "signal": term.startswith("Migration"),  # the primary screen is EB05
         })
     # Migration: flagged by both rules; Loosening: by the Evans rule only; the others by neither
     for row in signal_rows:
@@ -505,7 +506,7 @@ def make_run_folder(
         "problem_type": "device", "product": "NDJ", "term": "Break", "a": 70, "b": 530, "c": 300, "d": 2000,
         "E": 76.6, "PRR": 0.91, "PRR_lo": 0.72, "PRR_hi": 1.15, "chi2_yates": 0.5, "ROR": 0.88, "ROR_lo": 0.66,
         "ROR_hi": 1.17, "IC": -0.13, "IC025": -0.48, "EBGM": 0.93, "EB05": 0.77, "EB95": 1.11,
-        "evans_signal": False, "eb05_signal": False,
+        "evans_signal": False, "eb05_signal": False, "ic025_signal": False, "signal": False,
     })
     analysis = {
         "schema_version": 1,
@@ -611,8 +612,11 @@ def make_run_folder(
             "ic_definition": "WHO shrinkage IC = log2((a+0.5)/(E+0.5)), IC025 by Noren (2013).",
             "device": CODE, "comparators": [c for c, _, _ in COMPARATORS],
             "prior": {"alpha1": 0.2, "beta1": 0.1, "alpha2": 2.0, "beta2": 4.0, "p": 0.3},
+            "primary_screen": {"rule": "EB05 >= 2", "column": "signal", "applicable": True, "n_signals": 1,
+                               "secondary": ["Evans: PRR >= 2, Yates chi-square >= 4, a >= 3", "IC025 > 0"]},
             "rows": signal_rows,
         },
+        "headline": {"n_signals": 1},
         "figures": figures,
     }
     if "device_event" in unavailable:

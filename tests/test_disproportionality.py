@@ -32,10 +32,10 @@ from cer_lib.analysis.disproportionality import (
     reporting_odds_ratio,
     score_device_problems,
     score_table,
-    signals_csv,
     yates_chi_square,
 )
 from cer_lib.analysis.ebgm import PriorFit, PriorFitNotPossible
+from cer_lib.analysis.signal_files import signals_file as signals_csv
 
 Z95 = 1.959964
 
@@ -390,7 +390,10 @@ def test_score_table_columns_and_rules() -> None:
     settings = SignalSettings(n_starts=3)
     scored = score_table(table, settings=settings)
     assert tuple(scored.columns[:19]) == SCORE_COLUMNS
-    assert list(scored.columns[19:]) == ["N", "haldane", "evans_signal", "eb05_signal"]
+    # issue 9 item 6: the primary screen's flag ('signal') and the IC025 rule follow the original four
+    assert list(scored.columns[19:]) == ["N", "haldane", "evans_signal", "eb05_signal", "ic025_signal", "signal"]
+    assert scored["signal"].tolist() == scored["eb05_signal"].tolist()  # EB05 is the default primary screen
+    assert scored["ic025_signal"].tolist() == (scored["IC025"] > 0).tolist()
     assert (scored["a"] >= 1).all()
     expected_evans = (scored["PRR"] >= 2) & (scored["chi2_yates"] >= 4) & (scored["a"] >= 3)
     assert scored["evans_signal"].tolist() == expected_evans.tolist()
@@ -413,7 +416,8 @@ def test_zero_cells_are_never_scored() -> None:
 
 
 def test_prior_fit_not_possible_on_few_pairs_is_reported_not_raised() -> None:
-    result = detect_signals(contingency_from_reports(openebgm_dat2()))
+    # with prior_fallback="none" (the default falls back to DuMouchel's 1999 prior instead, tested below)
+    result = detect_signals(contingency_from_reports(openebgm_dat2()), settings=SignalSettings(prior_fallback="none"))
     assert isinstance(result.prior_fit, PriorFitNotPossible)
     assert "7 product-term pairs" in result.prior_fit.reason
     assert result.table[["EBGM", "EB05", "EB95"]].isna().all().all()
@@ -424,8 +428,10 @@ def test_prior_fit_not_possible_on_few_pairs_is_reported_not_raised() -> None:
 
 
 def test_signal_result_to_dict_is_json() -> None:
+    # per-component truncation and a 10-pair minimum were the defaults before issue 10 (now
+    # whole-mixture and 300 pairs); they are set explicitly so this test keeps checking them
     result = detect_signals(contingency_from_reports(_random_report_table(7)),
-                            settings=SignalSettings(n_starts=2))
+                            settings=SignalSettings(n_starts=2, truncation="per-component", min_pairs_for_prior=10))
     assert isinstance(result, SignalResult)
     assert isinstance(result.prior_fit, PriorFit)
     out = result.to_dict()
@@ -438,13 +444,13 @@ def test_signal_result_to_dict_is_json() -> None:
     assert back["prior_fit"]["truncation"] == "per-component"
     assert "truncated at N* separately" in back["methods"]["EBGM"]
     whole = detect_signals(contingency_from_reports(_random_report_table(7)),
-                           settings=SignalSettings(n_starts=2, truncation="whole-mixture"))
+                           settings=SignalSettings(n_starts=2, truncation="whole-mixture", min_pairs_for_prior=10))
     assert whole.prior_fit.truncation == "whole-mixture"
     assert "as a whole" in whole.methods["EBGM"]
     first = back["records"][0]
     assert isinstance(first["PRR"], float) and isinstance(first["a"], int) and isinstance(first["haldane"], bool)
     # NaN becomes None
-    small = detect_signals(contingency_from_reports(openebgm_dat2())).to_dict()
+    small = detect_signals(contingency_from_reports(openebgm_dat2()), settings=SignalSettings(prior_fallback="none")).to_dict()
     json.dumps(small, allow_nan=False)
     assert small["records"][0]["EBGM"] is None
 
@@ -536,3 +542,185 @@ def test_every_observed_pair_appears_once() -> None:
     observed = set(map(tuple, reports[["product", "term"]].drop_duplicates().to_numpy()))
     assert set(map(tuple, table[["product", "term"]].to_numpy())) == observed
     assert not table.duplicated(["product", "term"]).any()
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 9 items 5 and 6, issue 10: stratified E, the primary screen, small families, files
+# ---------------------------------------------------------------------------------------------
+def _yearly_reports(seed: int) -> pd.DataFrame:
+    """One product and one term per report, with a year: products and coding differ by year."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    year = rng.choice([2019, 2020, 2021], n)
+    product = np.where(rng.random(n) < np.select([year == 2019, year == 2020], [0.7, 0.4], 0.15), "A",
+                       rng.choice(["B", "C", "D"], n))
+    term = rng.choice([f"T{i}" for i in range(8)], n)
+    term = np.where((year == 2019) & (rng.random(n) < 0.3), "T0", term)  # T0 coded more often in 2019
+    return pd.DataFrame({"report_id": np.arange(n), "product": product, "term": term, "year": year})
+
+
+def test_stratified_expected_counts_match_the_definition() -> None:
+    # E = sum over strata s of (a+b)_s (a+c)_s / N_s (openEBGM processRaw(stratify = TRUE)),
+    # written here as explicit loops over the report table
+    reports = _yearly_reports(40)
+    term_counts = reports.groupby(["product", "term", "year"]).size().rename("n_reports").reset_index()
+    totals = reports.groupby(["product", "year"]).size().rename("n_reports").reset_index()
+    table = contingency_from_counts(term_counts.rename(columns={"year": "stratum"}),
+                                    totals.rename(columns={"year": "stratum"}), stratified=True)
+    plain = contingency_from_counts(term_counts.groupby(["product", "term"], as_index=False)["n_reports"].sum(),
+                                    totals.groupby("product", as_index=False)["n_reports"].sum())
+    # the cells are the pooled cells; only E changes
+    pd.testing.assert_frame_equal(table.drop(columns="E"), plain.drop(columns="E"))
+    for row in table.itertuples():
+        expected = 0.0
+        for year in (2019, 2020, 2021):
+            in_year = reports[reports["year"] == year]
+            n_p = (in_year["product"] == row.product).sum()
+            n_t = (in_year["term"] == row.term).sum()
+            expected += n_p * n_t / len(in_year)
+        assert row.E == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="'stratum'"):
+        contingency_from_counts(term_counts, totals.rename(columns={"year": "stratum"}), stratified=True)
+
+
+def test_stratified_expected_counts_remove_a_calendar_change_in_coding() -> None:
+    # Product A: 800 reports in 2015, 200 in 2020; B: 200 and 800. Term T is coded in 30 % of the
+    # 2015 reports and 5 % of the 2020 reports of every product: no product-specific excess.
+    term_counts = pd.DataFrame({
+        "product": ["A", "A", "A", "A", "B", "B", "B", "B"],
+        "term": ["T", "U", "T", "U", "T", "U", "T", "U"],
+        "stratum": [2015, 2015, 2020, 2020, 2015, 2015, 2020, 2020],
+        "n_reports": [240, 560, 10, 190, 60, 140, 40, 760],
+    })
+    totals = pd.DataFrame({"product": ["A", "A", "B", "B"], "stratum": [2015, 2020, 2015, 2020],
+                           "n_reports": [800, 200, 200, 800]})
+    stratified = contingency_from_counts(term_counts, totals, stratified=True).set_index(["product", "term"])
+    crude = contingency_from_counts(term_counts.groupby(["product", "term"], as_index=False)["n_reports"].sum(),
+                                    totals.groupby("product", as_index=False)["n_reports"].sum()).set_index(["product", "term"])
+    # by hand: stratified E(A, T) = 800*300/1000 + 200*50/1000 = 250 = a; crude E = 1000*350/2000 = 175
+    assert stratified.loc[("A", "T"), "E"] == pytest.approx(250.0) and stratified.loc[("A", "T"), "a"] == 250
+    assert crude.loc[("A", "T"), "E"] == pytest.approx(175.0)
+    ic_strat, _ = information_component(250, stratified.loc[("A", "T"), "E"])
+    ic_crude, _ = information_component(250, crude.loc[("A", "T"), "E"])
+    assert abs(float(ic_strat)) < 1e-12 and float(ic_crude) > 0.5
+
+
+def test_primary_screen_decides_the_signals_and_says_so() -> None:
+    table = contingency_from_reports(_random_report_table(6))
+    eb05 = detect_signals(table, settings=SignalSettings(n_starts=2))
+    ic = detect_signals(table, settings=SignalSettings(n_starts=2, primary_screen="IC025"))
+    assert eb05.table["signal"].tolist() == eb05.table["eb05_signal"].tolist()
+    assert ic.table["signal"].tolist() == ic.table["ic025_signal"].tolist()
+    assert eb05.n_signals() == int(eb05.table["eb05_signal"].sum()) and ic.n_signals() == int(ic.table["ic025_signal"].sum())
+    assert eb05.n_signals() != ic.n_signals()  # the rule matters on these data
+    # the Evans rule is secondary: pairs it flags are not counted unless the primary rule flags them
+    evans_only = eb05.table["evans_signal"] & ~eb05.table["signal"]
+    assert evans_only.any() and eb05.n_signals() == int(eb05.table["signal"].sum())
+    screen = eb05.to_dict()["screen"]
+    assert screen["primary"] == "EB05 >= 2" and screen["n_signals"] == eb05.n_signals() and screen["applicable"]
+    assert any(s.startswith("Evans") for s in screen["secondary"])
+    assert "Primary screen" in screen["text"] and "EB05 >= 2" in screen["text"]
+    assert ic.to_dict()["screen"]["primary"] == "IC025 > 0"
+    with pytest.raises(ValueError, match="primary_screen"):
+        SignalSettings(primary_screen="PRR")  # type: ignore[arg-type]
+    # without a prior (fallback "none" on a table too small to fit) the EB05 screen cannot be applied
+    small = detect_signals(contingency_from_reports(openebgm_dat2()), settings=SignalSettings(prior_fallback="none"))
+    assert not small.screen_applicable and small.n_signals() is None
+    assert small.to_dict()["screen"]["applicable"] is False
+
+
+def test_eb05_never_flags_a_pair_above_its_ebgm() -> None:
+    # A prior with two tight components far apart (means 10 and 0.001) and P chosen so that one
+    # pair's posterior puts 97 % on the upper one: EB05 (in the upper component) > EBGM.
+    from cer_lib.analysis.ebgm import GammaMixturePrior, PriorChoice, posterior_scores
+
+    f1 = stats.nbinom.pmf(1, 4000, 400 / 400.5)
+    f2 = stats.nbinom.pmf(1, 4000, 4e6 / (4e6 + 0.5))
+    p = (0.97 / 0.03 * f2) / (f1 + 0.97 / 0.03 * f2)
+    prior = GammaMixturePrior(4000.0, 400.0, 4000.0, 4e6, p)
+    table = pd.DataFrame({"product": ["P"], "term": ["t"], "a": [1], "b": [9], "c": [9], "d": [181], "N": [200]})
+    table["E"] = 10 * 10 / 200
+    scored = score_table(table, prior=PriorChoice("fixed: constructed", prior, "test"))
+    row = scored.iloc[0]
+    reference = posterior_scores([1], [0.5], prior).iloc[0]
+    assert reference["Q"] == pytest.approx(0.97, rel=1e-9)
+    assert row["EB05"] == pytest.approx(reference["EB05"]) and row["EB05"] > row["EBGM"] >= 2
+    assert not row["eb05_signal"] and not row["signal"]
+
+
+def _two_product_family(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A device family of 2 product codes x 30 problem terms, with excess terms for product A."""
+    rng = np.random.default_rng(seed)
+    terms = [f"T{i:02d}" for i in range(30)]
+    totals = pd.DataFrame({"product": ["A", "B"], "n_reports": rng.integers(200, 3000, 2)})
+    share = rng.dirichlet(np.full(30, 0.5))
+    rows = []
+    for product, total in zip(totals["product"], totals["n_reports"], strict=True):
+        mult = np.exp(rng.normal(0, 0.8, 30))
+        if product == "A":
+            mult[:8] *= rng.uniform(2, 30, 8)
+        counts = np.minimum(rng.poisson(total * share * mult * 0.6), total)
+        rows += [(product, t, int(c)) for t, c in zip(terms, counts, strict=True)]
+    return pd.DataFrame(rows, columns=["product", "term", "n_reports"]), totals
+
+
+@pytest.mark.parametrize("seed", [29, 230])
+def test_small_family_is_not_scored_from_a_degenerate_fit(seed: int) -> None:
+    """Issue 10: 2 product codes x 30 terms (the seeds are two where the pre-issue-10 fit ended on
+    its box edge, gave EB05-EB95 intervals under 1 % of EBGM wide and EB05 > EBGM for 9 and 10 pairs).
+
+    Now the family is below the stated 300-pair minimum: the prior is not fitted, the scores use
+    DuMouchel's (1999) published prior, said in the result, and agree with vigipy's posterior
+    for that prior; intervals are of a plausible width and no pair has EB05 > EBGM.
+    """
+    from vigipy.GPS.GPS import gps
+    from vigipy.utils.Container import DataContainer
+
+    from cer_lib.analysis.ebgm import DUMOUCHEL_1999_START
+
+    term_counts, totals = _two_product_family(seed)
+    result = score_device_problems(term_counts, totals, "A")
+    table = result.table
+    assert isinstance(result.prior_fit, PriorFitNotPossible) and "at least 300" in result.prior_fit.reason
+    assert result.prior.source == "fixed: DuMouchel 1999" and result.prior.prior.theta == DUMOUCHEL_1999_START
+    assert "DuMouchel" in result.methods["EBGM"] and "fixed" in result.methods["EBGM"]
+    assert result.to_dict()["prior_used"]["source"] == "fixed: DuMouchel 1999"
+    assert not (table["EB05"] > table["EBGM"]).any()
+    # a 90 % interval no narrower than half of what the count alone gives (~3.29/sqrt(a) relative):
+    # only a prior concentrated on a point (the degenerate fit) makes it narrower
+    assert (((table["EB95"] - table["EB05"]) / table["EBGM"]) * np.sqrt(table["a"]) / 3.29).min() > 0.5
+    assert not (table["eb05_signal"] & (table["EB05"] > table["EBGM"])).any()
+    data = pd.DataFrame({"events": table["a"], "product_aes": table["a"] + table["b"],
+                         "count_across_brands": table["a"] + table["c"], "ae_name": table["term"].astype(object),
+                         "product_name": table["product"].astype(object)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = gps(DataContainer(data=data, N=int(table["N"].iloc[0])), prior_param=list(DUMOUCHEL_1999_START),
+                  min_events=1, decision_metric="rank", decision_thres=1.0).all_signals
+    merged = table.merge(ref.rename(columns={"Product": "product", "Adverse Event": "term"}), on=["product", "term"],
+                         suffixes=("", "_vigipy"))
+    assert len(merged) == len(table)
+    np.testing.assert_allclose(merged["EBGM"], merged["EBGM_vigipy"], rtol=1e-7)
+    np.testing.assert_allclose(merged["EB05"], merged["LowerBound"], rtol=1e-3)
+
+
+def test_signals_file_reads_and_writes_parquet_and_csv_alike(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    reports = _random_report_table(11, n_reports=1500)
+    reports.loc[reports.sample(10, random_state=1).index, "term"] = None
+    csv_in, parquet_in = tmp_path / "r.csv", tmp_path / "r.parquet"
+    reports.to_csv(csv_in, index=False)
+    reports.to_parquet(parquet_in, index=False)
+    settings = SignalSettings(n_starts=2)
+    from_csv = signals_csv(csv_in, tmp_path / "a.parquet", settings)
+    from_parquet = signals_csv(parquet_in, tmp_path / "b.csv", settings)
+    pd.testing.assert_frame_equal(from_csv.table, from_parquet.table)
+    pd.testing.assert_frame_equal(from_csv.table, score_table(contingency_from_reports(reports), settings=settings))
+    written = pd.read_parquet(tmp_path / "a.parquet")
+    assert list(written.columns) == list(from_csv.table.columns)
+    np.testing.assert_array_equal(written["EB05"].to_numpy(), from_csv.table["EB05"].to_numpy())
+    again = pd.read_csv(tmp_path / "b.csv", keep_default_na=False, na_values=[""])
+    np.testing.assert_array_equal(again["EB05"].to_numpy(), from_csv.table["EB05"].to_numpy())  # every digit
+    with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
+        signals_csv(csv_in, tmp_path / "out.xlsx")
+    with pytest.raises(FileNotFoundError):
+        signals_csv(tmp_path / "absent.parquet", tmp_path / "c.csv")

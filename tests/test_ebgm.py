@@ -416,3 +416,151 @@ def test_prior_validates_its_parameters() -> None:
         GammaMixturePrior(1.0, 1.0, 1.0, 1.0, 1.0)
     swapped = GammaMixturePrior(1.0, 1.0, 4.0, 1.0, 0.3).canonical()
     assert swapped.theta == (4.0, 1.0, 1.0, 1.0, pytest.approx(0.7))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 10: the alpha2 -> 0 limit, start spread, grid squashing, the fallback prior
+# ---------------------------------------------------------------------------------------------
+def _planted_pairs(n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, E) of the issue-10 generator's table of ``n_pairs`` pairs (one report per row)."""
+    import planted_signals
+
+    rows = planted_signals.report_rows(n_pairs)
+    key = rows.product_rank.astype(np.int64) * planted_signals.N_TERMS + rows.term_rank
+    pairs, n = np.unique(key, return_counts=True)
+    n_product = np.bincount(rows.product_rank.astype(np.int64), minlength=planted_signals.N_PRODUCTS)
+    n_term = np.bincount(rows.term_rank.astype(np.int64), minlength=planted_signals.N_TERMS)
+    e = n_product[pairs // planted_signals.N_TERMS] * n_term[pairs % planted_signals.N_TERMS] / rows.n_rows
+    return n.astype(float), e
+
+
+def _negll_limit_scipy(prior: GammaMixturePrior, n: np.ndarray, e: np.ndarray, w: np.ndarray, n_star: int) -> float:
+    """The whole-mixture likelihood in the alpha2 -> 0 limit, from scipy.stats (nbinom, logser).
+
+    As alpha2 -> 0 with P/alpha2 -> r, P*f1 + (1-P)*f2 -> r*f1(n) + q^n/n and P*S1 + (1-P)*S2 ->
+    r*S1 + sum_{k >= N*} q^k/k, with q = E/(beta2 + E); q^n/n = -ln(1-q)*logser.pmf(n, q).
+    """
+    r = prior.limit_ratio
+    q = e / (prior.beta2 + e)
+    log_norm = -np.log1p(-q)  # -ln(1 - q) = sum_k q^k/k
+    f1 = stats.nbinom.pmf(n, prior.alpha1, prior.beta1 / (prior.beta1 + e))
+    s1 = stats.nbinom.sf(n_star - 1, prior.alpha1, prior.beta1 / (prior.beta1 + e))
+    num = r * f1 + log_norm * stats.logser.pmf(n, q)
+    den = r * s1 + log_norm * stats.logser.sf(n_star - 1, q)
+    return -float(np.sum(w * np.log(num / den)))
+
+
+@pytest.mark.parametrize("n_star", [1, 2])
+def test_limit_likelihood_matches_scipy_logseries(n_star: int) -> None:
+    n, e = simulate_pairs(seed=30, n_pairs=3000)
+    keep = n >= n_star
+    w = np.random.default_rng(1).uniform(0.5, 2.0, keep.sum())
+    prior = GammaMixturePrior(40.0, 42.0, 0.0, 0.003, 0.0, limit_ratio=2500.0)
+    ours = negative_log_likelihood(prior, n[keep], e[keep], w, n_star=n_star, truncation="whole-mixture")
+    assert ours == pytest.approx(_negll_limit_scipy(prior, n[keep], e[keep], w, n_star), rel=1e-9)
+    # and it is the limit of the interior priors: alpha2 -> 0 with P = limit_ratio * alpha2
+    for alpha2 in (1e-4, 1e-6, 1e-8):
+        interior = GammaMixturePrior(40.0, 42.0, alpha2, 0.003, 2500.0 * alpha2)
+        gap = negative_log_likelihood(interior, n[keep], e[keep], w, n_star=n_star, truncation="whole-mixture") - ours
+        assert abs(gap) < 2e3 * alpha2 * keep.sum()
+
+
+def test_whole_mixture_fit_is_interior_on_small_planted_tables() -> None:
+    # the same generator at 10,000 pairs: an interior optimum, found by every start
+    n, e = _planted_pairs(10_000)
+    fit = fit_prior(n, e, truncation="whole-mixture", n_starts=4, squash=False)
+    assert isinstance(fit, PriorFit) and fit.converged and fit.limit is None and not fit.at_boundary
+    assert fit.prior.alpha2 > 0 and 0 < fit.prior.p < 1 and fit.n_at_optimum == 4
+    # Nelder-Mead on vigipy's likelihood (whole-mixture), started next to the estimate, finds no better point
+    from vigipy.GPS.GPS import truncated_likelihood
+
+    nudged = np.r_[np.array(fit.prior.theta[:4]) * 1.05, fit.prior.p]
+    _, nll_nm = _nelder_mead(lambda t: truncated_likelihood(t, n, e, 0), [nudged])
+    assert fit.neg_log_likelihood <= nll_nm + 1e-3
+
+
+def test_whole_mixture_fit_reaches_the_log_series_limit_on_planted_data() -> None:
+    """Issue 10, the boundary case: on FAERS-like data the likelihood's supremum is alpha2 -> 0.
+
+    Before issue 10 the fit ended at its search box's edge (alpha2 = e^-12), reported "not
+    converged", and scored from that box-edge point. Now the limit is the estimate: alpha2 = 0
+    exactly with P/alpha2 -> limit_ratio, every start ends there, and it is an optimum of the limit
+    model (Nelder-Mead on the scipy-written limit likelihood finds nothing better) and better than
+    any interior point along the way to it.
+    """
+    n, e = _planted_pairs(100_000)
+    fit = fit_prior(n, e, truncation="whole-mixture", n_starts=6)
+    assert isinstance(fit, PriorFit)
+    assert fit.converged and not fit.at_boundary and fit.limit is not None and "log-series" in fit.limit
+    p = fit.prior
+    assert p.alpha2 == 0.0 and p.p == 0.0 and p.limit_ratio > 0 and p.is_limit
+    assert fit.n_at_optimum == 6 and len(fit.starts) == 6 and all(s.limit for s in fit.starts)
+    assert 0.0 <= fit.neg_log_likelihood_spread < 1e-3
+    print(f"limit prior alpha1={p.alpha1:.4g} beta1={p.beta1:.4g} beta2={p.beta2:.4g} P/alpha2={p.limit_ratio:.4g}; "
+          f"spread over 6 starts {fit.neg_log_likelihood_spread:.2g}")
+    # the likelihood at the estimate, written independently with scipy.stats, on all 100,000 pairs
+    ours = negative_log_likelihood(p, n, e, truncation="whole-mixture")
+    assert ours == pytest.approx(_negll_limit_scipy(p, n, e, np.ones_like(n), 1), rel=1e-9)
+    # an optimum of the limit model on the points the fit saw (the grid-squashed pairs)
+    squashed = squash_pairs(n, e, grid=0.05)
+    sn, se, sw = (squashed[k].to_numpy(float) for k in ("n", "E", "weight"))
+    assert negative_log_likelihood(p, sn, se, sw, truncation="whole-mixture") == pytest.approx(fit.neg_log_likelihood, rel=1e-12)
+
+    def limit_objective(z: np.ndarray) -> float:
+        a1, b1, b2, r = np.exp(z)
+        return negative_log_likelihood(GammaMixturePrior(a1, b1, 0.0, b2, 0.0, limit_ratio=r), sn, se, sw,
+                                       truncation="whole-mixture")
+
+    z0 = np.log([p.alpha1, p.beta1, p.beta2, p.limit_ratio])
+    res = optimize.minimize(limit_objective, z0 + 0.05, method="Nelder-Mead",
+                            options={"maxiter": 4000, "xatol": 1e-9, "fatol": 1e-9, "adaptive": True})
+    assert fit.neg_log_likelihood <= res.fun + 1e-4
+    for alpha2 in (1e-4, 1e-5, 1e-6):  # interior points approaching the limit (P = ratio * alpha2) are worse
+        interior = GammaMixturePrior(p.alpha1, p.beta1, alpha2, p.beta2, p.limit_ratio * alpha2)
+        assert negative_log_likelihood(interior, sn, se, sw, truncation="whole-mixture") > fit.neg_log_likelihood
+    # the posterior of the limit prior is proper: the limit component's posterior is Gamma(n, beta2 + E)
+    scores = posterior_scores(n[:2000], e[:2000], p)
+    assert np.isfinite(scores.to_numpy()).all() and (scores["EB05"] < scores["EB95"]).all()
+    q = posterior_weight(np.array([3.0]), np.array([0.4]), p)[0]
+    direct = p.limit_ratio * stats.nbinom.pmf(3, p.alpha1, p.beta1 / (p.beta1 + 0.4))
+    limit_term = (0.4 / (p.beta2 + 0.4)) ** 3 / 3
+    assert q == pytest.approx(direct / (direct + limit_term), rel=1e-10)
+
+
+def test_grid_squashing_preserves_counts_and_the_fit() -> None:
+    n, e = simulate_pairs(seed=31, n_pairs=60000, log_e_sd=2.0)
+    keep = n >= 1
+    n1, e1 = n[keep], e[keep]
+    squashed = squash_pairs(n1, e1, grid=0.05)
+    assert len(squashed) < len(n1) / 5
+    assert squashed["weight"].sum() == len(n1)
+    np.testing.assert_allclose((squashed["n"] * squashed["weight"]).sum(), n1.sum(), rtol=1e-12)
+    np.testing.assert_allclose((squashed["E"] * squashed["weight"]).sum(), e1.sum(), rtol=1e-12)
+    small = squashed[squashed["n"] <= 50]
+    assert small.groupby("n")["weight"].sum().to_dict() == pd.Series(n1[n1 <= 50]).value_counts().astype(float).to_dict()
+    assert np.all(np.diff(np.log(small[small["n"] == 1]["E"].to_numpy())) > 0)  # one point per occupied cell
+    full = fit_prior(n1, e1, squash=False, n_starts=2, truncation="whole-mixture")
+    fast = fit_prior(n1, e1, squash=True, n_starts=2, truncation="whole-mixture")
+    assert isinstance(full, PriorFit) and isinstance(fast, PriorFit) and fast.squashed
+    loss = negative_log_likelihood(fast.prior, n1, e1, truncation="whole-mixture") - full.neg_log_likelihood
+    print(f"grid squashing: {len(n1)} pairs -> {fast.n_points} points; log-likelihood lost {loss:.3f}")
+    assert 0 <= loss < 1.0
+    np.testing.assert_allclose(posterior_scores(n1, e1, fast.prior)["EBGM"], posterior_scores(n1, e1, full.prior)["EBGM"], rtol=2e-2)
+
+
+def test_choose_prior_scores_only_from_a_sound_fit() -> None:
+    from cer_lib.analysis.ebgm import DUMOUCHEL_1999_PRIOR, choose_prior
+
+    few = fit_prior(np.array([1.0, 2.0, 1.0]), np.array([0.5, 0.2, 1.0]), min_pairs=300)
+    chosen = choose_prior(few, "dumouchel-1999")
+    assert chosen.source == "fixed: DuMouchel 1999" and chosen.prior == DUMOUCHEL_1999_PRIOR
+    assert DUMOUCHEL_1999_PRIOR.theta == DUMOUCHEL_1999_START and "only 3" in chosen.reason
+    none = choose_prior(few, "none")
+    assert none.prior is None and "not estimable" in none.reason
+    # a per-component fit at the box edge (DuMouchel's prior, zero counts unobserved; see above)
+    n, e = simulate_pairs(seed=26, n_pairs=20000, theta=DUMOUCHEL_1999_START, log_e_mean=-2.5, log_e_sd=1.8)
+    edge = fit_prior(n[n >= 1], e[n >= 1], n_starts=2, truncation="per-component")
+    assert isinstance(edge, PriorFit) and edge.at_boundary
+    assert choose_prior(edge, "dumouchel-1999").source == "fixed: DuMouchel 1999"
+    interior = fit_prior(*simulate_pairs(seed=21, n_pairs=2500), n_star=0, n_starts=2)
+    assert choose_prior(interior, "none").source == "fitted"

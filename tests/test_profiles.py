@@ -12,10 +12,12 @@ from cer_lib.collect.plan import CHUNK_DAYS, Count, EudamedLookup, LookupByRecor
 from cer_lib.errors import NoProfile
 from cer_lib.params import Sources, load_parameters
 from cer_lib.profiles import DEVICE, PROFILES, DeviceResolution, profile_for
+from cer_lib.profiles.device import BrandMatch, NameVariant
 from cer_lib.report.document import provenance_items, section_html
 from cer_lib.report.meddev import TABLES as TABLE_SPECS
 from cer_lib.report.narrative import narrate
 from cer_lib.runfolder import Comparator, RunFolder
+from cer_lib.sources.base import Match
 from cer_lib.sources.registry import SOURCES, family
 from cer_lib.tables.schemas import TABLE_NAMES
 
@@ -100,10 +102,12 @@ def test_the_plan_does_not_grow_with_the_number_of_events_and_follows_the_switch
 
 
 def test_a_brand_is_planned_without_a_product_code_and_a_udi_di_looks_itself_up() -> None:
-    brand = DEVICE.plan(_params("ROLLATOR", "brand"), _resolution("ROLLATOR", "brand"))
+    rollator = BrandMatch(typed="ROLLATOR", normalised="ROLLATOR", field="device.brand_name", words="ROLLATOR",
+                          variants=[NameVariant(value="Rollator", records=2)], others=[], mode="variants", rule="test")
+    brand = DEVICE.plan(_params("ROLLATOR", "brand"), _resolution("ROLLATOR", "brand", brand=rollator))
     for name in ("device_recall", "device_enforcement", "device_510k", "device_pma", "device_udi", "device_registrationlisting"):
         assert brand[name].disabled == "needs a product code; brand reports have none", name
-    assert brand["device_event"].requests[0].query.clauses[0].field == "device.brand_name"
+    assert brand["device_event"].requests[0].query.clauses[0] == Match("device.brand_name", ("Rollator",), exact=True)
     assert brand["eudamed"].requests[0].trade_name == "ROLLATOR"
     udi = DEVICE.plan(_params("00810005110402", "udi_di"), _resolution("00810005110402", "udi_di", product_code="NKB"))
     assert udi["eudamed"].requests[0].dis == ("00810005110402",)

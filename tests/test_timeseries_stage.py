@@ -8,13 +8,13 @@ points and the forecast back-test by horizon.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
-from test_analysis_stage import _run_stages
 
-
-def test_analysis_json_carries_the_time_series_fields(tmp_path: Path) -> None:
-    ctx, analysis = _run_stages(tmp_path, realdata_dir=tmp_path / "no-realdata")
+def test_analysis_json_carries_the_time_series_fields(synthetic_demo_run: Path) -> None:
+    """Read from the session's synthetic demo run (`conftest.synthetic_demo_run`), made by ``cer report``."""
+    analysis = json.loads((synthetic_demo_run / "results" / "analysis.json").read_text())
     monthly = analysis["monthly_counts"]
     assert monthly["lag_guard_months"] == 1
     cutoff = dt.date.fromisoformat(monthly["lag_guard_cutoff"])

@@ -1,19 +1,19 @@
-"""Disproportionality analysis: 2x2 tables, PRR, ROR, IC and EBGM for (product, term) pairs.
+"""Disproportionality analysis: PRR, ROR, IC and EBGM for (product, term) pairs, and the signal screen.
 
-The pipeline reads as the method's own steps, each a pure function:
+The pipeline reads as the method's own steps, each a pure function in its own module:
 
-1. raw counts -> 2x2 cells and expected counts: :func:`contingency_from_reports` (one row per
-   report, product and term; cells over distinct reports) or :func:`contingency_from_counts`
-   (aggregated counts as openFDA ``count`` queries return them);
-2. frequentist scores: :func:`proportional_reporting_ratio`, :func:`yates_chi_square`,
-   :func:`reporting_odds_ratio`, :func:`information_component`;
+1. raw counts -> 2x2 cells and expected counts: :mod:`cer_lib.analysis.contingency`
+   (:func:`contingency_from_reports`, :func:`contingency_from_counts`, optionally stratified);
+2. frequentist measures: :mod:`cer_lib.analysis.measures` (PRR, Yates χ², ROR, IC);
 3. prior fit and 4. posterior scores: :mod:`cer_lib.analysis.ebgm`;
-5. :func:`score_table` / :func:`detect_signals` put them together, :func:`signals_csv` is the
-   command-line entry and :func:`score_device_problems` the device report's.
+5. the screen: one pre-specified **primary** rule decides which pairs are signals (``signal``):
+   ``EB05 ≥ eb05_threshold`` (default; Szarfman, Machado & O'Neill 2002) or
+   ``IC025 > ic025_threshold``; the Evans rule and the other rule are shown as secondary
+   flags and never enter the headline counts. A pair whose EB05 exceeds its EBGM (a bimodal
+   posterior) is never flagged by EB05.
 
-Cells for a product P and a term T (distinct reports): ``a`` = reports with P and T, ``b`` = P
-without T, ``c`` = T without P, ``d`` = neither; ``N = a + b + c + d``; ``E = (a+b)(a+c)/N``.
-Only pairs with ``a ≥ 1`` exist in a table: zero cells are never scored.
+:func:`score_table` / :func:`detect_signals` put the steps together, :func:`score_device_problems`
+is the device report's entry; reading and writing files is :mod:`cer_lib.analysis.signal_files`.
 
 Public adverse-event reports are numerators only: these scores measure disproportionate
 *reporting*, not incidence or causation.
@@ -21,27 +21,46 @@ Public adverse-event reports are numerators only: these scores measure dispropor
 from __future__ import annotations
 
 import math
-import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
-from scipy import special
 
-from ..files import write_text_atomic
+from .contingency import (
+    CONTINGENCY_COLUMNS,
+    REPORT_COLUMNS,
+    contingency_from_counts,
+    contingency_from_reports,
+    require_columns,
+)
 from .ebgm import (
     TRUNCATIONS,
+    PriorChoice,
     PriorFit,
     PriorFitNotPossible,
     Truncation,
+    choose_prior,
     fit_prior,
     posterior_scores,
 )
+from .measures import (
+    IC_DEFINITION,
+    haldane_anscombe,
+    information_component,
+    information_component_bcpnn,
+    proportional_reporting_ratio,
+    reporting_odds_ratio,
+    yates_chi_square,
+)
 
 __all__ = [
+    "CONTINGENCY_COLUMNS",
     "IC_DEFINITION",
+    "PRIMARY_SCREENS",
+    "REPORT_COLUMNS",
     "SCORE_COLUMNS",
     "SignalResult",
     "SignalSettings",
@@ -56,11 +75,8 @@ __all__ = [
     "reporting_odds_ratio",
     "score_device_problems",
     "score_table",
-    "signals_csv",
     "yates_chi_square",
 ]
-
-FloatArray = npt.NDArray[np.float64]
 
 #: The output columns of :func:`score_table`, in order (extra columns follow them).
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -70,15 +86,11 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "IC", "IC025",
     "EBGM", "EB05", "EB95",
 )
-EXTRA_COLUMNS: tuple[str, ...] = ("N", "haldane", "evans_signal", "eb05_signal")
-CONTINGENCY_COLUMNS: tuple[str, ...] = ("product", "term", "a", "b", "c", "d", "N", "E")
-REPORT_COLUMNS: tuple[str, ...] = ("report_id", "product", "term")
-
-#: The IC definition used for the ``IC``/``IC025`` columns (named in every result).
-IC_DEFINITION = (
-    "WHO-UMC shrinkage IC = log2((a + 0.5)/(E + 0.5)), IC025 = IC - 3.3(a + 0.5)^(-1/2) "
-    "- 2(a + 0.5)^(-3/2) (Noren, Hopstadius & Bate 2013, Stat Methods Med Res 22:57-69)"
-)
+EXTRA_COLUMNS: tuple[str, ...] = ("N", "haldane", "evans_signal", "eb05_signal", "ic025_signal", "signal")
+PrimaryScreen = Literal["EB05", "IC025"]
+PRIMARY_SCREENS: tuple[str, ...] = ("EB05", "IC025")
+PriorFallback = Literal["dumouchel-1999", "none"]
+Progress = Callable[[str], None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,16 +98,26 @@ IC_DEFINITION = (
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SignalSettings:
-    """Parameters of the disproportionality analysis, with the conventional defaults.
+    """Parameters of the disproportionality analysis, with their stated defaults.
 
+    - ``primary_screen``: the pre-specified rule behind ``signal`` and the headline counts:
+      ``"EB05"`` (EB05 ≥ ``eb05_threshold``, default 2; Szarfman et al. 2002) or ``"IC025"``
+      (IC025 > ``ic025_threshold``, default 0; Norén et al. 2013). The other rule and the
+      Evans rule (PRR ≥ ``prr_threshold``, Yates χ² ≥ ``chi2_threshold``, a ≥ ``min_cases``;
+      Evans et al. 2001) are secondary: shown, never counted as signals.
     - ``n_star``: the GPS prior is fitted on pairs with ``a ≥ n_star`` (truncated likelihood).
+    - ``truncation``: ``"whole-mixture"`` (default: the exact likelihood of DuMouchel's model given
+      ``a ≥ N*``) or ``"per-component"`` (openEBGM's); see :mod:`cer_lib.analysis.ebgm_fit`.
+    - ``min_pairs_for_prior``: fewer pairs than this (default 300) and the two-gamma prior is not
+      fitted: five parameters, one of them a weight of a component that may hold a few percent of
+      the pairs, are not estimable from a few dozen pairs (a family of 2 products x 30 terms fits
+      two point masses).
+    - ``prior_fallback``: what scores EBGM when the fit is not sound (too few pairs, a parameter
+      on the edge of the parameter space, no convergence): ``"dumouchel-1999"`` (default: the
+      fixed prior DuMouchel 1999 estimated, alpha1 = 0.2041, beta1 = 0.05816, alpha2 = 1.415,
+      beta2 = 1.838, P = 0.0969) or ``"none"`` (EBGM, EB05, EB95 "not estimable").
     - ``z``: normal quantile of the 95 % confidence intervals of PRR and ROR.
-    - ``prr_threshold``, ``chi2_threshold``, ``min_cases``: the Evans/MHRA rule
-      (PRR ≥ 2, Yates χ² ≥ 4, a ≥ 3; Evans et al. 2001).
-    - ``eb05_threshold``: the EB05 screening threshold (EB05 ≥ 2; Szarfman et al. 2002).
-    - ``n_starts``, ``squash``, ``random_seed``, ``min_pairs_for_prior``, ``truncation``: the
-      prior fit (:func:`cer_lib.analysis.ebgm.fit_prior`); ``truncation`` is
-      ``"per-component"`` (openEBGM, the project's choice) or ``"whole-mixture"``.
+    - ``n_starts``, ``squash``, ``random_seed``: the prior fit (:func:`cer_lib.analysis.ebgm.fit_prior`).
     """
 
     n_star: int = 1
@@ -104,11 +126,14 @@ class SignalSettings:
     chi2_threshold: float = 4.0
     min_cases: int = 3
     eb05_threshold: float = 2.0
+    ic025_threshold: float = 0.0
+    primary_screen: PrimaryScreen = "EB05"
     n_starts: int = 6
     squash: bool = True
     random_seed: int = 1999
-    min_pairs_for_prior: int = 10
-    truncation: Truncation = "per-component"
+    min_pairs_for_prior: int = 300
+    truncation: Truncation = "whole-mixture"
+    prior_fallback: PriorFallback = "dumouchel-1999"
 
     def __post_init__(self) -> None:
         if self.n_star < 1:
@@ -123,6 +148,25 @@ class SignalSettings:
             raise ValueError("min_pairs_for_prior must be >= 5 (the prior has 5 parameters)")
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
+        if self.primary_screen not in PRIMARY_SCREENS:
+            raise ValueError(f"primary_screen must be one of {PRIMARY_SCREENS}, got {self.primary_screen!r}")
+        if self.prior_fallback not in ("dumouchel-1999", "none"):
+            raise ValueError(f"prior_fallback must be 'dumouchel-1999' or 'none', got {self.prior_fallback!r}")
+
+    @property
+    def primary_rule(self) -> str:
+        """The primary screen in words, e.g. ``EB05 >= 2``."""
+        if self.primary_screen == "EB05":
+            return f"EB05 >= {self.eb05_threshold:g}"
+        return f"IC025 > {self.ic025_threshold:g}"
+
+    @property
+    def secondary_rules(self) -> list[str]:
+        evans = (f"Evans: PRR >= {self.prr_threshold:g}, Yates chi-square >= {self.chi2_threshold:g}, "
+                 f"a >= {self.min_cases}")
+        other = (f"IC025 > {self.ic025_threshold:g}" if self.primary_screen == "EB05"
+                 else f"EB05 >= {self.eb05_threshold:g}")
+        return [evans, other]
 
 
 def _json_value(value: object) -> object:
@@ -146,9 +190,11 @@ class SignalResult:
     """A scored table with everything needed to report it.
 
     ``table`` has the columns :data:`SCORE_COLUMNS` then ``N, haldane, evans_signal,
-    eb05_signal``, one row per (product, term) pair with ``a ≥ 1``, sorted by product and term.
-    ``prior_fit`` is the GPS prior fit (or why it was not possible; then EBGM/EB05/EB95 are
-    missing). ``methods`` holds one paragraph per method naming its definition and reference.
+    eb05_signal, ic025_signal, signal``, one row per (product, term) pair with ``a ≥ 1``, sorted
+    by product and term; ``signal`` is the primary screen. ``prior_fit`` is the GPS prior fit
+    (or why it was not possible), ``prior`` the prior the scores used and why (the fit, a fixed
+    fallback, or none: then EBGM/EB05/EB95 are missing). ``methods`` holds one paragraph per
+    method naming its definition and reference; ``screen`` states the primary and secondary rules.
     """
 
     table: pd.DataFrame
@@ -159,10 +205,30 @@ class SignalResult:
     ic_definition: str = IC_DEFINITION
     product_of_interest: str | None = None
     n_reports: int = field(default=0)
+    prior: PriorChoice | None = None
+    screen: str = ""
+    expected_counts: str = "E = (a+b)(a+c)/N (not stratified)"
+
+    @property
+    def screen_applicable(self) -> bool:
+        """False when the primary screen is EB05 and EBGM was not estimable (no prior)."""
+        return not (self.settings.primary_screen == "EB05" and self.prior is not None and self.prior.prior is None)
+
+    @property
+    def n_eb05_above_ebgm(self) -> int:
+        """Pairs whose EB05 exceeds their EBGM (bimodal posterior): never flagged by EB05."""
+        return int((self.table["EB05"] > self.table["EBGM"]).sum())
 
     def for_product(self, product: str) -> pd.DataFrame:
         """Rows of one product (e.g. the device under evaluation)."""
         return self.table[self.table["product"] == product].reset_index(drop=True)
+
+    def n_signals(self, product: str | None = None) -> int | None:
+        """Pairs flagged by the primary screen (of one product if given); None when it could not be applied."""
+        if not self.screen_applicable:
+            return None
+        rows = self.table if product is None else self.for_product(product)
+        return int(rows["signal"].sum())
 
     def to_dict(self) -> dict[str, object]:
         """JSON-serialisable form: floats as float, NaN as None, records as a list of dicts."""
@@ -177,257 +243,33 @@ class SignalResult:
             "n_pairs": len(self.table),
             "settings": _json_value(asdict(self.settings)),
             "ic_definition": self.ic_definition,
+            "expected_counts": self.expected_counts,
             "prior_fit": _json_value(self.prior_fit.to_dict()),
+            "prior_used": _json_value(self.prior.to_dict()) if self.prior else None,
+            "screen": self.screen_summary(),
             "methods": dict(self.methods),
             "columns": list(self.table.columns),
             "records": records,
         }
 
-
-# ---------------------------------------------------------------------------------------------
-# Step 1: 2x2 cells and expected counts
-# ---------------------------------------------------------------------------------------------
-def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], what: str) -> None:
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{what} is missing column(s) {', '.join(repr(c) for c in missing)}; "
-            f"it needs {', '.join(required)} (found: {', '.join(map(str, frame.columns)) or 'none'})"
-        )
-
-
-def _cells(
-    product: npt.ArrayLike, term: npt.ArrayLike, a: npt.ArrayLike,
-    n_product: npt.ArrayLike, n_term: npt.ArrayLike, n_total: int,
-) -> pd.DataFrame:
-    a_ = np.asarray(a, dtype=np.int64)
-    row = np.asarray(n_product, dtype=np.int64)
-    col = np.asarray(n_term, dtype=np.int64)
-    b = row - a_
-    c = col - a_
-    d = n_total - row - col + a_
-    if np.any(b < 0) or np.any(c < 0) or np.any(d < 0):
-        raise ValueError("inconsistent counts: a cell of a 2x2 table came out negative")
-    table = pd.DataFrame(
-        {
-            "product": np.asarray(product, dtype=object),
-            "term": np.asarray(term, dtype=object),
-            "a": a_, "b": b, "c": c, "d": d,
-            "N": np.full(a_.size, n_total, dtype=np.int64),
-            "E": row.astype(float) * col.astype(float) / float(n_total) if n_total else np.zeros(a_.size),
+    def screen_summary(self, product: str | None = None) -> dict[str, object]:
+        """The primary rule, whether it could be applied, and the signal count it gives."""
+        return {
+            "primary": self.settings.primary_rule,
+            "column": "signal",
+            "applicable": self.screen_applicable,
+            "n_signals": self.n_signals(product),
+            "secondary": self.settings.secondary_rules,
+            "n_eb05_above_ebgm": self.n_eb05_above_ebgm,
+            "text": self.screen,
         }
-    )
-    table["product"] = table["product"].astype(str)
-    table["term"] = table["term"].astype(str)
-    return table.sort_values(["product", "term"], kind="mergesort").reset_index(drop=True)
-
-
-def contingency_from_reports(reports: pd.DataFrame) -> pd.DataFrame:
-    """2x2 cells over distinct reports from a long table ``report_id, product, term``.
-
-    One input row per report, product and term; duplicate rows are counted once. The report is
-    the unit: a report "names P" if any of its rows has product P, and "names T" if any of its
-    rows has term T. For each (product P, term T) named together by at least one report:
-    ``a`` = reports naming P and T, ``b`` = reports naming P but not T, ``c`` = reports naming T
-    but not P, ``d`` = the rest, ``N`` = distinct reports in the whole table
-    (``a + b + c + d = N``, the four cells partition the reports) and ``E = (a+b)(a+c)/N``.
-    A report naming two products and two terms therefore counts for all four combinations,
-    as in report-level FAERS analyses. A row with a missing term (or product) still counts its
-    report in ``N`` and in its product's (term's) margin. Only pairs with ``a ≥ 1`` are
-    produced.
-
-    Returns columns ``product, term, a, b, c, d, N, E`` (integer cells), sorted by product and
-    term. Vectorised: ~1e6 rows take about a second.
-    """
-    _require_columns(reports, REPORT_COLUMNS, "the reports table")
-    if reports["report_id"].isna().any():
-        raise ValueError("the reports table has rows without a report_id")
-    rid, _ = pd.factorize(reports["report_id"], sort=False)
-    pcode, products = pd.factorize(reports["product"], sort=False)
-    tcode, terms = pd.factorize(reports["term"], sort=False)
-    n_total = int(rid.max()) + 1 if rid.size else 0
-
-    codes = pd.DataFrame({"r": rid, "p": pcode, "t": tcode})
-    has_p, has_t = pcode >= 0, tcode >= 0
-    report_product = codes.loc[has_p, ["r", "p"]].drop_duplicates()
-    report_term = codes.loc[has_t, ["r", "t"]].drop_duplicates()
-    n_product = np.bincount(report_product["p"].to_numpy(), minlength=len(products))
-    n_term = np.bincount(report_term["t"].to_numpy(), minlength=len(terms))
-
-    # the report is the unit: a report naming P and T (in any of its rows) counts once for (P, T)
-    triples = report_product.merge(report_term, on="r", how="inner", sort=False)
-    key = triples["p"].to_numpy(np.int64) * max(len(terms), 1) + triples["t"].to_numpy(np.int64)
-    pair_key, a = np.unique(key, return_counts=True)
-    p_idx = pair_key // max(len(terms), 1)
-    t_idx = pair_key % max(len(terms), 1)
-    return _cells(
-        np.asarray(products, dtype=object)[p_idx], np.asarray(terms, dtype=object)[t_idx],
-        a, n_product[p_idx], n_term[t_idx], n_total,
-    )
-
-
-def _whole_counts(series: pd.Series, what: str) -> npt.NDArray[np.int64]:
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-    if np.any(~np.isfinite(values)) or np.any(values < 0) or np.any(values != np.round(values)):
-        raise ValueError(f"{what} must hold non-negative whole numbers")
-    return values.astype(np.int64)
-
-
-def contingency_from_counts(term_counts: pd.DataFrame, product_totals: pd.DataFrame) -> pd.DataFrame:
-    """2x2 cells from aggregated counts (how openFDA ``count`` queries arrive).
-
-    ``term_counts`` has columns ``product, term, n_reports`` (reports of product P mentioning
-    term T) and ``product_totals`` has ``product, n_reports`` (all reports of P). Then
-    ``a = n(P,T)``, ``a + b = total(P)``, ``c = Σ_{P'≠P} n(P',T)``,
-    ``c + d = Σ_{P'≠P} total(P')``, ``N = Σ_P total(P)`` and ``E = (a+b)(a+c)/N``.
-
-    Aggregated counts cannot tell which reports are shared between products: a report naming
-    two products counts once for each, so ``N`` is a count of report-product pairs, not of
-    distinct reports. This is an approximation to the distinct-report table of
-    :func:`contingency_from_reports`, exact when every report names one product.
-
-    Pairs with ``n_reports = 0`` are dropped (zero cells are never scored). Returns columns
-    ``product, term, a, b, c, d, N, E`` sorted by product and term.
-    """
-    _require_columns(term_counts, ("product", "term", "n_reports"), "term_counts")
-    _require_columns(product_totals, ("product", "n_reports"), "product_totals")
-    if product_totals["product"].duplicated().any():
-        dup = product_totals.loc[product_totals["product"].duplicated(), "product"].iloc[0]
-        raise ValueError(f"product_totals lists product {dup!r} more than once")
-    if term_counts[["product", "term"]].duplicated().any():
-        dup = term_counts.loc[term_counts[["product", "term"]].duplicated(), ["product", "term"]].iloc[0]
-        raise ValueError(f"term_counts lists the pair ({dup['product']!r}, {dup['term']!r}) more than once")
-    if term_counts[["product", "term"]].isna().any().any() or product_totals["product"].isna().any():
-        raise ValueError("product and term must not be missing")
-
-    totals = pd.Series(_whole_counts(product_totals["n_reports"], "product_totals.n_reports"),
-                       index=product_totals["product"].to_numpy())
-    counts = term_counts.assign(n_reports=_whole_counts(term_counts["n_reports"], "term_counts.n_reports"))
-    unknown = sorted(set(counts["product"]) - set(totals.index), key=str)
-    if unknown:
-        raise ValueError(f"term_counts has products without a total in product_totals: {unknown[:5]}")
-    n_total = int(totals.sum())
-    term_total = counts.groupby("term", sort=False)["n_reports"].sum()
-    counts = counts[counts["n_reports"] > 0]
-    row = totals.reindex(counts["product"].to_numpy()).to_numpy()
-    if np.any(counts["n_reports"].to_numpy() > row):
-        bad = counts[counts["n_reports"].to_numpy() > row].iloc[0]
-        raise ValueError(
-            f"n_reports for ({bad['product']!r}, {bad['term']!r}) exceeds the product's total reports"
-        )
-    col = term_total.reindex(counts["term"].to_numpy()).to_numpy()
-    return _cells(counts["product"].to_numpy(), counts["term"].to_numpy(),
-                  counts["n_reports"].to_numpy(), row, col, n_total)
 
 
 # ---------------------------------------------------------------------------------------------
-# Step 2: frequentist scores (vectorised, pure)
+# Frequentist scores
 # ---------------------------------------------------------------------------------------------
-def _float_cells(*cells: npt.ArrayLike) -> tuple[FloatArray, ...]:
-    return tuple(np.asarray(x, dtype=float) for x in cells)
-
-
-def haldane_anscombe(
-    a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike, d: npt.ArrayLike
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """Add 0.5 to all four cells of the tables that contain a zero cell, and only those.
-
-    Returns the corrected cells and a boolean array saying where the correction was applied
-    (Haldane 1956; Anscombe 1956).
-    """
-    a_, b_, c_, d_ = _float_cells(a, b, c, d)
-    applied = (a_ == 0) | (b_ == 0) | (c_ == 0) | (d_ == 0)
-    shift = np.where(applied, 0.5, 0.0)
-    return a_ + shift, b_ + shift, c_ + shift, d_ + shift, applied
-
-
-def proportional_reporting_ratio(
-    a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike, d: npt.ArrayLike, z: float = 1.959964
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """PRR = [a/(a+b)]/[c/(c+d)] with its confidence interval exp(ln PRR ± z·SE).
-
-    ``Var(ln PRR) = 1/a − 1/(a+b) + 1/c − 1/(c+d)`` (Evans, Waller & Davis 2001,
-    Pharmacoepidemiol Drug Saf 10:483-486). Cells are used as given: apply
-    :func:`haldane_anscombe` first for tables with a zero cell.
-    """
-    a_, b_, c_, d_ = _float_cells(a, b, c, d)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        prr = (a_ / (a_ + b_)) / (c_ / (c_ + d_))
-        se = np.sqrt(1 / a_ - 1 / (a_ + b_) + 1 / c_ - 1 / (c_ + d_))
-        return prr, prr * np.exp(-z * se), prr * np.exp(z * se)
-
-
-def reporting_odds_ratio(
-    a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike, d: npt.ArrayLike, z: float = 1.959964
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """ROR = ad/bc with Woolf's confidence interval exp(ln ROR ± z·SE).
-
-    ``Var(ln ROR) = 1/a + 1/b + 1/c + 1/d`` (Woolf 1955; van Puijenbroek et al. 2002,
-    Pharmacoepidemiol Drug Saf 11:3-10). Apply :func:`haldane_anscombe` first for zero cells.
-    """
-    a_, b_, c_, d_ = _float_cells(a, b, c, d)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ror = (a_ * d_) / (b_ * c_)
-        se = np.sqrt(1 / a_ + 1 / b_ + 1 / c_ + 1 / d_)
-        return ror, ror * np.exp(-z * se), ror * np.exp(z * se)
-
-
-def yates_chi_square(
-    a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike, d: npt.ArrayLike
-) -> FloatArray:
-    """Yates-corrected χ² (1 df) of the 2x2 table.
-
-    ``χ² = N·max(|ad − bc| − N/2, 0)² / [(a+b)(c+d)(a+c)(b+d)]``; the ``max`` stops the
-    correction at the expected counts, as ``scipy.stats.chi2_contingency(correction=True)``
-    does. A table with an empty margin has no χ² (NaN).
-    """
-    a_, b_, c_, d_ = _float_cells(a, b, c, d)
-    n = a_ + b_ + c_ + d_
-    with np.errstate(divide="ignore", invalid="ignore"):
-        num = n * np.maximum(np.abs(a_ * d_ - b_ * c_) - n / 2, 0.0) ** 2
-        den = (a_ + b_) * (c_ + d_) * (a_ + c_) * (b_ + d_)
-        return np.where(den > 0, num / den, np.nan)
-
-
-def information_component(a: npt.ArrayLike, expected: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """WHO-UMC shrinkage information component and its approximate lower 95 % credibility bound.
-
-    ``IC = log2((a + 0.5)/(E + 0.5))`` and
-    ``IC025 ≈ IC − 3.3·(a + 0.5)^(−1/2) − 2·(a + 0.5)^(−3/2)`` (Norén, Hopstadius & Bate 2013,
-    Stat Methods Med Res 22:57-69).
-    """
-    a_, e_ = _float_cells(a, expected)
-    ic = np.log2((a_ + 0.5) / (e_ + 0.5))
-    return ic, ic - 3.3 * (a_ + 0.5) ** -0.5 - 2.0 * (a_ + 0.5) ** -1.5
-
-
-def information_component_bcpnn(
-    a: npt.ArrayLike, n_product: npt.ArrayLike, n_term: npt.ArrayLike, n_total: npt.ArrayLike
-) -> tuple[FloatArray, FloatArray]:
-    """BCPNN posterior expectation and variance of the IC (Gould 2003; Norén et al. 2006).
-
-    With ``p1 = 1 + (a+b)``, ``p2 = 1 + N − (a+b)``, ``q1 = 1 + (a+c)``, ``q2 = 1 + N − (a+c)``,
-    ``r1 = 1 + a`` and ``r2 = N − a − 1 + (N + 2)²/(p1·q1)``::
-
-        E[IC]   = [ψ(r1) − ψ(r1 + r2) − (ψ(p1) − ψ(p1 + p2) + ψ(q1) − ψ(q1 + q2))] / ln 2
-        Var[IC] = [ψ'(r1) − ψ'(r1 + r2) + ψ'(p1) − ψ'(p1 + p2) + ψ'(q1) − ψ'(q1 + q2)] / (ln 2)²
-
-    (Gould AL 2003, Pharmacoepidemiol Drug Saf 12:559-574). Differs from the shrinkage IC of
-    :func:`information_component` at small ``a``; not used for the ``IC`` column.
-    """
-    a_, row, col, n = _float_cells(a, n_product, n_term, n_total)
-    p1, p2 = 1 + row, 1 + n - row
-    q1, q2 = 1 + col, 1 + n - col
-    r1 = 1 + a_
-    r2 = n - a_ - 1 + (n + 2) ** 2 / (p1 * q1)
-    psi, tri = special.digamma, lambda x: special.polygamma(1, x)
-    mean = (psi(r1) - psi(r1 + r2) - (psi(p1) - psi(p1 + p2) + psi(q1) - psi(q1 + q2))) / np.log(2)
-    var = (tri(r1) - tri(r1 + r2) + tri(p1) - tri(p1 + p2) + tri(q1) - tri(q1 + q2)) / np.log(2) ** 2
-    return mean, var
-
-
 def _check_table(table: pd.DataFrame) -> None:
-    _require_columns(table, CONTINGENCY_COLUMNS, "the contingency table")
+    require_columns(table, CONTINGENCY_COLUMNS, "the contingency table")
     if len(table) and (table["a"] < 1).any():
         raise ValueError("the table has pairs with a = 0: zero cells are never scored")
 
@@ -461,7 +303,7 @@ def frequentist_scores(table: pd.DataFrame, settings: SignalSettings | None = No
 
 
 # ---------------------------------------------------------------------------------------------
-# Steps 3-5: prior fit, posterior scores, the whole table
+# Prior, posterior, screen
 # ---------------------------------------------------------------------------------------------
 def _fit_for(table: pd.DataFrame, settings: SignalSettings) -> PriorFit | PriorFitNotPossible:
     return fit_prior(
@@ -476,50 +318,104 @@ def _fit_for(table: pd.DataFrame, settings: SignalSettings) -> PriorFit | PriorF
     )
 
 
+def _sorted_by_pair(table: pd.DataFrame) -> bool:
+    p, t = table["product"].to_numpy(), table["term"].to_numpy()
+    if len(p) < 2:
+        return True
+    return bool(np.all((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (t[1:] > t[:-1]))))
+
+
+class _Steps:
+    """Times the steps and reports each through ``progress`` (a line per step), if given."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.started = time.perf_counter()
+
+    def done(self, what: str) -> None:
+        now = time.perf_counter()
+        if self.progress is not None:
+            self.progress(f"{what} ({now - self.started:.1f} s)")
+        self.started = now
+
+
 def score_table(
     table: pd.DataFrame,
     *,
     settings: SignalSettings | None = None,
-    prior: PriorFit | PriorFitNotPossible | None = None,
+    prior: PriorFit | PriorFitNotPossible | PriorChoice | None = None,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Score every pair of a contingency table (from ``contingency_from_*``).
 
     Columns, in this order: ``product, term, a, b, c, d, E, PRR, PRR_lo, PRR_hi, chi2_yates,
     ROR, ROR_lo, ROR_hi, IC, IC025, EBGM, EB05, EB95`` then ``N, haldane, evans_signal,
-    eb05_signal`` (EB05 ≥ ``settings.eb05_threshold``). The GPS prior is fitted on the table's
-    pairs unless ``prior`` is given; when the fit is not possible EBGM/EB05/EB95 are NaN.
-    Rows are sorted by product and term.
+    eb05_signal, ic025_signal, signal``. ``eb05_signal``: EB05 ≥ ``settings.eb05_threshold`` and
+    EB05 ≤ EBGM; ``ic025_signal``: IC025 > ``settings.ic025_threshold``; ``signal``: the primary
+    screen's flag. The GPS prior is fitted on the table's pairs unless ``prior`` (a fit or a
+    choice) is given; the prior actually used follows :func:`cer_lib.analysis.ebgm.choose_prior`,
+    and without one EBGM/EB05/EB95 are NaN. Rows are sorted by product and term.
     """
     settings = settings or SignalSettings()
     _check_table(table)
-    table = table.sort_values(["product", "term"], kind="mergesort").reset_index(drop=True)
+    steps = _Steps(progress)
+    if not _sorted_by_pair(table):
+        table = table.sort_values(["product", "term"], kind="mergesort")
+    table = table.reset_index(drop=True)
     scores = frequentist_scores(table, settings)
-    fit = prior if prior is not None else _fit_for(table, settings)
-    if isinstance(fit, PriorFit) and len(table):
-        posterior = posterior_scores(table["a"].to_numpy(float), table["E"].to_numpy(float), fit.prior)
+    steps.done(f"PRR, ROR, chi-square, IC for {len(table):,} pairs")
+    if not isinstance(prior, PriorChoice):
+        fit = prior if prior is not None else _fit_for(table, settings)
+        if prior is None:
+            steps.done(_fit_line(fit))
+        prior = choose_prior(fit, settings.prior_fallback)
+    if prior.prior is not None and len(table):
+        posterior = posterior_scores(table["a"].to_numpy(float), table["E"].to_numpy(float), prior.prior)
         eb = posterior[["EBGM", "EB05", "EB95"]].set_index(table.index)
+        steps.done(f"EBGM, EB05, EB95 for {len(table):,} pairs ({prior.source} prior)")
     else:
         eb = pd.DataFrame({k: np.full(len(table), np.nan) for k in ("EBGM", "EB05", "EB95")}, index=table.index)
     out = pd.concat([table[["product", "term", "a", "b", "c", "d", "E"]], scores, eb, table[["N"]]], axis=1)
-    out["eb05_signal"] = (out["EB05"] >= settings.eb05_threshold).fillna(False).astype(bool)
+    with np.errstate(invalid="ignore"):
+        out["eb05_signal"] = ((out["EB05"] >= settings.eb05_threshold) & (out["EB05"] <= out["EBGM"])).to_numpy(bool)
+        out["ic025_signal"] = (out["IC025"] > settings.ic025_threshold).to_numpy(bool)
+    out["signal"] = out["eb05_signal" if settings.primary_screen == "EB05" else "ic025_signal"]
     return out[list(SCORE_COLUMNS) + list(EXTRA_COLUMNS)]
 
 
+def _fit_line(fit: PriorFit | PriorFitNotPossible) -> str:
+    if isinstance(fit, PriorFitNotPossible):
+        return f"prior fit not possible: {fit.reason}"
+    state = "converged" if fit.converged else "at the boundary" if fit.at_boundary else "not converged"
+    return (f"prior fit on {fit.n_pairs:,} pairs ({fit.n_points:,} points), {fit.n_starts} starts, "
+            f"{fit.n_at_optimum} at the best optimum, {state}" + (" (alpha2 -> 0 limit)" if fit.limit else ""))
+
+
+def _prior_text(prior: PriorChoice) -> str:
+    if prior.prior is None:
+        return f"EBGM, EB05 and EB95 are not computed (not estimable): {prior.reason}."
+    p = prior.prior
+    theta = (f"alpha1 = {p.alpha1:.4g}, beta1 = {p.beta1:.4g}, alpha2 = {p.alpha2:.4g}, beta2 = {p.beta2:.4g}, "
+             + (f"P -> 0 with P/alpha2 -> {p.limit_ratio:.4g}" if p.is_limit else f"P = {p.p:.4g}"))
+    return f"Prior used ({prior.source}): {theta}; {prior.reason}."
+
+
 def _method_text(
-    settings: SignalSettings, fit: PriorFit | PriorFitNotPossible, data_description: str
+    settings: SignalSettings, fit: PriorFit | PriorFitNotPossible, prior: PriorChoice,
+    data_description: str, expected_counts: str,
 ) -> dict[str, str]:
     methods = {
         "contingency": (
             f"Counts: {data_description} For each product P and term T, a = reports with P and T, "
             "b = reports with P without T, c = reports with T without P, d = the other reports, "
-            "N = a + b + c + d and the expected count E = (a+b)(a+c)/N. Only pairs with a >= 1 are "
+            f"N = a + b + c + d and the expected count {expected_counts}. Only pairs with a >= 1 are "
             "scored. Public adverse-event reports are numerators only: the scores measure "
             "disproportionate reporting, not incidence or causation."
         ),
         "PRR": (
             "Proportional reporting ratio PRR = [a/(a+b)]/[c/(c+d)] with a 95% confidence interval "
             f"exp(ln PRR +/- {settings.z}*SE), Var(ln PRR) = 1/a - 1/(a+b) + 1/c - 1/(c+d), and the "
-            "Yates-corrected chi-square of the 2x2 table (1 df). Signal by the Evans/MHRA rule: "
+            "Yates-corrected chi-square of the 2x2 table (1 df). Secondary flag by the Evans/MHRA rule: "
             f"PRR >= {settings.prr_threshold:g}, chi-square >= {settings.chi2_threshold:g} and "
             f"a >= {settings.min_cases} (Evans, Waller & Davis 2001, Pharmacoepidemiol Drug Saf "
             "10:483-486). Tables with a zero cell get +0.5 on all four cells (Haldane-Anscombe) for "
@@ -536,7 +432,8 @@ def _method_text(
         "each component's negative binomial truncated at N* separately, as openEBGM does "
         "(Canida & Ihrie 2017, R Journal 9:499-519)"
         if settings.truncation == "per-component"
-        else "the mixture truncated at N* as a whole (the conditional likelihood given a >= N*)"
+        else "the mixture truncated at N* as a whole (the conditional likelihood given a >= N*, whose "
+        "mixture weight is the prior weight the posterior uses)"
     )
     gps = (
         "Empirical Bayes geometric mean (DuMouchel 1999, Am Stat 53:177-190): a two-gamma mixture "
@@ -544,30 +441,38 @@ def _method_text(
         "n ~ Poisson(lambda*E), so n is marginally a mixture of negative binomials. The prior is "
         f"fitted by maximum likelihood over the pairs with a >= N* = {settings.n_star}, "
         + truncation_text
+        + f", when there are at least {settings.min_pairs_for_prior} such pairs"
     )
     if isinstance(fit, PriorFit):
-        p = fit.prior
         gps += (
             f"; {fit.n_pairs} pairs"
             + (f" squashed to {fit.n_points} weighted points (DuMouchel & Pregibon 2001)" if fit.squashed else "")
-            + f", {fit.n_starts} starting points, {fit.n_converged} converged"
-            + f", estimates alpha1 = {p.alpha1:.4g}, beta1 = {p.beta1:.4g}, alpha2 = {p.alpha2:.4g}, "
-            + f"beta2 = {p.beta2:.4g}, P = {p.p:.4g}"
-            + (
-                " (a parameter is at the edge of its search range: the likelihood's maximum is a "
-                "limit, not an interior point; treat EBGM with caution)"
-                if fit.at_boundary
-                else ""
-                if fit.converged
-                else " (the optimiser did not report convergence: treat EBGM with caution)"
-            )
-            + ". EBGM = exp(E[ln lambda | a]) and EB05/EB95 are the 5% and 95% points of the posterior "
-            f"gamma mixture; screening threshold EB05 >= {settings.eb05_threshold:g}."
+            + f", {fit.n_starts} starting points (DuMouchel's 1999 estimates, openEBGM's, seeded random ones), "
+            + f"{fit.n_converged} converged, {fit.n_at_optimum} reached the best likelihood; the log-likelihoods "
+            + f"of the starts spread over {fit.neg_log_likelihood_spread:.3g}"
+            + (f". The maximum is the limit alpha2 -> 0: {fit.limit}" if fit.limit else "")
+            + (". A parameter is at the edge of its search range (a degenerate fit)" if fit.at_boundary else "")
+            + (". The optimiser did not converge" if not fit.converged and not fit.at_boundary else "")
         )
     else:
-        gps += f". Not computed for these data: {fit.reason}."
+        gps += f". Not fitted: {fit.reason}"
+    gps += ". " + _prior_text(prior)
+    if prior.prior is not None:
+        gps += (" EBGM = exp(E[ln lambda | a]) and EB05/EB95 are the 5% and 95% points of the posterior "
+                f"gamma mixture; EB05 flag: EB05 >= {settings.eb05_threshold:g} and EB05 <= EBGM.")
+    else:
+        gps += " Not computed for these data."
     methods["EBGM"] = gps
     return methods
+
+
+def _screen_text(settings: SignalSettings) -> str:
+    return (
+        f"Primary screen, fixed before the analysis: {settings.primary_rule} (column 'signal'); the "
+        "signal counts reported follow this rule only. Secondary, shown for each pair but not counted: "
+        + "; ".join(settings.secondary_rules)
+        + ". A pair whose EB05 exceeds its EBGM (a two-humped posterior) is never flagged by EB05."
+    )
 
 
 def detect_signals(
@@ -576,56 +481,30 @@ def detect_signals(
     settings: SignalSettings | None = None,
     data_description: str = "distinct reports.",
     product_of_interest: str | None = None,
+    expected_counts: str = "E = (a+b)(a+c)/N (not stratified)",
+    progress: Progress | None = None,
 ) -> SignalResult:
-    """Fit the prior, score the table and return it with the fit, the settings and the methods."""
+    """Fit the prior, score the table and return it with the fit, the prior used, the settings and the methods."""
     settings = settings or SignalSettings()
     _check_table(table)
+    steps = _Steps(progress)
     fit = _fit_for(table, settings)
-    scored = score_table(table, settings=settings, prior=fit)
+    steps.done(_fit_line(fit))
+    prior = choose_prior(fit, settings.prior_fallback)
+    scored = score_table(table, settings=settings, prior=prior, progress=progress)
     n_reports = int(table["N"].iloc[0]) if len(table) else 0
     return SignalResult(
         table=scored,
         prior_fit=fit,
         settings=settings,
-        methods=_method_text(settings, fit, data_description),
+        methods=_method_text(settings, fit, prior, data_description, expected_counts),
         data_description=data_description,
         product_of_interest=product_of_interest,
         n_reports=n_reports,
+        prior=prior,
+        screen=_screen_text(settings),
+        expected_counts=expected_counts,
     )
-
-
-def _read_reports_csv(path: Path) -> pd.DataFrame:
-    try:
-        reports = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path} is empty: expected a CSV with columns {', '.join(REPORT_COLUMNS)}") from None
-    _require_columns(reports, REPORT_COLUMNS, str(path))
-    if reports.empty:
-        raise ValueError(f"{path} has a header but no rows")
-    return reports
-
-
-def signals_csv(
-    reports_path: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
-    settings: SignalSettings | None = None,
-) -> SignalResult:
-    """Score a CSV of ``report_id,product,term`` rows and write one row per (product, term).
-
-    The output CSV has the columns of :func:`score_table` (the first 19 exactly
-    :data:`SCORE_COLUMNS`), sorted by product and term, written atomically. Raises
-    ``ValueError`` naming the missing columns, or saying the file is empty.
-    """
-    reports_path, out_path = Path(reports_path), Path(out_path)
-    reports = _read_reports_csv(reports_path)
-    table = contingency_from_reports(reports)
-    result = detect_signals(
-        table,
-        settings=settings,
-        data_description=f"distinct reports (report_id) in {reports_path.name}.",
-    )
-    write_text_atomic(out_path, result.table.to_csv(index=False))
-    return result
 
 
 def score_device_problems(
@@ -633,22 +512,35 @@ def score_device_problems(
     product_totals: pd.DataFrame,
     device_code: str,
     settings: SignalSettings | None = None,
+    *,
+    stratified: bool = False,
+    row_totals: str = "all reports of the product code",
 ) -> SignalResult:
     """Score device-problem terms of a product-code family from aggregated counts.
 
     Every pair of the family is scored, so the GPS prior is fitted on the whole family; the
     caller keeps the rows of ``device_code`` (``result.for_product(device_code)``). Counts are
-    aggregated (see :func:`contingency_from_counts`): N counts report-product pairs.
+    aggregated (see :func:`contingency_from_counts`): N counts report-product pairs. With
+    ``stratified`` both tables carry a ``stratum`` (year) column and E is stratified by it.
+    ``row_totals`` says in words what ``product_totals`` counts (for the methods text).
     """
     if device_code not in set(product_totals.get("product", pd.Series(dtype=object))):
         raise ValueError(f"device code {device_code!r} is not in product_totals")
-    table = contingency_from_counts(term_counts, product_totals)
+    table = contingency_from_counts(term_counts, product_totals, stratified=stratified)
+    expected = (
+        "E = sum over years s of (a+b)_s (a+c)_s / N_s, stratified by year received (openEBGM-style): "
+        "a change of coding practice over the calendar does not make a product look disproportionate in "
+        "E, IC, EBGM and the primary screen; the cells a, b, c, d and with them PRR, ROR and chi-square "
+        "are pooled over the years"
+        if stratified else "E = (a+b)(a+c)/N (not stratified by year)"
+    )
     return detect_signals(
         table,
         settings=settings,
         data_description=(
             "aggregated report counts per product code and problem term (a report naming two "
-            "products counts for both, so N counts report-product pairs)."
+            f"products counts for both, so N counts report-product pairs); row totals a + b: {row_totals}."
         ),
         product_of_interest=device_code,
+        expected_counts=expected,
     )

@@ -110,6 +110,8 @@ class AnalysisResults:
             "forecast": _forecast_view(self.forecast),
             "problems": _problems_view(self.problems) | {"truncated": self.problem_counts_truncated},
             "signals": _signals_view(self.signals, self.signals_unavailable, self.code, self.comparators),
+            # the headline signal count follows the primary screen (book and report summaries read it)
+            "headline": {"n_signals": _count_signals(self.signals, self.code) if self.signals else None},
             "figures": [f.to_dict() for f in self.figures],
             "details": {  # the typed results in full, for auditors
                 "series": self.series.to_dict(),
@@ -130,7 +132,7 @@ class AnalysisResults:
             ("trend-reporting verdict", verdict.verdict),
             ("change points (PELT)", ", ".join(str(c.date) for c in self.changes.change_points) or "none"),
             ("forecast", self.forecast.status + (f": {self.forecast.warning}" if self.forecast.warning else "")),
-            ("signals (Evans or EB05 rule)", str(_count_signals(self.signals, self.code))),
+            (f"signals ({_primary_rule(self.signals)}, the primary screen)", str(_count_signals(self.signals, self.code))),
         ]
         table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
         images = ""
@@ -284,10 +286,18 @@ def _family_share(totals: pd.DataFrame, device: str, series: MonthlySeries, alph
 def _signals(
     problem_counts: pd.DataFrame, totals: pd.DataFrame, device: str, comparators: list[str], settings: Any
 ) -> tuple[dict[str, SignalResult], str | None]:
-    """Disproportionality of the device's problem terms against the comparator product codes."""
+    """Disproportionality of the device's problem terms against the comparator product codes.
+
+    Per problem type (device, patient): the family's term counts and row totals, the row totals
+    counting the reports that carry a problem code of that type when ``report_totals`` has them
+    (a ``problem_type`` column), else all reports; expected counts stratified by year when
+    every product of the family has per-year term counts and per-year totals (and
+    ``stratify_by_year``), else unstratified. The methods text of each result says which.
+    """
     if not comparators:
         return {}, "no comparator product codes (none share the device's regulation number, or the code has no classification)"
-    family_totals = totals[totals["period"] == "all"].rename(columns={"product_code": "product"})[["product", "n_reports"]]
+    all_reports = _row_totals(totals, None)
+    family_totals = all_reports[all_reports["period"] == "all"][["product", "n_reports"]]
     family_totals = family_totals[family_totals["n_reports"] > 0].drop_duplicates("product")
     if device not in set(family_totals["product"]):
         return {}, "the device has no reports in the window"
@@ -295,25 +305,65 @@ def _signals(
         return {}, f"none of the {len(comparators)} comparator product codes has reports in the window"
     signal_settings = SignalSettings(
         n_star=settings.n_star, prr_threshold=settings.prr_threshold, chi2_threshold=settings.chi2_threshold,
-        min_cases=settings.min_a, eb05_threshold=settings.eb05_threshold,
+        min_cases=settings.min_a, eb05_threshold=settings.eb05_threshold, ic025_threshold=settings.ic025_threshold,
+        primary_screen=settings.primary_screen, min_pairs_for_prior=settings.min_pairs_for_prior,
+        prior_fallback=settings.prior_fallback, truncation=settings.truncation,
     )
+    family = set(family_totals["product"])
     results = {}
     for problem_type in ("device", "patient"):
-        rows = problem_counts[problem_counts["problem_type"] == problem_type]
-        # The device's terms come per year (each report falls in one year, so the sum is exact);
-        # the comparators' terms come for the whole window.
-        device_rows = rows[(rows["product_code"] == device) & (rows["period"] != "all")]
-        comparator_rows = rows[(rows["product_code"] != device) & (rows["period"] == "all")]
-        term_counts = (
-            pd.concat([device_rows, comparator_rows])
-            .groupby(["product_code", "term"], as_index=False)["n_reports"].sum()
-            .rename(columns={"product_code": "product"})
-        )
-        term_counts = term_counts[term_counts["product"].isin(family_totals["product"])]
-        if term_counts.empty or device not in set(term_counts["product"]):
+        rows = problem_counts[problem_counts["problem_type"] == problem_type].rename(columns={"product_code": "product"})
+        rows = rows[rows["product"].isin(family)]
+        if rows.empty or device not in set(rows["product"]):
             continue
-        results[problem_type] = score_device_problems(term_counts, family_totals, device, signal_settings)
+        coded = _row_totals(totals, problem_type)
+        row_totals = coded if not coded.empty else all_reports
+        row_words = (f"reports of the product code carrying a {problem_type} problem code" if not coded.empty
+                     else "all reports of the product code (no totals of reports with a coded problem were collected)")
+        yearly_counts = rows[rows["period"] != "all"]
+        yearly_totals = row_totals[(row_totals["period"] != "all") & row_totals["product"].isin(family)]
+        stratify = settings.stratify_by_year and _every_product_has_years(rows, yearly_totals, family)
+        if stratify:
+            term_counts = yearly_counts.rename(columns={"period": "stratum"})[["product", "term", "stratum", "n_reports"]]
+            product_totals = yearly_totals.rename(columns={"period": "stratum"})[["product", "stratum", "n_reports"]]
+        else:
+            # the device's terms per year (each report falls in one year, so the sum is exact);
+            # products without per-year counts (the comparators, as collected today) for the whole window
+            per_year = set(yearly_counts["product"])
+            chosen = rows[((rows["period"] != "all") & rows["product"].isin(per_year))
+                          | ((rows["period"] == "all") & ~rows["product"].isin(per_year))]
+            term_counts = chosen.groupby(["product", "term"], as_index=False)["n_reports"].sum()
+            whole = row_totals[row_totals["period"] == "all"][["product", "n_reports"]].drop_duplicates("product")
+            product_totals = whole[whole["product"].isin(family)]
+            if device not in set(product_totals["product"]):
+                continue
+        results[problem_type] = score_device_problems(
+            term_counts, product_totals, device, signal_settings, stratified=stratify, row_totals=row_words)
     return results, None if results else "no problem terms were coded for the device's reports"
+
+
+def _row_totals(totals: pd.DataFrame, problem_type: str | None) -> pd.DataFrame:
+    """``product, period, n_reports`` of all reports (None) or of those coding a problem of the type."""
+    frame = totals.rename(columns={"product_code": "product"})
+    if "problem_type" in frame.columns:
+        kind = frame["problem_type"].fillna("all").replace("", "all")
+        frame = frame[kind == (problem_type or "all")]
+    elif problem_type is not None:
+        return frame.iloc[0:0][["product", "period", "n_reports"]]
+    return frame[["product", "period", "n_reports"]]
+
+
+def _every_product_has_years(rows: pd.DataFrame, totals: pd.DataFrame, family: set[str]) -> bool:
+    """Per-year data for the whole family: no product's term counts come only for the whole window,
+    every product has per-year totals, and every (product, year) with term counts has a total."""
+    yearly = rows[rows["period"] != "all"]
+    if yearly.empty or set(rows["product"]) - set(yearly["product"]):
+        return False
+    years = totals[totals["period"] != "all"]
+    if family - set(years["product"]):
+        return False
+    needed = set(yearly[["product", "period"]].itertuples(index=False, name=None))
+    return needed <= set(years[["product", "period"]].itertuples(index=False, name=None))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -513,20 +563,40 @@ def _signals_view(signals: dict[str, SignalResult], unavailable: str | None, dev
     for problem_type, result in signals.items():
         for record in result.for_product(device).to_dict(orient="records"):
             rows.append({"problem_type": problem_type, **record})
+    applicable = all(r.screen_applicable for r in signals.values())
     return {
         "status": "ok",
         "reason": None,
-        "method": "\n\n".join(first.methods.values()),
+        "method": "\n\n".join([*first.methods.values(), first.screen]),
         "methods": first.methods,
         "ic_definition": first.ic_definition,
         "data_description": first.data_description,
         "device": device,
         "comparators": comparators,
+        "primary_screen": {
+            "rule": first.settings.primary_rule,
+            "column": "signal",
+            "applicable": applicable,
+            "n_signals": _count_signals(signals, device),
+            "n_signals_by_problem_type": {t: r.n_signals(device) for t, r in signals.items()},
+            "secondary": first.settings.secondary_rules,
+            "text": first.screen,
+        },
+        "expected_counts": {t: r.expected_counts for t, r in signals.items()},
+        "row_totals": {t: r.data_description for t, r in signals.items()},
         "prior": {t: r.prior_fit.to_dict() for t, r in signals.items()},
+        "prior_used": {t: r.prior.to_dict() if r.prior else None for t, r in signals.items()},
         "n_pairs": {t: len(r.table) for t, r in signals.items()},
         "rows": rows,
     }
 
 
-def _count_signals(signals: dict[str, SignalResult], device: str) -> int:
-    return sum(int((r.for_product(device)["evans_signal"] | r.for_product(device)["eb05_signal"]).sum()) for r in signals.values())
+def _count_signals(signals: dict[str, SignalResult], device: str) -> int | None:
+    """The device's pairs flagged by the primary screen; None when it could not be applied."""
+    counts = [r.n_signals(device) for r in signals.values()]
+    return None if any(c is None for c in counts) else sum(counts)  # type: ignore[misc]
+
+
+def _primary_rule(signals: dict[str, SignalResult]) -> str:
+    return next(iter(signals.values())).settings.primary_rule if signals else "no screen"
+

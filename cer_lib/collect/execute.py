@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 from ..errors import CerError, MirrorError, SourceError, SourceUnavailable
 from ..sources.base import Match, Query, SearchResult, Source, SourceStatus
-from ..sources.openfda import render_search
+from ..names import match_key
+from ..sources.openfda import search_text
 from .plan import CollectPlan, Count, EudamedLookup, LookupByRecords, Search, SourcePlan, Step, Total, TotalKey
 
 __all__ = ["Collected", "Executor", "Progress"]
@@ -146,7 +147,7 @@ class Executor:
                 answers.totals[request.key] = n
                 self.collected.totals.append({
                     "scope": request.scope, "product_code": request.product_code, "period": request.period,
-                    "n_reports": n, "endpoint": request.endpoint, "search": render_search(request.query)})
+                    "n_reports": n, "endpoint": request.endpoint, "search": search_text(request.query)})
             elif isinstance(request, Count):
                 self._count(plan, request, answers)
             elif isinstance(request, Search) and not answers.empty(request.unless_empty):
@@ -162,7 +163,7 @@ class Executor:
             result = self.source.count(request.endpoint, request.query, request.field, limit=request.limit)
             rows, truncated, last = result.rows, result.truncated, result.last_updated
         line = {
-            "name": plan.source, "endpoint": request.endpoint, "search": render_search(request.query),
+            "name": plan.source, "endpoint": request.endpoint, "search": search_text(request.query),
             "field": request.field, "scope": request.scope, "product_code": request.product_code,
             "period": request.period, "event_type": request.event_type, "start": request.span[0].isoformat(),
             "end": request.span[1].isoformat(), "limit": request.limit, "truncated": truncated, "rows": rows,
@@ -178,7 +179,7 @@ class Executor:
         self._status(plan.source, "ok" if result.records else "empty",
                      f"{result.total:,} matching records, the first {len(result.records):,} kept" if truncated else None,
                      last_updated=result.last_updated, total=result.total, fetched=len(result.records), truncated=truncated,
-                     details={"search": render_search(result.query), "cap": search.limit, **plan.details})
+                     details={"search": search_text(result.query), "cap": search.limit, **plan.details})
 
     def _series_status(self, plan: SourcePlan, answers: _Answers) -> None:
         headline = next(r for r in plan.requests if isinstance(r, Total))
@@ -217,7 +218,7 @@ class Executor:
         def run() -> None:
             for i in range(0, len(values), lookup.batch):
                 query = Query((Match(lookup.field, tuple(values[i:i + lookup.batch]), exact=False),))
-                searches.append(render_search(query))
+                searches.append(search_text(query))
                 result = self.source.search(lookup.endpoint, query, limit=lookup.limit)
                 found.extend(result.records)
                 sums["total"] += result.total
@@ -234,9 +235,8 @@ class Executor:
     def _eudamed_targets(self, lookup: EudamedLookup, cap: int | None) -> tuple[str, list[str], Callable[[dict[str, Any]], bool]]:
         """(rule, look-ups, record filter) for the device's EUDAMED records."""
         if lookup.trade_name is not None:
-            wanted = lookup.trade_name.strip().casefold()
-            return (lookup.rule, [f"tradeName={lookup.trade_name}"],
-                    lambda r: str(r.get("tradeName") or "").strip().casefold() == wanted)
+            wanted = match_key(lookup.trade_name)
+            return (lookup.rule, [f"tradeName={wanted}"], lambda r: match_key(str(r.get("tradeName") or "")) == wanted)
         dis = list(lookup.dis)
         for record in self.collected.records.get(lookup.dis_from or "", []):
             for ident in record.get("identifiers") or []:

@@ -6,11 +6,18 @@ Resolution (asked of the run's `Source` before anything else):
   code of the record whose identifiers include the DI;
 - a product code is looked up in ``device/classification``; its comparators are the other product
   codes with the same regulation number, sorted by code, at most ``methods.signals.max_comparators``;
-- a brand has no product code, hence no classification and no comparators.
+- a brand has no product code, hence no classification and no comparators. It is resolved to the
+  way the data write it (`BrandMatch`): the device events in the window whose ``device.brand_name``
+  has the brand's words (an analysed phrase search) are counted by ``device.brand_name.exact``; the
+  values whose normalised form (`cer_lib.names.match_key`: case, ``® ™ ©``, surrounding punctuation,
+  repeated spaces) equals the brand's are its variants, the others are other brands that share its
+  words. The events searched are those with one of the variants (``.exact``); when openFDA's search
+  syntax cannot carry a variant (``&``, ``®``, ...), those with the brand's words less those with one
+  of the other brands, which selects the same reports.
 
 The collect plan (`DeviceProfile.plan`), for the sources of the ``device`` family:
 
-- device events: ``device.device_report_product_code`` (exact), or ``device.brand_name`` (exact) for a
+- device events: ``device.device_report_product_code`` (exact), or the brand's `BrandMatch` for a
   brand, and ``date_received`` in the window: report totals for the window and per calendar year;
   day counts of ``date_received`` per window chunk of at most `CHUNK_DAYS` days, for all reports and
   each of Death, Injury, Malfunction; ``date_of_event`` for all reports over the same chunks; per
@@ -23,12 +30,13 @@ The collect plan (`DeviceProfile.plan`), for the sources of the ``device`` famil
 - 510(k), PMA, UDI and registration records of the product code;
 - EUDAMED: device records whose ``primaryDi`` is the UDI-DI (kind udi_di) or one of the primary
   UDI-DIs of the product code's GUDID records (the GS1 DI is the same in both databases; at most
-  `EUDAMED_MAX_LOOKUPS` look-ups online), or whose trade name is the brand. Vigilance data are not public.
+  `EUDAMED_MAX_LOOKUPS` look-ups online), or whose trade name has the brand's normalised form. Vigilance
+  data are not public.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -47,13 +55,14 @@ from ..collect.plan import (
     window_years,
 )
 from ..errors import CodeError
+from ..names import classify_terms, word_phrase
 from ..params import Parameters
 from ..report import facts as F
 from ..report.meddev import MEDDEV_A9
 from ..runfolder import CollectedInputs, Comparator, Resolution, RunFileModel
 from ..settings import Settings
 from ..sources.base import DateRange, Match, Query, Source, SourceStatus
-from ..sources.openfda import render_search
+from ..sources.openfda import render_search, search_text, unsendable_characters
 from ..sources.registry import SourceSpec, source_spec
 from ..tables import device as device_tables
 from ..tables.schemas import TABLE_NAMES
@@ -68,7 +77,35 @@ ENFORCEMENT_BATCH = 50  # recall numbers OR-ed per enforcement search
 RESOLVING = ("device_classification",)  # asked while resolving the code, not planned
 WITHOUT_PRODUCT_CODE = ("device_event", "eudamed")  # the sources a brand (no product code) can still ask
 PRODUCT_CODE_FIELD = {"device_udi": "product_codes.code", "device_registrationlisting": "products.product_code"}
+BRAND_FIELD = "device.brand_name"
+BRAND_TERMS = 1000  # distinct brand names counted per brand resolution (openFDA's count limit)
 _FLAG = {"Y": True, "N": False}
+
+
+class NameVariant(RunFileModel):
+    value: str
+    records: int
+
+
+class BrandMatch(RunFileModel):
+    """How a brand's device events are found (``collected/resolution.json`` → ``brand``)."""
+
+    typed: str  # the brand as given
+    normalised: str  # its normalised form (`cer_lib.names.match_key`)
+    field: str
+    words: str  # the analysed phrase that finds how the data write it
+    variants: list[NameVariant]  # values of the field with the brand's normalised form, reports in the window
+    others: list[NameVariant]  # values that share its words but are other brands
+    mode: Literal["variants", "words less others"]
+    rule: str
+
+    def clauses(self) -> tuple[Match, ...]:
+        """The query clauses that select the brand's events (with any date clause AND-ed by the caller)."""
+        if self.mode == "variants":
+            return (Match(self.field, tuple(v.value for v in self.variants) or (self.normalised,), exact=True),)
+        words = Match(self.field, (self.words,), exact=False)
+        others = tuple(v.value for v in self.others)
+        return (words, Match(self.field, others, exact=True, negate=True)) if others else (words,)
 
 
 class UdiResolution(RunFileModel):
@@ -97,6 +134,7 @@ class DeviceResolution(Resolution):
     comparators_available: int = 0
     comparators_rule: str | None = None
     udi_di_resolution: UdiResolution | None = None
+    brand: BrandMatch | None = None
 
     @property
     def subject_name(self) -> str | None:
@@ -148,11 +186,15 @@ class DeviceProfile(Profile):
     def resolve(self, params: Parameters, source: Source, progress: Progress) -> Resolved:
         code = params.code
         if params.kind is Kind.brand:
+            brand = progress.step(f"device/event how the data write the brand {code}",
+                                  lambda: self._resolve_brand(params, source, progress))
             resolution = DeviceResolution(
-                code=code, kind=params.kind.value,
+                code=code, kind=params.kind.value, brand=brand,
                 comparators_rule="brand reports have no product code, hence no classification and no comparators")
             status = SourceStatus("device_classification", "disabled", "brand reports have no product code to classify")
-            print(f"collect: {code} is a brand: no classification, no comparators", flush=True)
+            found = ", ".join(f"{v.value!r} ({v.records})" for v in brand.variants) or "none"
+            print(f"collect: {code} is a brand (normalised {brand.normalised!r}; variants in the data: {found}): "
+                  f"no classification, no comparators", flush=True)
             return Resolved(resolution, {status.name: status})
         udi = None
         if params.kind is Kind.udi_di:
@@ -165,6 +207,46 @@ class DeviceProfile(Profile):
         print(f"collect: {code} = {r.device_name} (class {r.device_class}, regulation {r.regulation_number}); "
               f"{len(r.comparators)} comparators" + (" (truncated)" if r.comparators_truncated else ""), flush=True)
         return resolved
+
+    @staticmethod
+    def _resolve_brand(params: Parameters, source: Source, progress: Progress) -> BrandMatch:
+        """The brand's `BrandMatch` (see the module docstring), from one count of the source."""
+        name, endpoint = params.code, source_spec("device_event").endpoint or ""
+        assert params.window.end is not None, "resolve from resolved parameters (window end fixed)"
+        words = word_phrase(name)
+        online = source.origin == "api"
+        if online and unsendable_characters(words):
+            letters = ", ".join(repr(c) for c in unsendable_characters(words)[:6])
+            raise CodeError(
+                f"the brand {name!r} has letters openFDA's search syntax does not accept ({letters}: it takes only "
+                f"A-Z and 0-9 in words), so openFDA cannot be searched for it; report from a mirror (--from mirror)")
+        finder = Query((Match(BRAND_FIELD, (words,), exact=False),
+                        DateRange("date_received", params.window.start, params.window.end)))
+        counted = progress.required(f"{endpoint} (brand names with the words {words!r})",
+                                    lambda: source.count(endpoint, finder, f"{BRAND_FIELD}.exact", limit=BRAND_TERMS))
+        if counted.truncated:
+            raise CodeError(f"{BRAND_TERMS:,} or more brand names in {endpoint} have the words of {name!r}; give the "
+                            f"brand more fully so that its reports can be told from the others'")
+        terms = classify_terms(name, counted.rows)
+        variants = [NameVariant(value=t.value, records=t.records) for t in terms.variants]
+        others = [NameVariant(value=t.value, records=t.records) for t in terms.others]
+        exact_values = [v.value for v in variants] or [terms.key]
+        normalisation = ("case, the marks ® ™ © ℠ ℗, typographic quotes and dashes, surrounding punctuation and "
+                         "repeated spaces ignored")
+        if not online or not any(unsendable_characters(v) for v in exact_values):
+            mode, rule = "variants", f"{BRAND_FIELD} equal to one of the values with that form; {normalisation}"
+        elif not any(unsendable_characters(o.value) for o in others):
+            mode, rule = "words less others", (
+                f"{BRAND_FIELD} with the words {words!r} and none of the other brands that have them, as openFDA's "
+                f"search syntax cannot carry a variant of the brand; {normalisation}")
+        else:
+            bad = next(o.value for o in others if unsendable_characters(o.value))
+            raise CodeError(
+                f"openFDA cannot be searched exactly for the brand {name!r}: its variants hold characters its search "
+                f"syntax does not accept, and so does {bad!r}, another brand with the same words that would have to "
+                f"be left out; report from a mirror (--from mirror)")
+        return BrandMatch(typed=name, normalised=terms.key, field=BRAND_FIELD, words=words, variants=variants,
+                          others=others, mode=mode, rule=rule)
 
     @staticmethod
     def _resolve_udi(di: str, source: Source, progress: Progress) -> UdiResolution:
@@ -305,32 +387,35 @@ class DeviceProfile(Profile):
         start, end = params.window.start, params.window.end
         assert end is not None
         pc = resolution.product_code
-        match = Match("device.device_report_product_code", (pc,), exact=True) if pc else \
-            Match("device.brand_name", (params.code,), exact=True)
+        if pc:
+            subject: tuple[Match, ...] = (Match("device.device_report_product_code", (pc,), exact=True),)
+        else:
+            assert resolution.brand is not None, "a device without a product code is a brand, resolved first"
+            subject = resolution.brand.clauses()
         window = DateRange("date_received", start, end)
         years = window_years(start, end)
         everything = ("device", pc, "all")
         steps = [Step(f"{endpoint} totals {start}..{end} (all + {len(years)} years)", (
-            Total(endpoint, Query((match, window)), "device", pc, "all"),
-            *(Total(endpoint, Query((match, DateRange("date_received", a, b))), "device", pc, year) for year, a, b in years),
+            Total(endpoint, Query((*subject, window)), "device", pc, "all"),
+            *(Total(endpoint, Query((*subject, DateRange("date_received", a, b))), "device", pc, year) for year, a, b in years),
         ))]
         for a, b in window_chunks(start, end):
             span = DateRange("date_received", a, b)
-            counts = [Count(endpoint, Query((match, span) + (() if t == "all" else (Match("event_type", (t,), exact=False),))),
+            counts = [Count(endpoint, Query((*subject, span, *(() if t == "all" else (Match("event_type", (t,), exact=False),)))),
                             "date_received", "device", pc, "all", t, (a, b), unless_empty=everything)
                       for t in ("all",) + EVENT_TYPES]
-            counts.append(Count(endpoint, Query((match, span)), "date_of_event", "device", pc, "all", "all", (a, b),
+            counts.append(Count(endpoint, Query((*subject, span)), "date_of_event", "device", pc, "all", "all", (a, b),
                                 unless_empty=everything))
             steps.append(Step(f"{endpoint} count date_received, date_of_event {a}..{b} (all, {', '.join(EVENT_TYPES)})",
                               tuple(counts)))
         steps.append(Step(f"{endpoint} count {', '.join(TERM_FIELDS)} per year ({len(years)} years)", tuple(
-            Count(endpoint, Query((match, DateRange("date_received", a, b))), term, "device", pc, year, "all", (a, b),
+            Count(endpoint, Query((*subject, DateRange("date_received", a, b))), term, "device", pc, year, "all", (a, b),
                   unless_empty=("device", pc, year))
             for year, a, b in years for term in TERM_FIELDS)))
         size = params.methods.review_sample_size
         if size > 0:
             steps.append(Step(f"{endpoint} review sample: {size} most recent", (
-                Search(endpoint, Query((match, window)), limit=size, sort="date_received:desc", unless_empty=everything),)))
+                Search(endpoint, Query((*subject, window)), limit=size, sort="date_received:desc", unless_empty=everything),)))
         comparators = resolution.comparator_codes
         if comparators:
             requests: list[Any] = []
@@ -344,7 +429,7 @@ class DeviceProfile(Profile):
         return SourcePlan(
             spec.name, spec.required, steps=tuple(steps), outcome="series",
             empty_reason=f"no reports for {pc or params.code} received {start}..{end}",
-            details={"search": render_search(Query((match, window))),
+            details={"search": search_text(Query((*subject, window))),
                      "sample_rule": f"the {size} most recent reports by date_received (descending) within the window",
                      "window": {"start": start.isoformat(), "end": end.isoformat()}},
         )
@@ -352,7 +437,8 @@ class DeviceProfile(Profile):
     @staticmethod
     def _eudamed_lookup(params: Parameters, resolution: DeviceResolution) -> EudamedLookup:
         if params.kind is Kind.brand:
-            return EudamedLookup(rule="trade name equal to the brand (case-insensitive)", trade_name=params.code)
+            return EudamedLookup(rule="trade name with the brand's normalised form (case, ® ™ ©, surrounding "
+                                      "punctuation and repeated spaces ignored)", trade_name=params.code)
         own = (params.code,) if params.kind is Kind.udi_di else ()
         rule = ("primaryDi equal to " + ("the UDI-DI, then " if own else "")
                 + "the primary DIs of the product code's GUDID records (device/udi)")

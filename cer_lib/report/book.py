@@ -108,7 +108,7 @@ def headline(run_dir: Path) -> dict[str, Any]:
     trend = analysis.trend
     out["total_reports"] = analysis.monthly_counts.totals.get("all")
     out["trend_verdict"] = trend.verdict.verdict or (trend.status if trend.status not in (None, "ok") else None)
-    out["n_signals"] = sum(1 for r in analysis.signals.rows if r.evans_signal or r.eb05_signal)
+    out["n_signals"] = analysis.headline.n_signals  # the primary screen's count; None when not applied
     return out
 
 

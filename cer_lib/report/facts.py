@@ -384,6 +384,12 @@ def device_facts(b: _Builder, run: RunData) -> None:
     b.add("comparators_truncated", r.comparators_truncated, "flag", _ptr(src, "comparators_truncated"))
     b.add("max_comparators", run.params.methods.signals.max_comparators, "count",
           _ptr(PARAMETERS, "methods", "signals", "max_comparators"))
+    brand = r.brand  # how a brand was searched (issue 17): its normalised form, the variants found, the others
+    reports = lambda found: [f"“{v.value}” ({v.records:,} report{'' if v.records == 1 else 's'})" for v in found]
+    b.add("brand_normalised", brand.normalised if brand else None, "text", _ptr(src, "brand", "normalised"), needs=())
+    b.add("brand_rule", brand.rule if brand else None, "text", _ptr(src, "brand", "rule"), needs=())
+    b.add("brand_variants", reports(brand.variants) if brand else None, "list", _ptr(src, "brand", "variants"), needs=())
+    b.add("brand_others", reports(brand.others) if brand else None, "list", _ptr(src, "brand", "others"), needs=())
 
 
 def source_facts(b: _Builder, run: RunData) -> None:
@@ -725,9 +731,16 @@ def signal_facts(b: _Builder, run: RunData) -> None:
           _ptr(src, "signals", "rows") + " (device rows with evans_signal)")
     b.add("signals_n_eb05", sum(r.eb05_signal for _, r in own), "count",
           _ptr(src, "signals", "rows") + " (device rows with eb05_signal)")
-    flagged = [(i, r) for i, r in own if r.evans_signal or r.eb05_signal]
+    screen = s.primary_screen
+    b.add("signals_primary_rule", screen.rule, "text", _ptr(src, "signals", "primary_screen", "rule"))
+    b.add("signals_secondary_rules", screen.secondary, "list", _ptr(src, "signals", "primary_screen", "secondary"))
+    b.add("signals_n_ic025", sum(r.ic025_signal for _, r in own), "count",
+          _ptr(src, "signals", "rows") + " (device rows with ic025_signal)")
+    # the primary screen decides what is called a signal; Evans and the other rule are shown beside it
+    flagged = [(i, r) for i, r in own if r.signal]
     flagged.sort(key=lambda ir: -(ir[1].EB05 if ir[1].EB05 is not None else -1e9))
-    b.add("signals_n_flagged", len(flagged), "count", _ptr(src, "signals", "rows") + " (device rows with either flag)")
+    b.add("signals_n_flagged", len(flagged), "count",
+          _ptr(src, "signals", "rows") + " (device rows with signal = true, the primary screen)")
     for j, (i, r) in enumerate(flagged[:10], start=1):
         g = f"signal.{j}"
         p = ("signals", "rows", i)

@@ -339,6 +339,20 @@ class SignalRow(RunFileModel):
     haldane: bool | None = None  # the +0.5 zero-cell correction was applied
     evans_signal: bool = False
     eb05_signal: bool = False
+    ic025_signal: bool = False
+    signal: bool = False  # the primary screen (``signals.primary_screen.rule``)
+
+
+class PrimaryScreen(RunFileModel):
+    """The rule behind each row's ``signal`` column; the other rules are shown as secondary."""
+
+    rule: str | None = None
+    column: str = "signal"
+    applicable: bool = False
+    n_signals: int | None = None
+    n_signals_by_problem_type: dict[str, int | None] = Field(default_factory=dict)
+    secondary: list[str] = Field(default_factory=list)
+    text: str | None = None
 
 
 class Signals(RunFileModel):
@@ -350,7 +364,11 @@ class Signals(RunFileModel):
     data_description: Any = None
     device: str | None = None
     comparators: list[str] = Field(default_factory=list)
-    prior: dict[str, Any] = Field(default_factory=dict)
+    primary_screen: PrimaryScreen = Field(default_factory=lambda: PrimaryScreen())
+    expected_counts: dict[str, Any] = Field(default_factory=dict)  # by problem type: how E was computed
+    row_totals: dict[str, Any] = Field(default_factory=dict)  # by problem type: what the margins count
+    prior: dict[str, Any] = Field(default_factory=dict)  # by problem type: the fit (starts, limit, spread)
+    prior_used: dict[str, Any] = Field(default_factory=dict)  # by problem type: fitted or the fallback prior
     n_pairs: dict[str, int] = Field(default_factory=dict)
     rows: list[SignalRow] = Field(default_factory=list)
 
@@ -367,6 +385,12 @@ class Figure(RunFileModel):
     svg: str | None = None
 
 
+class Headline(RunFileModel):
+    """The figures summaries (book index, report summary) quote."""
+
+    n_signals: int | None = None  # pairs flagged by the primary screen; None when it could not be applied
+
+
 class AnalysisFile(RunFileModel):
     """``results/analysis.json``."""
 
@@ -380,5 +404,6 @@ class AnalysisFile(RunFileModel):
     forecast: Forecast = Field(default_factory=Forecast)
     problems: Problems = Field(default_factory=Problems)
     signals: Signals = Field(default_factory=Signals)
+    headline: Headline = Field(default_factory=lambda: Headline())
     figures: list[Figure] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)

@@ -3,10 +3,13 @@
 `Outputs` lists the codes; `CodeFolder` lists a code's runs (newest first), finds the latest and the
 previous finished run, and moves a run through its life::
 
-    start_run(id)   creates .tmp-<id>/ with an exclusive mkdir; an id already taken (two identical
-                    jobs started in the same second, by one process or two) gets -2, -3, ...
+    start_run(id)   creates .tmp-<id>/ with an exclusive mkdir and locks it (`runfolder.lock`); an id
+                    already taken (two identical jobs started in the same second, by one process or
+                    two) gets -2, -3, ...
     finish(run)     renames .tmp-<id>/ to <id>/ and points ``latest`` at it (an atomic symlink swap)
     fail(run)       renames .tmp-<id>/ to .failed-<id>/, keeping the executed notebooks
+    abandoned()     the .tmp-<id>/ folders of runs that died (killed, power cut): no process holds them
+    retire(run)     such a folder renamed to .failed-<id>/ (or deleted); finished runs are never touched
 
 Only finished runs are listed as runs: in-progress and failed folders, ``lab/``, ``latest`` and
 ``_feedback/`` are not.
@@ -18,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from ..codes import Kind, code_slug
 from ..errors import RunFileInvalid
 from . import layout
 from .folder import RunFolder
+from .lock import RunLock, is_abandoned
 
 __all__ = ["CodeFolder", "Outputs", "make_run_id", "run_started"]
 
@@ -64,6 +69,13 @@ class Outputs:
             raise RunFileInvalid(f"{slug!r} is not the folder name of a code")
         return CodeFolder(self.root / slug)
 
+    def abandoned_runs(self) -> list[RunFolder]:
+        """The in-progress folders of dead runs under every code (`CodeFolder.abandoned`)."""
+        if not self.root.is_dir():
+            return []
+        return [run for p in sorted(self.root.iterdir()) if p.is_dir() and not p.is_symlink()
+                for run in CodeFolder(p).abandoned()]
+
     def code_folders(self) -> list["CodeFolder"]:
         """Every code with at least one finished run, by folder name."""
         if not self.root.is_dir():
@@ -78,6 +90,7 @@ class CodeFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._locks: dict[str, RunLock] = {}  # run id -> the lock this process holds on its run
 
     def __repr__(self) -> str:
         return f"CodeFolder({str(self.path)!r})"
@@ -100,6 +113,10 @@ class CodeFolder:
 
     def running(self) -> list[RunFolder]:
         return self._prefixed(layout.RUNNING_PREFIX)
+
+    def abandoned(self) -> list[RunFolder]:
+        """In-progress folders of runs that died: no process holds their lock (see `runfolder.lock`)."""
+        return [run for run in self.running() if is_abandoned(run.path)]
 
     def _prefixed(self, prefix: str) -> list[RunFolder]:
         if not self.path.is_dir():
@@ -160,6 +177,7 @@ class CodeFolder:
             if (self.path / candidate).exists() or (self.path / f"{layout.FAILED_PREFIX}{candidate}").exists():
                 work.rmdir()  # the id was used by a run that has already finished or failed
                 continue
+            self._locks[candidate] = RunLock(work)
             return RunFolder(work)
         raise RunFileInvalid(f"{self.path}: {MAX_SAME_ID} runs with id {run_id} already exist")
 
@@ -167,6 +185,7 @@ class CodeFolder:
         """Rename an in-progress run to its id and point ``latest`` at it."""
         final = self.path / run.run_id
         run.path.rename(final)
+        self._release(run)
         self._point_latest(final)
         return RunFolder(final)
 
@@ -175,7 +194,26 @@ class CodeFolder:
         failed = self.path / f"{layout.FAILED_PREFIX}{run.run_id}"
         if run.path.exists():
             run.path.rename(failed)
+        self._release(run)
         return RunFolder(failed)
+
+    def retire(self, run: RunFolder, *, delete: bool = False) -> Path | None:
+        """An abandoned in-progress run renamed to ``.failed-<id>`` (returned), or deleted (None).
+
+        Refuses anything else: a finished run, a failed one, or one a live process still holds.
+        """
+        if run.path.parent != self.path or not run.path.name.startswith(layout.RUNNING_PREFIX) \
+                or not is_abandoned(run.path):
+            raise RunFileInvalid(f"{run.path} is not an abandoned in-progress run of {self.slug}")
+        if delete:
+            shutil.rmtree(run.path)
+            return None
+        return self.fail(run).path
+
+    def _release(self, run: RunFolder) -> None:
+        lock = self._locks.pop(run.run_id, None)
+        if lock is not None:
+            lock.release()
 
     def _point_latest(self, run_dir: Path) -> None:
         link = self.path / layout.LATEST

@@ -14,11 +14,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class Match:
-    """``field`` equals one of ``values`` (several values are OR-ed: ``field:(A+OR+B)``)."""
+    """``field`` equals one of ``values`` (several values are OR-ed: ``field:(A+OR+B)``); with ``negate``,
+    none of them (``NOT+field:(A+OR+B)``: a record with any of the values is left out)."""
 
     field: str
     values: tuple[str, ...]
     exact: bool = True  # match the whole phrase (openFDA ``.exact`` / quoted); False = analysed text
+    negate: bool = False
 
     def __post_init__(self) -> None:
         if not self.values:
@@ -48,7 +50,12 @@ class Query:
         parts = []
         for c in self.clauses:
             if isinstance(c, Match):
-                parts.append(f"{c.field} in ({', '.join(c.values)})" if len(c.values) > 1 else f"{c.field} = {c.values[0]}")
+                if c.negate:
+                    parts.append(f"{c.field} not in ({', '.join(c.values)})")
+                elif len(c.values) > 1:
+                    parts.append(f"{c.field} in ({', '.join(c.values)})")
+                else:
+                    parts.append(f"{c.field} = {c.values[0]}")
             else:
                 parts.append(f"{c.field} in [{c.start:%Y-%m-%d}, {c.end:%Y-%m-%d}]")
         return " AND ".join(parts) or "(all records)"

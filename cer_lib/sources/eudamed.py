@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..errors import SourceError
+from ..names import match_key
 from ..settings import EUDAMED_PUBLIC
 from .http import Fetched, HttpClient
 
@@ -123,7 +124,7 @@ class Eudamed:
         """Devices (UDI-DI records) matching exactly one filter; ``limit=None`` pages through all.
 
         ``trade_name`` is a substring search at Eudamed: the records returned are only those whose
-        ``tradeName`` equals it (case-insensitive), ``total`` stays the server's count.
+        ``tradeName`` has its normalised form (`cer_lib.names.match_key`), ``total`` stays the server's count.
         """
         given = {FILTERS[k]: v for k, v in {"primary_di": primary_di, "basic_udi": basic_udi,
                                              "trade_name": trade_name, "srn": srn}.items() if v}
@@ -135,8 +136,8 @@ class Eudamed:
         params = {name: str(value).strip(), "iso2Code": "en", "languageIso2Code": "en"}
         page = self._paged("devices/udiDiData", params, limit=limit, what=f"devices with {name}={value}")
         if trade_name:
-            wanted = trade_name.strip().casefold()
-            page.records = [r for r in page.records if str(r.get("tradeName") or "").strip().casefold() == wanted]
+            wanted = match_key(trade_name)
+            page.records = [r for r in page.records if match_key(str(r.get("tradeName") or "")) == wanted]
         return page
 
     def device(self, uuid: str) -> dict[str, Any] | None:

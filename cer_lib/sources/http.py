@@ -2,7 +2,8 @@
 
 ``HttpClient.get(url)`` is the only way `cer_lib` talks to a web service. Behind it:
 
-- **cache**: requests-cache, SQLite under ``settings.http_cache_path`` (``http_cache.sqlite``), entries kept
+- **cache**: requests-cache, SQLite under ``settings.http_cache_path`` (``http_cache.sqlite``), or Redis
+  when ``CER_REDIS_URL`` is set (shared by all workers); entries kept
   ``http.cache_expire_hours`` (0: nothing is reused). Successful answers and openFDA's "no matches"
   404s are cached; errors never are.
 - **offline** (``http.offline: true``): only cached answers, however old; a miss raises
@@ -11,8 +12,8 @@
   ``http.max_retries`` times with exponential backoff and full jitter; a ``Retry-After`` header (seconds
   or an HTTP date) is honoured. A DNS failure is not retried (the machine is offline).
 - **pacing**: at most ``http.requests_per_minute`` requests per source reach the network per minute,
-  counted across every process that shares the cache folder (a lock file and a timestamp file there).
-  Cached answers do not count: the pacer sits in the transport adapter, below the cache.
+  counted across every process that shares the cache folder (pyrate-limiter, a SQLite file under a file
+  lock there), or across every worker on every machine when ``CER_REDIS_URL`` is set (Redis). Cached answers do not count: the pacer sits in the transport adapter, below the cache.
 - **provenance**: every answer, cached or not, and every failed attempt is appended to the run's
   ``provenance/requests.jsonl`` (URL, time, status, bytes, sha256, ``meta.last_updated``, from_cache, elapsed).
 - **the API key** is sent as the HTTP Basic user name (openFDA accepts it there), so it is never in a
@@ -27,12 +28,11 @@ import contextlib
 import datetime as dt
 import email.utils
 import json
-import os
 import random
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from requests.structures import CaseInsensitiveDict
-from requests_cache import CachedSession, SQLiteCache
+from requests_cache import CachedSession, RedisCache, SQLiteCache
 from requests_cache.policy.expiration import NEVER_EXPIRE
 from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
 
@@ -51,27 +51,26 @@ from ..provenance import Provenance, sha256_bytes
 from ..redact import redact_url
 from ..settings import Secret
 
-try:  # POSIX; elsewhere pacing falls back to one process
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 CACHE_FILE = "http_cache.sqlite"
+REDIS_CACHE_NAMESPACE = "cer-http"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 120.0  # a longer Retry-After (a spent daily quota) fails at once instead of waiting
 USER_AGENT = "cer-notebooks (+https://open.fda.gov/apis/; clinical evaluation reports from public data)"
 
 
 # ----------------------------------------------------------------------------------------------
-# pacing across processes
+# pacing across processes and machines
 
 
 class Pacer:
-    """At most ``budget`` requests per ``window_seconds``, shared by every process using ``folder``.
+    """At most ``budget`` requests per ``window_seconds`` for one source, shared by every process that
+    uses the same store; a sliding window (pyrate-limiter's leaky bucket, one timestamp per request).
 
-    The request times of the last window live in ``<folder>/pacer-<name>.json``, read and written under
-    an exclusive ``flock`` on ``<folder>/pacer-<name>.lock``. ``wait()`` blocks until a slot is free,
-    takes it and returns the seconds waited.
+    The store is a SQLite file ``<folder>/pace.sqlite`` under a file lock (every process on one
+    machine that shares the cache folder), or, with ``redis_url``, the Redis key ``cer:pace:<name>``
+    under a Redis lock (every worker on every machine; their clocks must agree, as NTP keeps them).
+    The lock makes each attempt's stamp and check one step, so stamps enter in time order.
+    ``wait()`` blocks until a slot is free, takes it and returns the seconds waited.
     """
 
     def __init__(
@@ -81,63 +80,57 @@ class Pacer:
         window_seconds: float = 60.0,
         *,
         name: str = "default",
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        redis_url: Secret | None = None,
     ) -> None:
+        from pyrate_limiter import Limiter, Rate, RedisBucket, SingleBucketFactory, SQLiteBucket
+
         if budget < 1:
             raise ValueError(f"pacer budget must be at least 1 request per window, got {budget}")
-        self.folder = Path(folder)
         self.budget = budget
         self.window_seconds = float(window_seconds)
-        self.name = re.sub(r"[^a-z0-9_-]", "_", name.lower())
-        self._clock, self._sleep = clock, sleep
+        self.name = re.sub(r"[^a-z0-9_]", "_", name.lower())
+        self.window_ms = max(1, round(self.window_seconds * 1000))
+        rates = [Rate(budget, self.window_ms)]
+        if redis_url:
+            from redis import Redis
 
-    @property
-    def lock_path(self) -> Path:
-        return self.folder / f"pacer-{self.name}.lock"
-
-    @property
-    def state_path(self) -> Path:
-        return self.folder / f"pacer-{self.name}.json"
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+b") as handle:
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-    def _read(self) -> list[float]:
-        try:
-            stamps = json.loads(self.state_path.read_text(encoding="utf-8"))
-            return sorted(float(s) for s in stamps)
-        except (OSError, ValueError, TypeError):
-            return []  # missing or damaged: start a fresh window
-
-    def _write(self, stamps: list[float]) -> None:
-        tmp = self.state_path.with_name(f"{self.state_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(stamps), encoding="utf-8")
-        os.replace(tmp, self.state_path)
+            self.store = "redis"
+            self._redis = Redis.from_url(redis_url.reveal() or "", socket_timeout=10, socket_connect_timeout=5)
+            self.bucket = RedisBucket.init(rates, self._redis, f"cer:pace:{self.name}")
+            self._lock: Any = self._redis.lock(f"cer:pace:{self.name}:lock", timeout=10, blocking_timeout=60)
+        else:
+            self.store = "sqlite"
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            self.bucket = SQLiteBucket.init_from_file(
+                rates, table=f"pace_{self.name}", db_path=str(Path(folder) / "pace.sqlite"), use_file_lock=True)
+            self._lock = contextlib.nullcontext()  # the limiter holds the bucket's file lock itself
+        # no background leaker thread: old timestamps are dropped before each attempt instead
+        self._limiter = Limiter(SingleBucketFactory(self.bucket, schedule_leak=False))
 
     def wait(self) -> float:
-        """Block until a request may go out; record it; return the seconds waited."""
-        waited = 0.0
+        """Block until a request may go out; record it; return the seconds waited.
+
+        Each attempt is a non-blocking acquire stamped with the time it is made, so a stored stamp
+        is always when the request really went (pyrate-limiter's own blocking wait stamps the
+        planned wake-up, which a busy machine oversleeps); between attempts it sleeps until the
+        oldest stamp leaves the window.
+        """
+        from pyrate_limiter import RateItem
+
+        started = time.monotonic()
         while True:
-            with self._locked():
-                now = self._clock()
-                stamps = [s for s in self._read() if s > now - self.window_seconds]
-                if len(stamps) < self.budget:
-                    self._write(stamps + [now])
-                    return waited
-                delay = stamps[0] + self.window_seconds - now
-            delay = max(delay, 0.001)
-            self._sleep(delay)
-            waited += delay
+            with self._lock:
+                self.bucket.leak(self.bucket.now())
+                if self._limiter.try_acquire(self.name, blocking=False):
+                    return time.monotonic() - started
+                delay_ms = self.bucket.waiting(RateItem(self.name, self.bucket.now()))
+            time.sleep(min(max(int(delay_ms), 5), self.window_ms) / 1000)
+
+    def close(self) -> None:
+        self.bucket.close()
+
+    def __repr__(self) -> str:
+        return f"Pacer({self.name!r}, {self.budget} per {self.window_seconds:g} s, {self.store})"
 
 
 class _PacedAdapter(HTTPAdapter):
@@ -201,15 +194,26 @@ def cached_session(
     *,
     pacer: Pacer | None = None,
     credentials: Secret | None = None,
+    redis_url: Secret | None = None,
 ) -> CachedSession:
     """The one `requests` session factory: cache, offline mode, pacing adapter and Basic auth.
 
     ``credentials`` is the ``user:password`` `Secret` from `basic_credentials`.
 
-    ``cache_dir`` is ``settings.http_cache_path``; the cache file is ``<cache_dir>/http_cache.sqlite``.
+    The cache is the file ``<cache_dir>/http_cache.sqlite`` (``cache_dir`` is
+    ``settings.http_cache_path``), or with ``redis_url`` requests-cache's Redis backend under the
+    namespace ``cer-http``, shared by every worker; entries expire there with the same policy.
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if redis_url:
+        from redis import Redis
+
+        backend: Any = RedisCache(
+            namespace=REDIS_CACHE_NAMESPACE,
+            connection=Redis.from_url(redis_url.reveal() or "", socket_timeout=30, socket_connect_timeout=5))
+    else:
+        backend = SQLiteCache(cache_dir / CACHE_FILE, wal=True)
     if http.offline:
         expire_after: Any = NEVER_EXPIRE
     elif http.cache_expire_hours > 0:
@@ -217,7 +221,7 @@ def cached_session(
     else:
         expire_after = 0  # EXPIRE_IMMEDIATELY: nothing without validators is stored or reused
     session = CachedSession(
-        backend=SQLiteCache(cache_dir / CACHE_FILE, wal=True),
+        backend=backend,
         expire_after=expire_after,
         allowable_codes=(200, 404),
         allowable_methods=("GET",),
@@ -375,6 +379,7 @@ class HttpClient:
         credentials: Secret | None = None,
         stage: str | None = None,
         pacer: Pacer | None = None,
+        redis_url: Secret | None = None,
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -388,12 +393,14 @@ class HttpClient:
         self._sleep = sleep
         self._random = random.Random()
         self._secret = basic_credentials(source, api_key, credentials)
-        self.pacer = pacer or Pacer(Path(cache_dir), http.requests_per_minute, 60.0, name=source)
-        self.session = cached_session(Path(cache_dir), http, pacer=self.pacer, credentials=self._secret)
+        self.pacer = pacer or Pacer(Path(cache_dir), http.requests_per_minute, 60.0, name=source, redis_url=redis_url)
+        self.session = cached_session(Path(cache_dir), http, pacer=self.pacer, credentials=self._secret,
+                                      redis_url=redis_url)
 
     @classmethod
     def for_run(cls, ctx: Any, *, source: str, api_key: Secret | None = None, **options: Any) -> "HttpClient":
-        """Client for a stage: cache under ``settings.http_cache_path``, the run's provenance and http parameters."""
+        """Client for a stage: cache under ``settings.http_cache_path`` (or in ``CER_REDIS_URL``'s Redis),
+        the run's provenance and http parameters."""
         return cls(
             source=source,
             cache_dir=ctx.settings.http_cache_path,
@@ -401,6 +408,7 @@ class HttpClient:
             provenance=ctx.provenance,
             api_key=api_key,
             stage=ctx.stage,
+            redis_url=ctx.settings.redis_url,
             **options,
         )
 
@@ -409,6 +417,7 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+        self.pacer.close()
 
     def __enter__(self) -> "HttpClient":
         return self

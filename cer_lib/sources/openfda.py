@@ -6,10 +6,17 @@ Queries are `Query` objects rendered here into openFDA's search syntax::
     product_code:("HWC"+OR+"HTY")
 
 - field names must match ``[a-z0-9_]+(.[a-z0-9_]+)*``; anything else is refused;
-- every value is quoted and URL-encoded inside its quotes (a space becomes ``+``, a literal ``+`` becomes
-  ``%2B``), so ``A+OR+B`` or ``X) OR (Y`` stay literal text; a value with ``"``, ``\\`` or a control
-  character is refused (no escaping trick is reliable across openFDA's parser);
+- every value is a quoted phrase (`render_value`), URL-encoded inside its quotes (a space becomes
+  ``+``, a literal ``+`` ``%2B``, ``&`` ``%26``), so ``A+OR+B``, ``X) OR (Y`` or ``PIT'STOP`` stay literal
+  text. openFDA passes the decoded search to Elasticsearch's query-string parser, in whose quoted
+  phrases only ``"`` and ``\\`` are special, but first refuses any search with a character outside
+  letters, digits and ``@ % / ' , . _ : ( ) " [ ] { } - + > < =`` and space (HTTP 400 "Search not
+  supported": ``SUPPORTED_QUERY_RE`` in FDA's openfda API, ``api/faers/elasticsearch_query.js``). So
+  ``\\`` can never be sent and ``"`` cannot be escaped: a value with ``"``, ``\\``, ``&``, ``®``, a
+  non-ASCII letter or any other such character is `NotExpressible` (a `ValueError` naming the
+  characters), never sent altered;
 - ``Match.exact`` searches the field's ``.exact`` variant (the whole value, as for ``count=...exact``);
+  ``Match.negate`` puts ``NOT`` before the clause (none of the values);
 - ``+`` is the separator openFDA expects (it decodes to a space), so the URL is assembled by hand;
   ``"``, ``[`` and ``]`` are sent as ``%22``, ``%5B``, ``%5D`` (urllib3 would encode them anyway), so
   `build_url` returns the exact bytes requested.
@@ -24,7 +31,7 @@ answers raise `SourceError` with the status, openFDA's error code and message, a
 from __future__ import annotations
 
 import re
-import unicodedata
+import string
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
@@ -46,6 +53,8 @@ _FIELD = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
 _SORT = re.compile(r"([a-z0-9_]+(?:\.[a-z0-9_]+)*):(asc|desc)")
 _KEY_HELP = "https://open.fda.gov/apis/authentication/"
 _URL_ESCAPES = str.maketrans({'"': "%22", "[": "%5B", "]": "%5D"})
+# openFDA's SUPPORTED_QUERY_RE (the decoded search), less '"', which would end the phrase
+PHRASE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "@%/',._:()[]{}-+><= ")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -59,15 +68,26 @@ def check_field(name: str) -> str:
     return name
 
 
+class NotExpressible(ValueError):
+    """A value openFDA's search syntax cannot carry (see the module docstring)."""
+
+
+def unsendable_characters(value: str) -> list[str]:
+    """The distinct characters of ``value`` that cannot stand inside an openFDA quoted phrase, sorted."""
+    return sorted({c for c in str(value) if c not in PHRASE_CHARACTERS})
+
+
 def render_value(value: str) -> str:
-    """A value as a quoted openFDA phrase, URL-encoded inside the quotes; refuses ``"``, ``\\``, controls."""
+    """``value`` as an openFDA quoted phrase, URL-encoded inside the quotes, or `NotExpressible`."""
     text = str(value)
     if not text.strip():
-        raise ValueError("an empty value cannot be searched in openFDA")
-    bad = sorted({c for c in text if c in '"\\' or unicodedata.category(c).startswith("C")})
+        raise NotExpressible("an empty value cannot be searched in openFDA")
+    bad = unsendable_characters(text)
     if bad:
-        shown = ", ".join(repr(c) for c in bad)
-        raise ValueError(f"value {text!r} contains {shown}, which could change an openFDA query; it is refused")
+        shown = ", ".join(repr(c) for c in bad[:8])
+        raise NotExpressible(
+            f"value {text[:80]!r} contains {shown}, which openFDA's search syntax does not accept (it answers "
+            f"\"Search not supported\"), so it is refused, never sent altered")
     return '"' + quote_plus(text, safe="") + '"'
 
 
@@ -77,7 +97,8 @@ def _render_clause(clause: Match | DateRange) -> str:
         if clause.exact and not name.endswith(".exact"):
             name += ".exact"
         values = [render_value(v) for v in clause.values]
-        return f"{name}:{values[0]}" if len(values) == 1 else f"{name}:({'+OR+'.join(values)})"
+        rendered = f"{name}:{values[0]}" if len(values) == 1 else f"{name}:({'+OR+'.join(values)})"
+        return f"NOT+{rendered}" if clause.negate else rendered
     if isinstance(clause, DateRange):
         if clause.end < clause.start:
             raise ValueError(f"date range on {clause.field} ends ({clause.end}) before it starts ({clause.start})")
@@ -88,6 +109,15 @@ def _render_clause(clause: Match | DateRange) -> str:
 def render_search(query: Query) -> str:
     """The ``search=`` text for ``query`` in openFDA syntax (``+`` separators), or ``""`` for all records."""
     return "+AND+".join(_render_clause(c) for c in query.clauses)
+
+
+def search_text(query: Query) -> str:
+    """How provenance and the report show a query: its `render_search` text, or for a query openFDA's syntax
+    cannot carry (a mirror's, for a brand with ``&`` or ``®``) its `Query.describe` text."""
+    try:
+        return render_search(query)
+    except NotExpressible:
+        return query.describe()
 
 
 def check_endpoint(endpoint: str) -> str:

@@ -2,7 +2,7 @@
 
 - ``Match(exact=True)`` is a whole-value match (``field.exact``); ``exact=False`` an analysed-text
   phrase match (case-insensitive, words in order, any punctuation between them). Several values
-  are OR-ed; clauses are AND-ed. Fields with a dotted path look into lists (``device.brand_name``
+  are OR-ed; ``negate`` keeps the records with none of them; clauses are AND-ed. Fields with a dotted path look into lists (``device.brand_name``
   matches any device of the report). Empty values never match.
 - ``DateRange`` compares ``YYYYMMDD`` values, bounds included.
 - ``sort="field:desc"`` (or ``:asc``) orders by that field (a record's largest value for desc,
@@ -28,11 +28,14 @@ FILE_ORDER = "r.priority, r.unit, r.row_no"
 
 
 def phrase_pattern(value: str) -> str | None:
-    """A regular expression for openFDA's analysed phrase match of ``value``, or None without words."""
-    words = re.findall(r"[a-z0-9]+", str(value).lower())
+    """A regular expression (RE2, over the lower-cased value) for openFDA's analysed phrase match of
+    ``value``: its words (runs of letters and digits, any script) in order, anything else between them;
+    None without words."""
+    words = re.findall(r"[^\W_]+", str(value).lower())
     if not words:
         return None
-    return r"(^|[^a-z0-9])" + r"[^a-z0-9]+".join(words) + r"($|[^a-z0-9])"
+    other = r"[^\pL\pN]"
+    return rf"(^|{other})" + rf"{other}+".join(re.escape(w) for w in words) + rf"($|{other})"
 
 
 def query_fields(endpoint: EndpointSpec, query: Query) -> list[FieldSpec]:
@@ -54,16 +57,17 @@ def where_sql(endpoint: EndpointSpec, query: Query) -> tuple[str, list[Any]]:
             parts.append("r.rec_id IN (SELECT rec_id FROM fields WHERE field = ? AND value BETWEEN ? AND ?)")
             params += [spec.name, clause.start.strftime("%Y%m%d"), clause.end.strftime("%Y%m%d")]
         elif isinstance(clause, Match):
+            among = "NOT IN" if clause.negate else "IN"
             if clause.exact or spec.kind == "date":
-                parts.append("r.rec_id IN (SELECT rec_id FROM fields WHERE field = ? AND list_contains(?, value))")
+                parts.append(f"r.rec_id {among} (SELECT rec_id FROM fields WHERE field = ? AND list_contains(?, value))")
                 params += [spec.name, clean_values(clause.values, spec.kind)]
             else:
                 patterns = [p for p in (phrase_pattern(v) for v in clause.values) if p]
                 if not patterns:
-                    parts.append("FALSE")
+                    parts.append("TRUE" if clause.negate else "FALSE")
                     continue
                 any_of = " OR ".join("regexp_matches(lower(value), ?)" for _ in patterns)
-                parts.append(f"r.rec_id IN (SELECT rec_id FROM fields WHERE field = ? AND ({any_of}))")
+                parts.append(f"r.rec_id {among} (SELECT rec_id FROM fields WHERE field = ? AND ({any_of}))")
                 params += [spec.name, *patterns]
         else:
             raise MirrorError(f"unsupported query clause {clause!r}; use Match or DateRange")
