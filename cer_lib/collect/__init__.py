@@ -14,6 +14,9 @@ What is written (read by the integrate stage)::
     collected/records/<name>.jsonl   records as the source returned them, one per line
     collected/counts.jsonl       one line per count query (search, field, scope, period, event type, rows)
     collected/totals.jsonl       report totals per scope, product code and period
+    collected/mirror_load.json   (mirror runs) per mirror file: rows read, kept, repaired, rejected with
+                                 line and reason, refused or not (`Mirror.load_report`); a refused file
+                                 of a required source has already stopped the stage with its line and reason
 
 The rules of each kind are in its profile (`cer_lib.profiles.device` for devices).
 """
@@ -79,14 +82,20 @@ def collect(ctx: Any, source: Source | None = None) -> CollectSummary:
     folder = ctx.folder
     try:
         folder.remove(layout.COLLECT_STATUS)  # from an earlier run: this one is not finished until it is rewritten
+        folder.remove(layout.MIRROR_LOAD)
         where = ctx.settings.openfda_base_url if source.origin == "api" else str(ctx.mirror_dir)
         print(f"collect: {params.code} ({params.kind.value}) from {source.origin} {where}, "
               f"window {params.window.start}..{params.window.end}", flush=True)
         requests_before = len(folder.requests())
         progress = Progress(ctx.provenance, source.origin)
-        resolved = profile.resolve(params, source, progress)
-        collected = Collected(records=dict(resolved.records), statuses=dict(resolved.statuses))
-        Executor(ctx, source, progress, collected).run(profile.plan(params, resolved.resolution))
+        try:
+            resolved = profile.resolve(params, source, progress)
+            collected = Collected(records=dict(resolved.records), statuses=dict(resolved.statuses))
+            Executor(ctx, source, progress, collected).run(profile.plan(params, resolved.resolution))
+        finally:  # what loading each mirror file did, kept also when a refused file stops the stage
+            load_report = getattr(source, "load_report", None)
+            if source.origin == "mirror" and callable(load_report):
+                folder.write_mirror_load(load_report())
         for name in profile.source_names:  # anything not reached
             collected.statuses.setdefault(name, SourceStatus(name=name, status="disabled", reason="not collected"))
         status = CollectStatus(

@@ -384,7 +384,8 @@ def exhibit_provenance(ctx: Any) -> list[ProvenanceItem]:
         else:
             fig = drawn[exhibit.figure]
             files, title = tuple(p for p in (fig.png, fig.svg) if p) + (layout.ANALYSIS,), fig.title or exhibit.id
-        inputs = tuple(InputFile(rel, run.folder.sha256(rel) or "") for rel in files)
+        inputs = tuple(InputFile(rel, run.folder.sha256(rel) or "") for rel in files
+                       if rel != layout.MIRROR_LOAD or run.folder.exists(rel))  # the one input of mirror runs only
         if layout.ANALYSIS in files:
             inputs += meta_inputs
         sources = sources_of(run, exhibit.sources)

@@ -35,11 +35,12 @@ import pandas as pd
 from ..dates import parse_date
 from ..runfolder import AnalysisFile, CollectStatus, IntegrateSummary, Resolution, RunFolder, RunRecord
 from ..runfolder.analysis import ShareTrend
-from ..runfolder.layout import ANALYSIS, COLLECT_STATUS, INTEGRATE_SUMMARY, PARAMETERS, RESOLUTION, RUN_RECORD, pointer, table
+from ..runfolder.layout import ANALYSIS, COLLECT_STATUS, INTEGRATE_SUMMARY, MIRROR_LOAD, PARAMETERS, RESOLUTION, RUN_RECORD, pointer, table
 from ..settings import OPENFDA_PUBLIC
 
 if TYPE_CHECKING:
     from ..params import Parameters
+    from ..sources.mirror.load_report import FileLoadReport, MirrorLoadReport
     from ..profiles import Profile
     from .structure import ReportStructure
 
@@ -269,6 +270,7 @@ class RunData:
     analysis: AnalysisFile
     summary: IntegrateSummary
     tables: dict[str, pd.DataFrame]
+    mirror_load: "MirrorLoadReport | None" = None  # a run from the mirror: what loading each file did
 
 
 def load_run_data(run_dir: str | Path | Any) -> RunData:
@@ -282,6 +284,7 @@ def load_run_data(run_dir: str | Path | Any) -> RunData:
         folder=folder, profile=profile, params=params, run=folder.run_record(missing_ok=True),
         status=folder.collect_status(), resolution=folder.resolution(profile.resolution_model),
         analysis=folder.analysis(), summary=folder.integrate_summary(), tables=folder.tables(),
+        mirror_load=folder.mirror_load(),
     )
 
 
@@ -418,6 +421,20 @@ def source_facts(b: _Builder, run: RunData) -> None:
     b.add("n_sources_unusable", sum(s in UNUSABLE_STATES for s in not_ok), "count",
           _ptr(src, "sources") + " (status unavailable, error or disabled)")
     b.add("n_sources_empty", sum(s == "empty" for s in not_ok), "count", _ptr(src, "sources") + " (status empty)")
+    load = run.mirror_load  # rows the mirror's files lost: on the first page, never only in a file
+    lost = load.with_rejections if load else []
+    b.add("mirror_rows_rejected", load.rows_rejected if load else None, "count",
+          _ptr(MIRROR_LOAD, "rows_rejected"), needs=())
+    b.add("mirror_rejections", [_rejection_text(f) for f in lost] or None, "list",
+          _ptr(MIRROR_LOAD, "files") + " (files with rows_rejected or status refused)", needs=())
+
+
+def _rejection_text(file: "FileLoadReport") -> str:
+    """``maude/foidev2007.txt: 3 of 1,200 rows rejected (line 17: ...)`` or the reason it was refused."""
+    first = f" (first: {file.rejected[0].describe()})" if file.rejected else ""
+    if file.status == "refused":
+        return f"{file.path}: refused, {file.refused}"
+    return f"{file.path}: {file.rows_rejected:,} of {file.rows_read:,} rows rejected{first}"
 
 
 def method_facts(b: _Builder, run: RunData) -> None:
@@ -435,6 +452,8 @@ def method_facts(b: _Builder, run: RunData) -> None:
     b.add("min_a", m.signals.min_a, "count", _ptr(p, "methods", "signals", "min_a"))
     b.add("eb05_threshold", m.signals.eb05_threshold, "decimal", _ptr(p, "methods", "signals", "eb05_threshold"),
           text=f"{m.signals.eb05_threshold:g}")
+    b.add("ic025_threshold", m.signals.ic025_threshold, "decimal", _ptr(p, "methods", "signals", "ic025_threshold"),
+          text=f"{m.signals.ic025_threshold:g}")
     b.add("fdr_q", m.problems.fdr_q, "decimal", _ptr(p, "methods", "problems", "fdr_q"), text=f"{m.problems.fdr_q:g}")
     b.add("recent_years", m.problems.recent_years, "count", _ptr(p, "methods", "problems", "recent_years"))
     b.add("review_sample_size", m.review_sample_size, "count", _ptr(p, "methods", "review_sample_size"))

@@ -150,6 +150,7 @@ EXHIBITS: dict[str, str] = {
     "tab-comparators": "3",
     "tab-submissions": "4.2",
     "tab-sources": "4.5",
+    "tab-mirror-load": "4.5",
     **{exhibit: "4.6" for exhibit in (
         "tab-maude-counts", "tab-trend", "tab-change-points", "tab-forecast", "tab-problems-device",
         "tab-problems-patient", "tab-problem-changes", "tab-signals", "tab-recalls-device", "tab-recalls-comparators",

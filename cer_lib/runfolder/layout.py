@@ -21,6 +21,7 @@ a `RunFolder` (one run) or a `CodeFolder` (the runs of one code)::
         collected/records/<source>.jsonl     01_collect: records as each source returned them
         collected/counts.jsonl               01_collect: one line per count query
         collected/totals.jsonl               01_collect: report totals per scope and period
+        collected/mirror_load.json           01_collect: what loading each mirror file did (mirror runs)
         tables/<table>.parquet               02_integrate: tidy tables
         tables/summary.json                  02_integrate: per table rows, key, duplicates, notes
         results/analysis.json                03_analyze
@@ -56,6 +57,7 @@ RESOLUTION = "collected/resolution.json"
 RECORDS = "collected/records"
 COUNTS = "collected/counts.jsonl"
 TOTALS = "collected/totals.jsonl"
+MIRROR_LOAD = "collected/mirror_load.json"
 
 TABLES = "tables"
 INTEGRATE_SUMMARY = "tables/summary.json"

@@ -27,7 +27,30 @@ def _tab_sources(run: ReportRun) -> str:
     return body + "".join(notice(n, "cer-source") for n in notes)
 
 
+def _tab_mirror_load(run: ReportRun) -> str:
+    """Per file of the mirror (`Mirror.load_report`, ``collected/mirror_load.json``): rows read, kept,
+    repaired and rejected, the first rejected line with its reason, and why a file was refused."""
+    load = run.folder.mirror_load()
+    if load is None:
+        return notice("Not a run from the local mirror: no file was loaded.", "cer-notice")
+    rows = [{
+        "File": f.path, "Format": f.layout or f.format, "Status": f.status,
+        "Rows read": fmt(f.rows_read, "count"), "Kept": fmt(f.rows_kept, "count"),
+        "Repaired": fmt(f.rows_repaired, "count") if f.rows_repaired else None,
+        "Rejected": fmt(f.rows_rejected, "count"),
+        "First rejection or refusal": f.refused or (f.rejected[0].describe() if f.rejected else None),
+    } for f in load.files if f.status != "ignored"]
+    ignored = [f.path for f in load.files if f.status == "ignored"]
+    notes = [f"Largest share of rows a file may lose before it is refused: {load.max_rejected_share:.0%} "
+             "(0 for the classification file); a refused file of a required source stops the run."]
+    if ignored:
+        notes.append(f"Not read (no file format of the mirror reads them): {', '.join(ignored)}.")
+    return frame_html(pd.DataFrame(rows), "tab-mirror-load") + "".join(notice(n, "cer-source") for n in notes)
+
+
 TABLES: tuple[TableExhibit, ...] = (
     TableExhibit("tab-sources", "Data sources and their status in this run", ALL_SOURCES,
           (pointer(layout.COLLECT_STATUS, "sources"),), (layout.COLLECT_STATUS,), _tab_sources),
+    TableExhibit("tab-mirror-load", "Files of the local mirror: rows read, kept and rejected", (),
+          (pointer(layout.MIRROR_LOAD, "files"),), (layout.MIRROR_LOAD,), _tab_mirror_load),
 )

@@ -9,13 +9,27 @@ from ..facts import NOT_AVAILABLE
 from .base import ReportRun, TableExhibit, esc, fmt, frame_html, notice, with_ci
 
 
+def _flag_columns(run: ReportRun) -> list[tuple[str, str]]:
+    """``(column title, SignalRow field)``: the primary screen's flag first (it alone counts as a
+    signal), then the secondary rules (Evans, and whichever of EB05 and IC025 is not primary)."""
+    screen, f = run.analysis.signals.primary_screen, run.facts
+    rules = {"EB05": (f"EB05 >= {f['eb05_threshold'].text}", "eb05_signal"),
+             "IC025": (f"IC025 > {f['ic025_threshold'].text}", "ic025_signal")}
+    primary = next((name for name in rules if screen.rule and screen.rule.startswith(name)), None)
+    columns = [(f"Signal ({screen.rule or 'primary screen'})", "signal")] if primary else []
+    columns.append(("Evans (secondary)", "evans_signal"))
+    columns += [(f"{title} (secondary)", field) for name, (title, field) in rules.items() if name != primary]
+    return columns
+
+
 def _tab_signals(run: ReportRun) -> str:
     s = run.analysis.signals
     f = run.facts
     if s.status != "ok":
         return notice(f"Disproportionality not possible for this run: {s.reason or 'see ' + layout.ANALYSIS}.", "cer-notice")
     rows = [r for _, r in s.rows_of(s.device)]
-    rows.sort(key=lambda r: -(r.EB05 if r.EB05 is not None else float("-inf")))
+    rows.sort(key=lambda r: (not r.signal, -(r.EB05 if r.EB05 is not None else float("-inf"))))
+    flags = _flag_columns(run)
     frame = pd.DataFrame([{
         "Term": r.term, "Type": r.problem_type,
         "a": fmt(r.a, "count"), "b": fmt(r.b, "count"), "c": fmt(r.c, "count"),
@@ -25,8 +39,7 @@ def _tab_signals(run: ReportRun) -> str:
         "ROR (95% CI)": with_ci(r.ROR, r.ROR_lo, r.ROR_hi),
         "IC (IC025)": f"{fmt(r.IC, 'decimal')} ({fmt(r.IC025, 'decimal')})",
         "EBGM (EB05 to EB95)": with_ci(r.EBGM, r.EB05, r.EB95),
-        "Evans rule": "flagged" if r.evans_signal else "",
-        f"EB05 >= {f['eb05_threshold'].text}": "flagged" if r.eb05_signal else "",
+        **{title: ("signal" if field == "signal" else "flagged") if getattr(r, field) else "" for title, field in flags},
     } for r in rows])
     definitions = [
         ("a", "reports of this device coding the term"), ("b", "reports of this device without the term"),
@@ -37,7 +50,9 @@ def _tab_signals(run: ReportRun) -> str:
         ("ROR", "ad/bc, Woolf 95% CI, Var(ln ROR) = 1/a + 1/b + 1/c + 1/d; +0.5 on all cells only when a cell is zero"),
         ("IC", s.ic_definition or NOT_AVAILABLE),
         ("EBGM", "empirical Bayes geometric mean (DuMouchel two-gamma mixture prior fitted by maximum likelihood); "
-                 f"EB05 and EB95 are the 5% and 95% posterior points; flagged when EB05 >= {f['eb05_threshold'].text}"),
+                 "EB05 and EB95 are the 5% and 95% posterior points"),
+        ("Signal", f"the pre-specified primary screen ({s.primary_screen.rule or NOT_AVAILABLE}): the only rule whose "
+                   "flags are counted as signals; the secondary rules are shown for comparison"),
         ("Comparators", ", ".join(str(c) for c in s.comparators) or NOT_AVAILABLE),
     ]
     dl = '<dl class="cer-definitions">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in definitions) + "</dl>"
