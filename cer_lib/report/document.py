@@ -238,6 +238,17 @@ class ReportBlock:
 
 
 _MARKER = re.compile(r'<div class="cer-exhibit" data-exhibit="([a-z-]+)"></div>')
+_XREF = re.compile(r'<span class="cer-xref" data-exhibit-ref="([a-z-]+)"></span>')
+
+
+def _cross_references(run: ReportRun, html: str) -> str:
+    """The prose's references to exhibits (``label(id)`` in a template) as their numbers, linked."""
+    labels = _labels(run)
+
+    def replace(match: re.Match[str]) -> str:
+        label = labels.get(match.group(1))
+        return f'<a class="cer-xref" href="#{match.group(1)}">{esc(label)}</a>' if label else "the table below"
+    return _XREF.sub(replace, html)
 
 
 def _style() -> str:
@@ -263,7 +274,7 @@ def _section_block(run: ReportRun, section: Section) -> ReportBlock:
         shown.add(exhibit.id)
         return _table_html(run, exhibit)
 
-    body = _MARKER.sub(replace, text.html)
+    body = _MARKER.sub(replace, _cross_references(run, text.html))
     for exhibit in run.structure.tables:  # exhibits of this section the narrative did not place
         if run.structure.exhibit_section(exhibit.id) == section.number and exhibit.id not in shown:
             body += _table_html(run, exhibit)

@@ -37,6 +37,7 @@ from ..runfolder import AnalysisFile, CollectStatus, IntegrateSummary, Resolutio
 from ..runfolder.analysis import ShareTrend
 from ..runfolder.layout import ANALYSIS, COLLECT_STATUS, INTEGRATE_SUMMARY, MIRROR_LOAD, PARAMETERS, RESOLUTION, RUN_RECORD, pointer, table
 from ..settings import OPENFDA_PUBLIC
+from ..tables.outcomes import SERIOUS_OUTCOMES, outcome_counts, outcome_reports
 
 if TYPE_CHECKING:
     from ..params import Parameters
@@ -290,6 +291,12 @@ def load_run_data(run_dir: str | Path | Any) -> RunData:
 
 UNUSABLE_STATES = ("unavailable", "error", "disabled")
 
+#: Below this many reports in the window, or this many complete months, the data are too sparse for
+#: statistical inference: the report says so first, and model output (trend tests, control chart,
+#: change points, share changes, disproportionality) is shown as description, never as a finding.
+SPARSE_REPORTS = 30
+SPARSE_MONTHS = 24
+
 
 class _Builder:
     """Collects facts. A fact that ``needs`` sources the run could not use (all of them) gets no
@@ -479,6 +486,11 @@ def maude_facts(b: _Builder, run: RunData) -> None:
     b.add("n_complete_months", mc.n_complete_months, "count", _ptr(src, "monthly_counts", "n_complete_months"))
     b.add("incomplete_month", mc.incomplete_month, "month", _ptr(src, "monthly_counts", "incomplete_month"))
     b.add("monthly_method", mc.method, "text", _ptr(src, "monthly_counts", "method"))
+    b.add("sparse_min_reports", SPARSE_REPORTS, "count", "cer_lib/report/facts.py#SPARSE_REPORTS")
+    b.add("sparse_min_months", SPARSE_MONTHS, "count", "cer_lib/report/facts.py#SPARSE_MONTHS")
+    sparse = all_reports is not None and (all_reports < SPARSE_REPORTS or (mc.n_complete_months or 0) < SPARSE_MONTHS)
+    b.add("sparse", sparse, "flag", _ptr(src, "monthly_counts", "totals", "all") + " and n_complete_months against "
+          "SPARSE_REPORTS, SPARSE_MONTHS", needs=())
 
     b.using("device_event")
     events = tables.get("events", pd.DataFrame())
@@ -496,6 +508,13 @@ def maude_facts(b: _Builder, run: RunData) -> None:
     deaths_outcome = int(outcomes.loc[outcomes["outcome"] == "Death", "mdr_report_key"].nunique()) if "outcome" in outcomes else 0
     b.add("n_sample_death_outcome", deaths_outcome, "count",
           f"{table('patient_outcomes')} (distinct reports with outcome = Death)")
+    serious = outcome_reports(outcomes, events)
+    b.add("n_sample_serious_outcome", int(serious["serious"].sum()) if len(serious) else 0, "count",
+          f"{table('patient_outcomes')} (distinct reports with a serious outcome: {', '.join(SERIOUS_OUTCOMES)})")
+    b.add("n_sample_serious_malfunction", int((serious["serious"] & (serious["event_type"] == "Malfunction")).sum())
+          if len(serious) else 0, "count", f"{table('patient_outcomes')} x {table('events')} (serious outcome, event_type Malfunction)")
+    b.add("sample_outcomes", [f"{o.lower()} in {n:,} report{'' if n == 1 else 's'}" for o, n in outcome_counts(outcomes)] or None,
+          "list", f"{table('patient_outcomes')} (distinct reports per outcome)")
     totals_table = tables.get("report_totals", pd.DataFrame())
     comp_total = None
     if {"scope", "period", "n_reports"} <= set(totals_table.columns):

@@ -152,7 +152,7 @@ EXHIBITS: dict[str, str] = {
     "tab-sources": "4.5",
     "tab-mirror-load": "4.5",
     **{exhibit: "4.6" for exhibit in (
-        "tab-maude-counts", "tab-trend", "tab-change-points", "tab-forecast", "tab-problems-device",
+        "tab-maude-counts", "tab-outcomes", "tab-brands", "tab-manufacturers", "tab-trend", "tab-change-points", "tab-forecast", "tab-problems-device",
         "tab-problems-patient", "tab-problem-changes", "tab-signals", "tab-recalls-device", "tab-recalls-comparators",
         "tab-enforcement-device", "tab-enforcement-comparators", "tab-case-sample")},
     "tab-reproduce": "A",

@@ -52,5 +52,6 @@ TABLES: tuple[TableExhibit, ...] = (
     TableExhibit("tab-sources", "Data sources and their status in this run", ALL_SOURCES,
           (pointer(layout.COLLECT_STATUS, "sources"),), (layout.COLLECT_STATUS,), _tab_sources),
     TableExhibit("tab-mirror-load", "Files of the local mirror: rows read, kept and rejected", (),
-          (pointer(layout.MIRROR_LOAD, "files"),), (layout.MIRROR_LOAD,), _tab_mirror_load),
+          (pointer(layout.COLLECT_STATUS, "origin"), pointer(layout.MIRROR_LOAD, "files")),
+          (layout.COLLECT_STATUS, layout.MIRROR_LOAD), _tab_mirror_load),
 )

@@ -1,12 +1,16 @@
-"""Adverse event reports: counts by year and event type, and the figure of monthly counts."""
+"""Adverse event reports: counts by year and event type (with the figure of monthly counts); in the
+review sample, patient outcomes by event type and the reports per brand and model and per manufacturer
+(names normalised by `cer_lib.names.match_key`, each written form shown)."""
 from __future__ import annotations
 
 from typing import Any
 
 import pandas as pd
 
+from ...names import match_key
 from ...runfolder import layout
-from ...runfolder.layout import ANALYSIS, pointer
+from ...runfolder.layout import ANALYSIS, pointer, table
+from ...tables.outcomes import SERIOUS_OUTCOMES, outcome_counts
 from .base import FigureExhibit, ReportRun, TableExhibit, fmt, frame_html, notice, unavailable
 
 
@@ -37,9 +41,91 @@ def _tab_maude_counts(run: ReportRun) -> str:
         "Counts of reports, not of events or patients (Limitation L1).", "cer-source")
 
 
+def _tab_outcomes(run: ReportRun) -> str:
+    gone = unavailable(run, "device_event")
+    if gone:
+        return notice(gone)
+    events, outcomes = run.table("events"), run.table("patient_outcomes")
+    if events.empty:
+        return notice("No reports in the review sample.", "cer-notice")
+    types = dict(zip(events["mdr_report_key"], events["event_type"]))
+    rows = []
+    for outcome, n in outcome_counts(outcomes):
+        keys = outcomes.loc[outcomes["outcome"] == outcome, "mdr_report_key"].unique()
+        by_type = pd.Series([types.get(k) or "not recorded" for k in keys]).value_counts()
+        rows.append({"Patient outcome": outcome, "Serious": "yes" if outcome in SERIOUS_OUTCOMES else "no",
+                     "Reports": fmt(n, "count"),
+                     "Event type of those reports": "; ".join(f"{t} {c:,}" for t, c in by_type.items())})
+    if not rows:
+        return notice(f"No patient outcome is recorded in the {len(events):,} reports of the review sample.", "cer-notice")
+    return frame_html(pd.DataFrame(rows), "tab-outcomes") + notice(
+        f"Distinct reports of the review sample ({len(events):,} reports) recording each outcome for any patient; a report "
+        "may record several. Serious: death or a serious injury under 21 CFR 803.3. The event type is the reporter's "
+        "classification and can understate harm (Limitation L1).", "cer-source")
+
+
+def _variants(names: pd.Series) -> pd.DataFrame:
+    """Per normalised name: the forms written in the data (most frequent first) and the reports."""
+    frame = pd.DataFrame({"written": names.astype(str).str.strip(), "key": names.map(lambda v: match_key(str(v)))})
+    frame = frame[frame["key"] != ""]
+    out = []
+    for key, group in frame.groupby("key"):
+        forms = group["written"].value_counts()
+        out.append({"key": key, "forms": "; ".join(forms.index), "n_forms": len(forms), "rows": group.index})
+    return pd.DataFrame(out)
+
+
+def _tab_brands(run: ReportRun) -> str:
+    gone = unavailable(run, "device_event")
+    if gone:
+        return notice(gone)
+    devices = run.table("event_devices")
+    if devices.empty:
+        return notice("No device records in the review sample.", "cer-notice")
+    devices = devices.assign(brand=devices["brand_name"].fillna("not recorded"))
+    rows = []
+    for _, v in _variants(devices["brand"]).iterrows():
+        part = devices.loc[v["rows"]]
+        models = part["model_number"].dropna().astype(str).str.strip().value_counts()
+        rows.append({"Brand (normalised)": v["key"], "Written in the data as": v["forms"] if v["n_forms"] > 1 else None,
+                     "Models": "; ".join(f"{m} ({c:,})" for m, c in models.items()) or None,
+                     "Reports": part["mdr_report_key"].nunique()})
+    frame = pd.DataFrame(rows).sort_values(["Reports", "Brand (normalised)"], ascending=[False, True])
+    frame["Reports"] = frame["Reports"].map(lambda n: fmt(n, "count"))
+    return frame_html(frame, "tab-brands") + notice(
+        "Reports of the review sample per brand name as reported, names compared in capitals without surrounding "
+        "punctuation or repeated spaces (the mapping from the written forms is shown); models with their number of "
+        "device records. A report may name several devices.", "cer-source")
+
+
+def _tab_manufacturers(run: ReportRun) -> str:
+    gone = unavailable(run, "device_event")
+    if gone:
+        return notice(gone)
+    devices = run.table("event_devices")
+    if devices.empty:
+        return notice("No device records in the review sample.", "cer-notice")
+    devices = devices.assign(maker=devices["manufacturer_name"].fillna("not recorded"))
+    rows = [{"Manufacturer (normalised)": v["key"], "Written in the data as": v["forms"] if v["n_forms"] > 1 else None,
+             "Reports": devices.loc[v["rows"], "mdr_report_key"].nunique()} for _, v in _variants(devices["maker"]).iterrows()]
+    frame = pd.DataFrame(rows).sort_values(["Reports", "Manufacturer (normalised)"], ascending=[False, True])
+    frame["Reports"] = frame["Reports"].map(lambda n: fmt(n, "count"))
+    return frame_html(frame, "tab-manufacturers") + notice(
+        "Reports of the review sample per device manufacturer as reported (the device's manufacturer, names "
+        "normalised as for the brands).", "cer-source")
+
+
+_SAMPLE = (table("events"), table("event_devices"))
+
 TABLES: tuple[TableExhibit, ...] = (
     TableExhibit("tab-maude-counts", "MAUDE reports by year received and event type", ("device_event",),
           (pointer(ANALYSIS, "monthly_counts"),), (ANALYSIS,), _tab_maude_counts),
+    TableExhibit("tab-outcomes", "Patient outcomes recorded in the review sample, by event type", ("device_event",),
+          (table("patient_outcomes"), table("events")), (table("patient_outcomes"), table("events")), _tab_outcomes),
+    TableExhibit("tab-brands", "Reports of the review sample by brand and model", ("device_event",), _SAMPLE, _SAMPLE,
+          _tab_brands),
+    TableExhibit("tab-manufacturers", "Reports of the review sample by manufacturer", ("device_event",), _SAMPLE, _SAMPLE,
+          _tab_manufacturers),
 )
 
 FIGURES: tuple[FigureExhibit, ...] = (
