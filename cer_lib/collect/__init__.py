@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..provenance import display_path
 from ..runfolder import CollectStatus, Resolution, layout
 from ..runfolder.models import DateWindow
 from ..sources.base import Source, SourceStatus
@@ -83,7 +84,7 @@ def collect(ctx: Any, source: Source | None = None) -> CollectSummary:
     try:
         folder.remove(layout.COLLECT_STATUS)  # from an earlier run: this one is not finished until it is rewritten
         folder.remove(layout.MIRROR_LOAD)
-        where = ctx.settings.openfda_base_url if source.origin == "api" else str(ctx.mirror_dir)
+        where = ctx.settings.openfda_base_url if source.origin == "api" else display_path(ctx.mirror_dir)  # printed in the notebook: no host path
         print(f"collect: {params.code} ({params.kind.value}) from {source.origin} {where}, "
               f"window {params.window.start}..{params.window.end}", flush=True)
         requests_before = len(folder.requests())

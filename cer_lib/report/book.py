@@ -97,7 +97,7 @@ def find_runs(outputs_dir: Path) -> dict[str, list[BookRun]]:
 def headline(run_dir: Path) -> dict[str, Any]:
     """Total reports, trend verdict and number of signals from the run's analysis (None when absent):
     ``monthly_counts.totals.all``, ``trend.verdict.verdict`` (the trend's status when there is no
-    verdict) and the rows of ``signals.rows`` flagged by either rule."""
+    verdict) and the primary screen's number of signals; what was not computed says so, with the reason."""
     out: dict[str, Any] = {"total_reports": None, "trend_verdict": None, "n_signals": None}
     try:
         analysis = RunFolder(run_dir).analysis(missing_ok=True)
@@ -108,7 +108,11 @@ def headline(run_dir: Path) -> dict[str, Any]:
     trend = analysis.trend
     out["total_reports"] = analysis.monthly_counts.totals.get("all")
     out["trend_verdict"] = trend.verdict.verdict or (trend.status if trend.status not in (None, "ok") else None)
-    out["n_signals"] = analysis.headline.n_signals  # the primary screen's count; None when not applied
+    # the primary screen's count; "not computed" with the reason when it was not applied, never a 0
+    n_signals, signals = analysis.headline.n_signals, analysis.signals
+    out["n_signals"] = n_signals if n_signals is not None else f"not computed: {signals.reason or signals.status or 'no analysis'}"
+    if trend.status not in (None, "ok") and not trend.verdict.verdict:
+        out["trend_verdict"] = f"not tested: {trend.reason or trend.status}"
     return out
 
 
@@ -188,7 +192,7 @@ def _code_page(slug: str, code_runs: list[BookRun]) -> str:
             f'<td><a href="{_url(f"{run.run_id}/index.html")}"><code>{_text(run.run_id)}</code></a>'
             f"{' <strong>(latest)</strong>' if run.latest else ''}</td>"
             f"<td>{_text(run.when)}</td>"
-            f"<td>{_text(run.info.window_start)} to {_text(run.info.window_end)}</td>"
+            f"<td>{_text(run.info.span_text)}</td>"
             f"<td>{_text(h.get('total_reports'))}</td><td>{_text(h.get('trend_verdict'))}</td><td>{_text(h.get('n_signals'))}</td>"
             f"<td>{'SYNTHETIC' if run.info.synthetic else _text(run.info.data_from)}</td>"
             "</tr>"
@@ -230,7 +234,7 @@ def _run_page(run: BookRun, notebooks: list[str]) -> str:
         f"<tr><th>Code</th><td>{_text(info.code)} ({_text(info.kind)})</td></tr>",
         f"<tr><th>Device</th><td>{_text(info.device_name)}</td></tr>",
         f"<tr><th>Class</th><td>{_text(info.device_class)}</td></tr>",
-        f"<tr><th>Data window</th><td>{_text(info.window_start)} to {_text(info.window_end)}</td></tr>",
+        f"<tr><th>Data</th><td>{_text(info.span_text)}</td></tr>",
         f"<tr><th>Data last updated</th><td>{_text(info.last_updated_text)}</td></tr>",
         f"<tr><th>Started</th><td>{_text(run.when)}{' (latest run of this code)' if run.latest else ''}</td></tr>",
         f"<tr><th>Total reports</th><td>{_text(h.get('total_reports'))}</td></tr>",

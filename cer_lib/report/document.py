@@ -68,8 +68,8 @@ REPORT_CSS = """
 .cer-report .cer-caption { font-weight: bold; margin: .2em 0; }
 .cer-report .cer-exhibit-label { font-weight: bold; margin-right: .3em; }
 .cer-report .cer-print-only { display: none; }
-.cer-report .cer-source { font-size: .8em; color: #475569; margin: .2em 0; overflow-wrap: anywhere; }
-.cer-report table.cer-table td { overflow-wrap: anywhere; }
+.cer-report .cer-source { font-size: .8em; color: #475569; margin: .2em 0; overflow-wrap: break-word; }
+.cer-report table.cer-table td { overflow-wrap: break-word; }
 .cer-report .cer-unavailable { border-left: 4px solid #b45309; padding: .2em .8em; background: #fff7ed; }
 .cer-report dl.cer-definitions { font-size: .85em; display: grid; grid-template-columns: max-content auto; gap: 2px 12px; }
 .cer-report dl.cer-definitions dt { font-weight: bold; }

@@ -347,6 +347,16 @@ def build_facts(run_dir: str | Path | Any) -> Facts:
     return Facts(b.facts, run.folder.path, structure=run.profile.report)
 
 
+_CLASS_TEXT = {"1": "Class I", "2": "Class II", "3": "Class III", "U": "unclassified", "N": "not classified", "F": "HDE"}
+
+
+def device_class_text(klass: Any) -> str | None:
+    """FDA's device class as the report spells it everywhere: "Class II" (from "2"), "unclassified", ..."""
+    if klass is None or str(klass).strip() == "":
+        return None
+    return _CLASS_TEXT.get(str(klass).strip(), f"class {klass}")
+
+
 def run_facts(b: _Builder, run: RunData) -> None:
     params, record, status, meta = run.params, run.run, run.status, run.analysis.meta
     b.add("run_id", record.run_id if record else None, "text", _ptr(RUN_RECORD, "run_id"))
@@ -378,9 +388,7 @@ def device_facts(b: _Builder, run: RunData) -> None:
     b.add("device_name", r.device_name, "text", _ptr(src, "device_name"))
     b.add("product_code", r.product_code, "text", _ptr(src, "product_code"))
     klass = r.device_class
-    class_text = {"1": "Class I", "2": "Class II", "3": "Class III", "U": "unclassified", "N": "not classified",
-                  "F": "HDE"}.get(str(klass), None) if klass is not None else None
-    b.add("device_class", klass, "text", _ptr(src, "device_class"), text=class_text or (f"class {klass}" if klass else None))
+    b.add("device_class", klass, "text", _ptr(src, "device_class"), text=device_class_text(klass))
     regulation = r.regulation_number
     b.add("regulation_number", regulation, "text", _ptr(src, "regulation_number"),
           text=f"21 CFR {regulation}" if regulation else None)

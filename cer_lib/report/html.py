@@ -38,6 +38,7 @@ from ..errors import CerError, ReportError
 from ..runfolder import RunFolder, RunRecord
 from ..runfolder.layout import STAGES
 from .document import exhibit_provenance
+from .facts import device_class_text
 from .notebooks import clean_notebook_outputs, mentions_reproduce, prepare_appendix, prepare_report, read_notebook
 from .sanitize import audit_html, sanitize_fragment, sanitize_html
 from .text import printable
@@ -82,6 +83,18 @@ class RunInfo:
     last_updated: dict[str, str] = field(default_factory=dict)
     run: RunRecord | None = None
     started_utc: str | None = None
+    first_month: str | None = None  # the data's real span: first and last month with a report received
+    last_month: str | None = None
+    cut_off: str | None = None  # the data cut-off (analysis meta.as_of)
+
+    @property
+    def span_text(self) -> str:
+        """The data's real span and cut-off, then the requested window: "reports received 2018-10 to 2021-03 ..."."""
+        requested = f"{self.window_start or '?'} to {self.window_end or '?'}"
+        if not self.first_month:
+            return f"requested {requested} (date FDA received the report); no reports"
+        cut = f"; data cut-off {self.cut_off}" if self.cut_off else ""
+        return f"reports received {self.first_month} to {self.last_month}{cut} (requested window {requested})"
 
     @property
     def last_updated_text(self) -> str:
@@ -113,9 +126,10 @@ def read_run_info(run_dir: Path) -> RunInfo:
         kind=params.kind.value if params else run.kind if run else "product_code",
         run_id=run.run_id if run else folder.run_id,
         device_name=resolution.subject_name if resolution else None,
-        device_class=resolution.subject_class if resolution else None,
+        device_class=device_class_text(resolution.subject_class) if resolution else None,
         window_start=str(params.window.start) if params else None,
         window_end=str(params.window.end) if params and params.window.end else None,
+        **_data_span(folder),
         data_from=params.data_from if params else None,
         origin=status.origin if status else None,
         synthetic=status.synthetic if status else False,
@@ -123,6 +137,16 @@ def read_run_info(run_dir: Path) -> RunInfo:
         run=run,
         started_utc=run.started_utc if run else None,
     )
+
+
+def _data_span(folder: RunFolder) -> dict[str, str | None]:
+    """First and last month with reports received, and the cut-off, from ``results/analysis.json`` (empty before stage 03)."""
+    analysis = _tolerant(lambda: folder.analysis(missing_ok=True))
+    if analysis is None:
+        return {}
+    months = [str(r.month)[:7] for r in analysis.monthly_counts.rows if r.event_type == "total" and r.n_reports]
+    return {"first_month": min(months) if months else None, "last_month": max(months) if months else None,
+            "cut_off": str(analysis.meta.as_of)[:10] if analysis.meta.as_of else None}
 
 
 def _tolerant(read: Any) -> Any:

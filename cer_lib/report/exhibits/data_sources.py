@@ -1,6 +1,8 @@
 """The data sources of the run and their status (every kind of report has one)."""
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import pandas as pd
 
 from ...runfolder import layout
@@ -18,7 +20,8 @@ def _tab_sources(run: ReportRun) -> str:
             "Records fetched": fmt(s.fetched if s else None, "count"), "Truncated": "yes" if s and s.truncated else "no",
         })
     body = frame_html(pd.DataFrame(rows), "tab-sources")
-    where = run.status.where
+    # the API's base URL, or only the mirror folder's name: no path of the machine that made the run
+    where = PurePath(run.status.mirror).name if run.status.mirror else run.status.base_url
     notes = [f"Data origin: {run.status.origin or 'not recorded'}" + (f" ({where})" if where else "")]
     if run.status.offline:
         notes.append("Offline run: cached responses only.")
@@ -39,10 +42,14 @@ def _tab_mirror_load(run: ReportRun) -> str:
         "Repaired": fmt(f.rows_repaired, "count") if f.rows_repaired else None,
         "Rejected": fmt(f.rows_rejected, "count"),
         "First rejection or refusal": f.refused or (f.rejected[0].describe() if f.rejected else None),
-    } for f in load.files if f.status != "ignored"]
+    } for f in load.files if f.status in ("loaded", "refused")]
     ignored = [f.path for f in load.files if f.status == "ignored"]
+    unused = [f.path for f in load.files if f.status not in ("loaded", "refused", "ignored")]
     notes = [f"Largest share of rows a file may lose before it is refused: {load.max_rejected_share:.0%} "
              "(0 for the classification file); a refused file of a required source stops the run."]
+    if unused:
+        notes.append(f"{len(unused):,} further file{'s' if len(unused) != 1 else ''} of the mirror "
+                     f"{'were' if len(unused) != 1 else 'was'} not needed by this run's queries and not read: {', '.join(unused)}.")
     if ignored:
         notes.append(f"Not read (no file format of the mirror reads them): {', '.join(ignored)}.")
     return frame_html(pd.DataFrame(rows), "tab-mirror-load") + "".join(notice(n, "cer-source") for n in notes)
