@@ -76,6 +76,18 @@ LAB = "lab"
 FEEDBACK = "_feedback"
 
 
+#: what each stage needs from the stages before it: the file that marks their work complete
+STAGE_NEEDS = {
+    "01_collect": None,
+    "02_integrate": COLLECT_STATUS,
+    "03_analyze": INTEGRATE_SUMMARY,
+    "04_narrate": ANALYSIS,
+    "05_report": NARRATIVE,
+}
+#: the data a JupyterLab working folder is seeded with from the code's latest run
+LAB_SEED = (PARAMETERS, PROVENANCE, COLLECTED, TABLES, RESULTS, FIGURES)
+
+
 def notebook(stage: str) -> str:
     """``01_collect.ipynb``: the executed notebook of a stage."""
     return f"{stage}.ipynb"
