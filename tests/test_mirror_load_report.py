@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,10 +19,9 @@ from cer_lib.report.document import section_html
 from cer_lib.report.facts import build_facts
 from cer_lib.report.narrative import narrate, render_narrative
 from cer_lib.runfolder import RunFolder
-from cer_lib.settings import PROJECT_ROOT
 from cer_lib.sources.mirror import Mirror, MirrorLoadReport
 from report_fixtures import make_run_folder
-from test_mirror_reliability import ALL, FOICLASS, IN2BONES, as_csv, foitext_keys, foitext_mirror, patient_rows, pipe_rows, put
+from test_mirror_reliability import ALL, foitext_keys, foitext_mirror, patient_rows, run_with_a_refused_file
 
 STRAY = "line 1: 6 fields, expected 5; only a free-text last column can absorb '|'"
 
@@ -83,14 +79,7 @@ def test_the_demo_run_keeps_its_load_report_and_its_manifest_states_it(demo_run:
 
 @pytest.mark.slow
 def test_a_failed_run_keeps_the_load_report_naming_the_refused_file(realdata: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "mirror"
-    put(folder, "device/event/openFDA_raw_data.json", (realdata / IN2BONES / "openFDA_raw_data.json").read_bytes())
-    put(folder, "classification/foiclass.txt", (realdata / FOICLASS).read_bytes())
-    put(folder, "device/event/event_data.csv", as_csv(pipe_rows(realdata / IN2BONES / "event_data.csv"), ","))
-    outputs = tmp_path / "outputs"
-    done = subprocess.run([sys.executable, "-m", "cer_lib", "report", "HWC", "--from", "mirror", "--mirror", str(folder)],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "CER_OUTPUTS_DIR": str(outputs)})
+    done, _, outputs = run_with_a_refused_file(realdata, tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     (failed,) = (outputs / "HWC").iterdir()
     load = RunFolder(failed).mirror_load()

@@ -217,6 +217,8 @@ def _code_page(slug: str, code_runs: list[BookRun]) -> str:
 def _run_page(run: BookRun, notebooks: list[str]) -> str:
     info, h = run.info, run.headline
     links = []
+    if run.folder.exists(layout.REPORT_HTML):
+        links.append(f'<li><a href="{_url(REPORT_PAGE + ".html")}">Clinical Evaluation Report (in this site)</a></li>')
     for name, label in ((layout.REPORT_HTML, "Clinical Evaluation Report (HTML, self-contained)"),
                         (layout.REPORT_PDF, "Clinical Evaluation Report (PDF)"),
                         (layout.MANIFEST, f"{layout.MANIFEST} (queries, data versions, hashes)")):
@@ -251,6 +253,23 @@ def _run_page(run: BookRun, notebooks: list[str]) -> str:
         "<ul>" + "".join(nb_links) + "</ul>",
         "",
     ])
+
+
+REPORT_PAGE = "report"  # the CER inside the site: navigation around it, a way back, the full width
+
+
+def _report_page(run: BookRun) -> str:
+    """The run's cer.html as a page of the site: the book's navigation, links back to the run and the code,
+    and the report in a frame the width of the content column (cer.html itself stays as the manifest hashed it)."""
+    info = run.info
+    title = f"Clinical Evaluation Report: {info.code}, run {run.run_id}"
+    back = (f'<p class="cer-book-back"><a href="index.html">&#8592; Run {_text(run.run_id)}</a> &#183; '
+            f'<a href="../index.html">All runs of {_text(info.code)}</a> &#183; <a href="{_url(layout.REPORT_HTML)}">'
+            f'cer.html on its own</a>' + (f' &#183; <a href="{_url(layout.REPORT_PDF)}">cer.pdf</a>'
+                                          if run.folder.exists(layout.REPORT_PDF) else "") + "</p>")
+    frame = (f'<iframe class="cer-frame" src="{_url(layout.REPORT_HTML)}" title="{_text(title)}" '
+             'sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox"></iframe>')
+    return "\n".join([f"# {_md(title)}", "", back, "", frame, ""])
 
 
 def _copy_notebook(source: Path, target: Path, run_dir: Path) -> None:
@@ -290,9 +309,12 @@ def generate_pages(runs: dict[str, list[BookRun]], book_dir: Path) -> list[str]:
                     _copy_notebook(run.folder.notebook_path(stage), page_dir / layout.notebook(stage), run.path)
                     notebooks.append(stage)
             (page_dir / "index.md").write_text(_run_page(run, notebooks), encoding="utf-8")
-            run_sections.append({"file": run.page,
-                                 "sections": [{"file": f"runs/{slug}/{run.run_id}/{nb}"} for nb in notebooks]})
-            pages += [run.page, *(f"runs/{slug}/{run.run_id}/{nb}" for nb in notebooks)]
+            children = [f"runs/{slug}/{run.run_id}/{nb}" for nb in notebooks]
+            if run.folder.exists(layout.REPORT_HTML):
+                (page_dir / f"{REPORT_PAGE}.md").write_text(_report_page(run), encoding="utf-8")
+                children.insert(0, f"runs/{slug}/{run.run_id}/{REPORT_PAGE}")
+            run_sections.append({"file": run.page, "sections": [{"file": child} for child in children]})
+            pages += [run.page, *children]
         chapters.append({"file": f"runs/{slug}/index", "sections": run_sections})
         pages.append(f"runs/{slug}/index")
     toc = {

@@ -35,6 +35,7 @@ from ..provenance import redact_url
 from ..runfolder import RunFolder, layout
 from ..runfolder.analysis import Figure
 from ..sources.registry import source_spec
+from .facts import NOT_AVAILABLE
 from .exhibits.base import FigureExhibit, ReportRun, TableExhibit, esc, frame_html, notice, sources_of
 from .provenance import InputFile, ProvenanceItem, RequestRef, SourceQuery
 from .structure import Section
@@ -251,6 +252,11 @@ def _cross_references(run: ReportRun, html: str) -> str:
     return _XREF.sub(replace, html)
 
 
+def _only_missing(text: str) -> bool:
+    """Whether ``text`` holds nothing but "not available" and the words and punctuation joining them."""
+    return NOT_AVAILABLE in text and not re.sub(rf"{re.escape(NOT_AVAILABLE)}|\bto\b|[\s,;:()]", "", text)
+
+
 def _style() -> str:
     return f"<style>{REPORT_CSS}</style>"
 
@@ -307,7 +313,9 @@ def front_matter(ctx: Any, *, embed_figures: bool = True) -> ReportBlock:
     if not_ok:
         banners.append('<div class="cer-banner cer-notice"><b>Sources without data in this run:</b> '
                        f"{esc(', '.join(not_ok))}. Section {esc(structure.sources_section)} gives each status and reason.</div>")
-    ident = pd.DataFrame([(label, value.format_map(texts)) for label, value in structure.identification],
+    rows = [(label, value.format_map(texts)) for label, value in structure.identification]
+    # a row whose every fact is missing ("not available to not available") says so once
+    ident = pd.DataFrame([(label, NOT_AVAILABLE if _only_missing(value) else value) for label, value in rows],
                          columns=["Item", "Value"])
     name, detail = (part.format_map(texts) for part in structure.subject)
     html_out = (f'<section class="cer-section cer-front" id="sec-front">{_style()}'

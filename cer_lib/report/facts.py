@@ -490,6 +490,11 @@ def maude_facts(b: _Builder, run: RunData) -> None:
         share = n / all_reports if n is not None and all_reports else None
         b.add(f"share_{key}", share, "share", _ptr(src, "monthly_counts", "totals", event_type) + " / totals/all")
     b.add("first_month", mc.first_month, "month", _ptr(src, "monthly_counts", "first_month"))
+    with_reports = [r.month for r in mc.rows if r.event_type == "total" and r.n_reports]
+    b.add("first_report_month", min(with_reports) if with_reports else None, "month",
+          _ptr(src, "monthly_counts", "rows") + " (first month with n_reports > 0, event_type total)")
+    b.add("last_report_month", max(with_reports) if with_reports else None, "month",
+          _ptr(src, "monthly_counts", "rows") + " (last month with n_reports > 0, event_type total)")
     b.add("last_complete_month", mc.last_complete_month, "month", _ptr(src, "monthly_counts", "last_complete_month"))
     b.add("n_complete_months", mc.n_complete_months, "count", _ptr(src, "monthly_counts", "n_complete_months"))
     b.add("incomplete_month", mc.incomplete_month, "month", _ptr(src, "monthly_counts", "incomplete_month"))

@@ -64,55 +64,41 @@ def _tab_outcomes(run: ReportRun) -> str:
         "classification and can understate harm (Limitation L1).", "cer-source")
 
 
-def _variants(names: pd.Series) -> pd.DataFrame:
-    """Per normalised name: the forms written in the data (most frequent first) and the reports."""
-    frame = pd.DataFrame({"written": names.astype(str).str.strip(), "key": names.map(lambda v: match_key(str(v)))})
-    frame = frame[frame["key"] != ""]
-    out = []
-    for key, group in frame.groupby("key"):
-        forms = group["written"].value_counts()
-        out.append({"key": key, "forms": "; ".join(forms.index), "n_forms": len(forms), "rows": group.index})
-    return pd.DataFrame(out)
+def _by_name(run: ReportRun, column: str, label: str, table_id: str, note: str, models: bool = False) -> str:
+    """Reports of the review sample per name in ``event_devices[column]``, names normalised by
+    `match_key` (one row per normalised name, with the written forms when there are several)."""
+    gone = unavailable(run, "device_event")
+    if gone:
+        return notice(gone)
+    devices = run.table("event_devices")
+    if devices.empty:
+        return notice("No device records in the review sample.", "cer-notice")
+    written = devices[column].fillna("not recorded").astype(str).str.strip()
+    devices = devices.assign(_written=written, _key=written.map(match_key))
+    rows = []
+    for key, part in devices[devices["_key"] != ""].groupby("_key"):
+        forms = part["_written"].value_counts()
+        row = {f"{label} (normalised)": key, "Written in the data as": "; ".join(forms.index) if len(forms) > 1 else None}
+        if models:
+            counts = part["model_number"].dropna().astype(str).str.strip().value_counts()
+            row["Models"] = "; ".join(f"{m} ({c:,})" for m, c in counts.items()) or None
+        rows.append({**row, "Reports": part["mdr_report_key"].nunique()})
+    frame = pd.DataFrame(rows).sort_values(["Reports", f"{label} (normalised)"], ascending=[False, True])
+    frame["Reports"] = frame["Reports"].map(lambda n: fmt(n, "count"))
+    return frame_html(frame, table_id) + notice(note, "cer-source")
 
 
 def _tab_brands(run: ReportRun) -> str:
-    gone = unavailable(run, "device_event")
-    if gone:
-        return notice(gone)
-    devices = run.table("event_devices")
-    if devices.empty:
-        return notice("No device records in the review sample.", "cer-notice")
-    devices = devices.assign(brand=devices["brand_name"].fillna("not recorded"))
-    rows = []
-    for _, v in _variants(devices["brand"]).iterrows():
-        part = devices.loc[v["rows"]]
-        models = part["model_number"].dropna().astype(str).str.strip().value_counts()
-        rows.append({"Brand (normalised)": v["key"], "Written in the data as": v["forms"] if v["n_forms"] > 1 else None,
-                     "Models": "; ".join(f"{m} ({c:,})" for m, c in models.items()) or None,
-                     "Reports": part["mdr_report_key"].nunique()})
-    frame = pd.DataFrame(rows).sort_values(["Reports", "Brand (normalised)"], ascending=[False, True])
-    frame["Reports"] = frame["Reports"].map(lambda n: fmt(n, "count"))
-    return frame_html(frame, "tab-brands") + notice(
+    return _by_name(run, "brand_name", "Brand", "tab-brands", models=True, note=(
         "Reports of the review sample per brand name as reported, names compared in capitals without surrounding "
         "punctuation or repeated spaces (the mapping from the written forms is shown); models with their number of "
-        "device records. A report may name several devices.", "cer-source")
+        "device records. A report may name several devices."))
 
 
 def _tab_manufacturers(run: ReportRun) -> str:
-    gone = unavailable(run, "device_event")
-    if gone:
-        return notice(gone)
-    devices = run.table("event_devices")
-    if devices.empty:
-        return notice("No device records in the review sample.", "cer-notice")
-    devices = devices.assign(maker=devices["manufacturer_name"].fillna("not recorded"))
-    rows = [{"Manufacturer (normalised)": v["key"], "Written in the data as": v["forms"] if v["n_forms"] > 1 else None,
-             "Reports": devices.loc[v["rows"], "mdr_report_key"].nunique()} for _, v in _variants(devices["maker"]).iterrows()]
-    frame = pd.DataFrame(rows).sort_values(["Reports", "Manufacturer (normalised)"], ascending=[False, True])
-    frame["Reports"] = frame["Reports"].map(lambda n: fmt(n, "count"))
-    return frame_html(frame, "tab-manufacturers") + notice(
+    return _by_name(run, "manufacturer_name", "Manufacturer", "tab-manufacturers", note=(
         "Reports of the review sample per device manufacturer as reported (the device's manufacturer, names "
-        "normalised as for the brands).", "cer-source")
+        "normalised as for the brands)."))
 
 
 _SAMPLE = (table("events"), table("event_devices"))
