@@ -13,7 +13,6 @@ import pytest
 import cer_lib
 from cer_lib.params import read_yaml_mapping
 from cer_lib.pipeline import KERNEL_NAME
-from cer_lib.runfolder import Outputs
 from cer_lib.settings import PROJECT_ROOT, Settings
 from report_fixtures import make_run_folder
 
@@ -73,8 +72,7 @@ def test_03_analyze_runs_alone_in_jupyterlab_after_make_demo(demo_run: Path, tmp
     finally:
         os.environ.clear()
         os.environ.update(old)
-    lab = Outputs(outputs).code_folder("HWC").lab()
-    analysis = json.loads(lab.file("results/analysis.json").read_text())
+    analysis = json.loads((outputs / "HWC" / "lab" / "results" / "analysis.json").read_text())
     assert analysis["monthly_counts"]["totals"]["all"] == json.loads((latest / "results/analysis.json").read_text())["monthly_counts"]["totals"]["all"]
     text = executed.read_text()
     assert f"copied from run {latest.name}" in text and "lab/parameters.yaml" in text

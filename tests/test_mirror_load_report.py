@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def test_the_demo_run_keeps_its_load_report_and_its_manifest_states_it(demo_run:
     manifest = json.loads((demo_run / "manifest.json").read_text())
     assert manifest["data"]["mirror_load"] == json.loads(json.dumps(load.summary()))
     assert "collected/mirror_load.json" in {o["path"] for o in manifest["outputs"]}
-    html = (demo_run / "cer.html").read_text(encoding="utf-8")
+    html = re.sub(r"<wbr/?>", "", (demo_run / "cer.html").read_text(encoding="utf-8"))  # long names get break points
     table = html[html.index('id="tab-mirror-load"'):]
     for f in load.files:
         if f.status == "loaded":

@@ -48,10 +48,16 @@ def _tab_case_sample(run: ReportRun) -> str:
     for group, members in shown_groups.items():
         keys = [str(m["mdr_report_key"]) for m in members]
         terms = problems[(problems["mdr_report_key"].isin(keys)) & (problems["problem_type"] == "device")]["term"].dropna()
-        parts = []
+        parts, seen = [], {}
         for _, t in texts[texts["mdr_report_key"] == keys[0]].iterrows():
             full = str(t["text"]) if t["text"] is not None and not pd.isna(t["text"]) else ""
-            label = f"<b>{esc(t['text_type'])}:</b> " if t["text_type"] is not None and not pd.isna(t["text_type"]) else ""
+            kind = str(t["text_type"]) if t["text_type"] is not None and not pd.isna(t["text_type"]) else ""
+            label = f"<b>{esc(kind)}:</b> " if kind else ""
+            same = " ".join(full.split()).upper()
+            if same and same in seen:  # a report repeating one text under two types: printed once
+                parts.append(f'<p class="cer-source">{label}the same text as the {esc(seen[same] or "text above")}.</p>')
+                continue
+            seen[same] = kind
             parts.append(_narrative_html(label, full, keys[0]))
         if len(members) > 1:
             how = groups.loc[keys[0], "grouped_by"]
