@@ -65,3 +65,16 @@ def test_no_host_path_in_the_demo_report(demo_run: Path) -> None:
     html = (demo_run / "cer.html").read_text(encoding="utf-8")
     for root in {str(PROJECT_ROOT), str(PROJECT_ROOT.resolve()), str(demo_run.parent.parent)}:
         assert root not in html, root
+
+
+def test_zero_recalls_and_enforcement_reports_are_said_in_words_not_as_zero_breakdowns(tmp_path: Path) -> None:
+    run = make_run_folder(tmp_path)
+    for name in ("recalls", "enforcement"):
+        import pandas as pd
+
+        path = run / "tables" / f"{name}.parquet"
+        pd.read_parquet(path).head(0).to_parquet(path, index=False)
+    summary = next(s for s in render_narrative(build_facts(run)).sections if s.number == "1").markdown
+    assert "openFDA lists no recalled product of this product code, and none of its comparator product codes." in summary
+    assert "None for this product code; none for its comparator product codes." in summary
+    assert "0 Class I" not in summary and "(0 not terminated" not in summary
