@@ -78,3 +78,16 @@ def test_zero_recalls_and_enforcement_reports_are_said_in_words_not_as_zero_brea
     assert "openFDA lists no recalled product of this product code, and none of its comparator product codes." in summary
     assert "None for this product code; none for its comparator product codes." in summary
     assert "0 Class I" not in summary and "(0 not terminated" not in summary
+
+
+def test_the_collect_summary_shows_as_its_lines_in_a_notebook_not_as_a_python_repr(tmp_path: Path) -> None:
+    from cer_lib.collect import CollectSummary
+    from cer_lib.profiles import DeviceResolution
+    from cer_lib.sources.base import SourceStatus
+
+    summary = CollectSummary(collected_dir=tmp_path / "collected", origin="mirror", code="HWC", kind="product_code",
+                             resolution=DeviceResolution(code="HWC", kind="product_code", product_code="HWC"), n_counts=3, n_totals=2, requests=0, from_cache=0,
+                             statuses={"device_event": SourceStatus(name="device_event", status="ok", total=13, fetched=13)})
+    shown = repr(summary)
+    assert shown == str(summary) and shown.startswith("collected HWC (product_code) from mirror: 3 counts, 2 totals")
+    assert "SourceStatus(" not in shown and "PosixPath(" not in shown and f"-> {tmp_path}" not in shown

@@ -36,9 +36,10 @@ from .plan import CHUNK_DAYS, COUNT_LIMIT, CollectPlan, window_chunks, window_ye
 __all__ = ["CHUNK_DAYS", "COUNT_LIMIT", "CollectPlan", "CollectSummary", "collect", "window_chunks", "window_years"]
 
 
-@dataclass
+@dataclass(repr=False)
 class CollectSummary:
-    """What stage 01 did: where it wrote, how each source fared, how many requests it took."""
+    """What stage 01 did: where it wrote, how each source fared, how many requests it took. A notebook
+    shows it as its summary lines (``__repr__`` is ``__str__``), never as a raw Python repr."""
 
     collected_dir: Path
     origin: str
@@ -53,12 +54,14 @@ class CollectSummary:
 
     def __str__(self) -> str:
         lines = [f"collected {self.code} ({self.kind}) from {self.origin}: {self.n_counts} counts, {self.n_totals} totals, "
-                 f"{self.requests} requests ({self.from_cache} from cache) -> {self.collected_dir}"]
+                 f"{self.requests} requests ({self.from_cache} from cache) -> {display_path(self.collected_dir)}"]
         for name, st in self.statuses.items():
             extra = f" total={st.total}" if st.total is not None else ""
             extra += f" fetched={st.fetched}" + (" TRUNCATED" if st.truncated else "")
             lines.append(f"  {name:<27} {st.status:<11}{extra}" + (f"  ({st.reason})" if st.reason else ""))
         return "\n".join(lines)
+
+    __repr__ = __str__
 
 
 def _default_source(ctx: Any) -> Source:
