@@ -3,7 +3,8 @@
 A stage notebook starts with ``ctx = open_run(run_dir, code=..., stage="01_collect")``. Under the
 runner, ``run_dir`` is ``"."`` (papermill executes each notebook inside the run folder) and the
 effective parameters are already saved there. In JupyterLab, an empty ``run_dir`` means the code's
-working folder (``outputs/<CODE>/lab``) so a statistician can re-run any stage by hand.
+working folder (``outputs/<CODE>/lab``) so a statistician can re-run any stage by hand: seeded from the
+code's latest run, with its own ``parameters.yaml`` that no stage overwrites.
 
 The folder's layout and its typed readers are `cer_lib.runfolder.RunFolder`'s; what differs by kind
 of code is the run's `profile`, looked up once from the parameters.
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .params import Parameters, load_parameters
-from .provenance import Provenance
+from .provenance import Provenance, display_path
 from .runfolder import Outputs, RunFolder, layout
 from .settings import Settings
 
@@ -89,15 +90,23 @@ def open_run(
 ) -> RunContext:
     """Context for a stage. Reads the effective parameters from the run folder when they are there.
 
-    With an empty ``run_dir`` (interactive use) the working folder is the code's ``lab`` folder; the
-    first stage (re)writes its parameters from ``parameters/`` and the arguments given here.
+    With an empty ``run_dir`` (interactive use) the working folder is the code's ``lab`` folder. When it
+    lacks what the stage needs from earlier stages, those files are copied from the code's latest run
+    (`CodeFolder.seed_lab`). Its ``parameters.yaml`` is written from ``parameters/`` and the arguments
+    given here only when absent: the statistician's edits there are kept by every stage.
     """
     settings = settings or Settings.from_env()
     if run_dir in ("", None):
         params = load_parameters(code, kind=kind, overrides={"from": data_from}).resolved()
-        lab = Outputs(settings.outputs_dir).code_folder(params.code, params.kind).lab()
-        if stage == layout.STAGES[0] or not lab.exists(layout.PARAMETERS):
+        codes = Outputs(settings.outputs_dir).code_folder(params.code, params.kind)
+        lab = codes.lab()
+        seeded = codes.seed_lab(stage) if stage else None
+        if seeded is not None:
+            print(f"lab: the earlier stages' files copied from run {seeded.run_id} ({display_path(seeded.path)})")
+        if not lab.exists(layout.PARAMETERS):
             lab.write_parameters(params)
+        print(f"lab: parameters from {display_path(lab.file(layout.PARAMETERS))}: edit a method setting there "
+              "(e.g. methods.trend.alpha); every stage run here reads it, and no stage overwrites it")
         return RunContext(lab.path, lab.parameters(), settings, stage)
     folder = RunFolder(run_dir)
     return RunContext(folder.path, folder.parameters(), settings, stage)

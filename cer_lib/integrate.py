@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .errors import TablesNotFound
+from .provenance import display_path
 from .runfolder import CollectedInputs, CollectStatus, IntegrateSummary, RunFolder, TableSummary, layout
 from .tables.schemas import TABLES, validate_table
 
@@ -70,7 +71,8 @@ def _general_notes(inputs: CollectedInputs) -> list[str]:
     if status.offline:
         notes.append("collected offline: cached responses only")
     if status.origin:
-        notes.append(f"data origin: {status.origin}" + (f" ({status.where})" if status.where else ""))
+        where = display_path(Path(status.mirror)) if status.mirror else status.base_url  # shown in the report: no host path
+        notes.append(f"data origin: {status.origin}" + (f" ({where})" if where else ""))
     return notes
 
 

@@ -6,7 +6,8 @@ The manifest (version 2) has three parts.
 `derived_claims`, which the writer and `cer verify` both call, so a claim that disagrees with its file
 is found: ``run_id``, ``code``, ``kind``, ``command``, ``started_utc``, ``code_version`` and ``tool`` from
 ``run.json``; ``parameters`` from ``parameters.yaml``; ``data`` (origin, synthetic, offline, each
-source's ``last_updated``) from ``collected/status.json``; ``requests`` and ``inputs`` from
+source's ``last_updated``) from ``collected/status.json`` and, for a mirror run, ``data.mirror_load`` (rows
+rejected per file and why) from ``collected/mirror_load.json``; ``requests`` and ``inputs`` from
 ``provenance/``. The runner adds ``finished_utc``, ``environment`` and ``stages`` (seconds per stage),
 which no file repeats. ``outputs`` lists every file of the run folder but the manifest, with sha256
 and size.
@@ -38,6 +39,7 @@ from .provenance import sha256_file
 from .runfolder import RunFolder
 from .runfolder.layout import COLLECT_STATUS, MANIFEST, PARAMETERS, RUN_RECORD
 from .settings import Secret
+from .sources.mirror.load_report import MirrorLoadReport
 
 MANIFEST_VERSION = 2
 CHAIN_SEED = hashlib.sha256(b"cer-notebooks manifest chain v2").hexdigest()
@@ -133,14 +135,16 @@ def state_after(links: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return state
 
 
-def data_claims(status: dict[str, Any]) -> dict[str, Any]:
-    """The manifest's ``data`` section from ``collected/status.json`` (``{}`` when absent)."""
+def data_claims(status: dict[str, Any], mirror_load: "MirrorLoadReport | None" = None) -> dict[str, Any]:
+    """The manifest's ``data`` section from ``collected/status.json`` (``{}`` when absent) and, for a
+    run from the mirror, ``collected/mirror_load.json``: rows rejected and, per file that lost rows, how many and why."""
     sources = status.get("sources", {})
     return {
         "origin": status.get("origin"),
         "synthetic": status.get("synthetic", False),
         "offline": status.get("offline", False),
         "last_updated": {name: s.get("last_updated") for name, s in sources.items()},
+        **({"mirror_load": mirror_load.summary()} if mirror_load is not None else {}),
     }
 
 
@@ -159,7 +163,7 @@ def derived_claims(run_dir: Path) -> dict[str, Any]:
         "tool": {"name": "cer-notebooks", "version": run.get("tool_version")},
         **{key: run.get(key) for key in RUN_RECORD_CLAIMS},
         "parameters": read_yaml_mapping(folder.file(PARAMETERS)),
-        "data": data_claims(_json_object(folder, COLLECT_STATUS)),
+        "data": data_claims(_json_object(folder, COLLECT_STATUS), folder.mirror_load()),
         "requests": prov.requests(),
         "inputs": prov.inputs(),
     }

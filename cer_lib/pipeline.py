@@ -155,9 +155,9 @@ def run_report(
         doing = f"assembling {layout.REPORT_HTML} and {layout.REPORT_PDF}"
         progress(f"  [+] {doing} ...")
         t0 = time.perf_counter()
-        from .report.assemble import assemble_report
+        from .report.assemble import assemble_within
 
-        assemble_report(work.path)
+        assemble_within(work.path, settings.assembly_timeout_seconds)
         seconds = time.perf_counter() - t0
         result.stages.append(StageTiming("assemble", f"{layout.REPORT_HTML}, {layout.REPORT_PDF}", round(seconds, 2), "ok"))
         chain.seal("assemble")
@@ -215,10 +215,13 @@ def _shown(path: Path) -> str:
 
 
 def _manifest_payload(result: RunResult) -> dict[str, Any]:
-    """The manifest's claims that no file of the run repeats (the rest `write_manifest` reads from the files)."""
+    """The manifest's claims that no file of the run repeats (the rest `write_manifest` reads from the files);
+    ``environment.fonts`` lists the font files cer.pdf is set in."""
+    from .report.pdf import pdf_fonts
+
     return {
         "finished_utc": utc_now(),
-        "environment": environment_versions(),
+        "environment": {**environment_versions(), "fonts": pdf_fonts()},
         "stages": [vars(s) for s in result.stages],
     }
 

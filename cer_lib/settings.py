@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import ParameterError
 from .redact import split_userinfo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +59,7 @@ class Settings:
     outputs_dir: Path = PROJECT_ROOT / "outputs"
     cache_dir: Path = PROJECT_ROOT / ".cache"
     realdata_dir: Path = PROJECT_ROOT.parent / "shared" / "realdata"
+    assembly_timeout_seconds: float = 600.0  # cer.html + cer.pdf; CER_ASSEMBLY_TIMEOUT
 
     def __post_init__(self) -> None:
         """Move ``user:password@`` out of the base URLs into the credential fields."""
@@ -88,4 +90,18 @@ class Settings:
             outputs_dir=Path(env.get("CER_OUTPUTS_DIR") or defaults.outputs_dir),
             cache_dir=Path(env.get("CER_CACHE_DIR") or defaults.cache_dir),
             realdata_dir=Path(env.get("CER_REALDATA_DIR") or defaults.realdata_dir),
+            assembly_timeout_seconds=_seconds(env.get("CER_ASSEMBLY_TIMEOUT"), defaults.assembly_timeout_seconds),
         )
+
+
+def _seconds(value: str | None, default: float) -> float:
+    """A positive, finite number of seconds from the environment (the default when unset); anything else is an error."""
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ParameterError(f"CER_ASSEMBLY_TIMEOUT={value[:40]!r} is not a positive number of seconds")
+    return seconds

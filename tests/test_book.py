@@ -92,6 +92,15 @@ def test_runs_pages_notebooks_and_report_files_are_published(site: dict) -> None
     # the run page links its report and notebooks
     run_page = (html / "runs" / "HWC" / site["hwc"].name / "index.html").read_text(encoding="utf-8")
     assert 'href="cer.html"' in run_page and 'href="cer.pdf"' in run_page and 'href="05_report.html"' in run_page
+    # the CER as a page of the site: its navigation, a way back, the report framed at the content's full width
+    report_page = (html / "runs" / "HWC" / site["hwc"].name / "report.html").read_text(encoding="utf-8")
+    assert 'href="report.html"' in run_page
+    assert re.search(r'<iframe class="cer-frame" src="cer.html"', report_page)
+    assert 'href="index.html"' in report_page and 'href="../index.html"' in report_page
+    assert "bd-sidebar" in report_page or "bd-docs-nav" in report_page  # the site's navigation
+    assert "cer-book.css" in report_page
+    css = next(site["html"].rglob("cer-book.css")).read_text()
+    assert ".bd-article-container { max-width: 100%; }" in css
 
 
 def test_every_internal_link_resolves(site: dict) -> None:

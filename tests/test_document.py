@@ -286,13 +286,14 @@ class _Audit(HTMLParser):
         self.depth[tag] = self.depth.get(tag, 0) + 1
         if tag in ("script", "iframe", "object", "embed", "form", "input", "base", "meta", "link"):
             self.problems.append(f"<{tag}>")
-        if tag == "a" and not all(n == "href" and (v or "").startswith("#sec-") for n, v in attrs):
-            self.problems.append(f"<a {attrs}>")  # only the table of contents links, inside the report
+        if tag == "a" and not all((n == "href" and (v or "").startswith(("#sec-", "#tab-", "#fig-")))
+                                  or (n, v) == ("class", "cer-xref") for n, v in attrs):
+            self.problems.append(f"<a {attrs}>")  # only links inside the report: contents and cross-references
         for name, value in attrs:
             if name.startswith("on"):
                 self.problems.append(f"{tag} {name}=")
             if name in ("href", "src") and value and not (value.startswith("data:image/png;base64,")
-                                                         or value.startswith("figures/") or value.startswith("#sec-")):
+                                                         or value.startswith("figures/") or value.startswith(("#sec-", "#tab-", "#fig-"))):
                 self.problems.append(f"{tag} {name}={value[:40]}")
 
     def handle_endtag(self, tag):

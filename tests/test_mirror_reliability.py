@@ -398,10 +398,9 @@ def test_a_new_file_format_is_one_class_and_one_registration(realdata: Path, tmp
 # a run
 
 
-@pytest.mark.slow
-def test_a_run_on_a_mirror_with_a_refused_file_fails_naming_file_and_line(realdata: Path, tmp_path: Path) -> None:
-    """The demo's own event and classification files plus the publisher's event CSV re-saved with
-    commas: the run stops in collect with the file, the line and the reason; ``latest`` never moves."""
+def run_with_a_refused_file(realdata: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """``cer report HWC`` on the demo's own event and classification files plus the publisher's event
+    CSV re-saved with commas: (the finished process, the mirror folder, the outputs folder)."""
     folder = tmp_path / "mirror"
     put(folder, "device/event/openFDA_raw_data.json", (realdata / IN2BONES / "openFDA_raw_data.json").read_bytes())
     put(folder, "classification/foiclass.txt", (realdata / FOICLASS).read_bytes())
@@ -410,6 +409,13 @@ def test_a_run_on_a_mirror_with_a_refused_file_fails_naming_file_and_line(realda
     done = subprocess.run([sys.executable, "-m", "cer_lib", "report", "HWC", "--from", "mirror", "--mirror", str(folder)],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "CER_OUTPUTS_DIR": str(outputs)})
+    return done, folder, outputs
+
+
+@pytest.mark.slow
+def test_a_run_on_a_mirror_with_a_refused_file_fails_naming_file_and_line(realdata: Path, tmp_path: Path) -> None:
+    """The run stops in collect with the file, the line and the reason; ``latest`` never moves."""
+    done, folder, outputs = run_with_a_refused_file(realdata, tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{folder}/device/event/event_data.csv: line 1: not '|'-delimited (it holds" in done.stderr
     assert not (outputs / "HWC" / "latest").exists()

@@ -13,7 +13,8 @@ from cer_lib.errors import NoProfile
 from cer_lib.params import Sources, load_parameters
 from cer_lib.profiles import DEVICE, PROFILES, DeviceResolution, profile_for
 from cer_lib.profiles.device import BrandMatch, NameVariant
-from cer_lib.report.document import TABLE_SPECS, provenance_items, section_html
+from cer_lib.report.document import provenance_items, section_html
+from cer_lib.report.meddev import TABLES as TABLE_SPECS
 from cer_lib.report.narrative import narrate
 from cer_lib.runfolder import Comparator, RunFolder
 from cer_lib.sources.base import Match

@@ -160,3 +160,18 @@ def test_real_maude_series(realdata, tmp_path):
     assert len(figures) == 5
     json.dumps({"trend": trend.to_dict(), "change_points": changes.to_dict(), "forecast": forecast.to_dict()},
                allow_nan=False)
+
+
+def test_count_axes_have_integer_ticks(tmp_path, monkeypatch):
+    """Issue 12.6: a series of a few reports a month gets ticks 0, 1, 2, 3, never 0.5 or 2.5."""
+    import cer_lib.analysis.figures as figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda fig, *args, **kwargs: drawn.append(fig) or None)
+    days = pd.to_datetime(["2019-01-10", "2019-03-02", "2019-03-03", "2019-03-04", "2019-06-01", "2020-02-02"])
+    events = pd.DataFrame({"date": days, "date_field": "date_received", "event_type": "Malfunction", "n_reports": 1})
+    series = monthly_counts(events, window_start="2019-01-01", window_end="2020-06-30", as_of="2020-06-30")
+    figures.plot_monthly_counts(series, tmp_path)
+    (fig,) = drawn
+    ticks = [t for ax in fig.axes for t in ax.get_yticks() if ax.get_ylabel() == "reports per month"]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks

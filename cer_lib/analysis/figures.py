@@ -92,6 +92,13 @@ def _new_figure(ncols: int = 1, size: tuple[float, float] = _SIZE):
     return fig, axes
 
 
+def _count_axis(ax) -> None:
+    """Integer ticks on an axis of report counts (no "2.5 reports")."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _date_axis(ax) -> None:
     locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
     ax.xaxis.set_major_locator(locator)
@@ -174,6 +181,7 @@ def plot_monthly_counts(series: MonthlySeries, out_dir: str | os.PathLike[str], 
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(series)})")
         ax.set_ylabel("reports per month")
+        _count_axis(ax)
         _date_axis(ax)
         if bottom.sum() == 0:
             _note(ax, "no reports in the window")
@@ -207,6 +215,7 @@ def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(chart)})")
         ax.set_ylabel("reports per month")
+        _count_axis(ax)
         points = chart.points
         for phase, colour, label in (("baseline", OKABE_ITO["sky_blue"], "phase I: baseline"),
                                      ("monitoring", OKABE_ITO["orange"], "phase II: monitoring window")):
@@ -308,6 +317,7 @@ def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(series)})")
         ax.set_ylabel("reports per month")
+        _count_axis(ax)
         ax.plot(table["month"], table[changes.event_type], color=OKABE_ITO["grey"], marker="o",
                 markersize=3, linewidth=0.8, label="reports (complete months)")
         if changes.pelt is not None:
@@ -363,6 +373,7 @@ def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str 
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(series)})")
         ax.set_ylabel("reports per month")
+        _count_axis(ax)
         ax.plot(done["month"], done[forecast.event_type], color=_LINE, linewidth=1.1, marker="o",
                 markersize=2.5, label="observed")
         if not partial.empty:

@@ -14,6 +14,9 @@ What is written (read by the integrate stage)::
     collected/records/<name>.jsonl   records as the source returned them, one per line
     collected/counts.jsonl       one line per count query (search, field, scope, period, event type, rows)
     collected/totals.jsonl       report totals per scope, product code and period
+    collected/mirror_load.json   (mirror runs) per mirror file: rows read, kept, repaired, rejected with
+                                 line and reason, refused or not (`Mirror.load_report`); a refused file
+                                 of a required source has already stopped the stage with its line and reason
 
 The rules of each kind are in its profile (`cer_lib.profiles.device` for devices).
 """
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..provenance import display_path
 from ..runfolder import CollectStatus, Resolution, layout
 from ..runfolder.models import DateWindow
 from ..sources.base import Source, SourceStatus
@@ -32,9 +36,10 @@ from .plan import CHUNK_DAYS, COUNT_LIMIT, CollectPlan, window_chunks, window_ye
 __all__ = ["CHUNK_DAYS", "COUNT_LIMIT", "CollectPlan", "CollectSummary", "collect", "window_chunks", "window_years"]
 
 
-@dataclass
+@dataclass(repr=False)
 class CollectSummary:
-    """What stage 01 did: where it wrote, how each source fared, how many requests it took."""
+    """What stage 01 did: where it wrote, how each source fared, how many requests it took. A notebook
+    shows it as its summary lines (``__repr__`` is ``__str__``), never as a raw Python repr."""
 
     collected_dir: Path
     origin: str
@@ -49,12 +54,14 @@ class CollectSummary:
 
     def __str__(self) -> str:
         lines = [f"collected {self.code} ({self.kind}) from {self.origin}: {self.n_counts} counts, {self.n_totals} totals, "
-                 f"{self.requests} requests ({self.from_cache} from cache) -> {self.collected_dir}"]
+                 f"{self.requests} requests ({self.from_cache} from cache) -> {self.collected_dir.name}/ of the run folder"]
         for name, st in self.statuses.items():
             extra = f" total={st.total}" if st.total is not None else ""
             extra += f" fetched={st.fetched}" + (" TRUNCATED" if st.truncated else "")
             lines.append(f"  {name:<27} {st.status:<11}{extra}" + (f"  ({st.reason})" if st.reason else ""))
         return "\n".join(lines)
+
+    __repr__ = __str__
 
 
 def _default_source(ctx: Any) -> Source:
@@ -79,14 +86,20 @@ def collect(ctx: Any, source: Source | None = None) -> CollectSummary:
     folder = ctx.folder
     try:
         folder.remove(layout.COLLECT_STATUS)  # from an earlier run: this one is not finished until it is rewritten
-        where = ctx.settings.openfda_base_url if source.origin == "api" else str(ctx.mirror_dir)
+        folder.remove(layout.MIRROR_LOAD)
+        where = ctx.settings.openfda_base_url if source.origin == "api" else display_path(ctx.mirror_dir)  # printed in the notebook: no host path
         print(f"collect: {params.code} ({params.kind.value}) from {source.origin} {where}, "
               f"window {params.window.start}..{params.window.end}", flush=True)
         requests_before = len(folder.requests())
         progress = Progress(ctx.provenance, source.origin)
-        resolved = profile.resolve(params, source, progress)
-        collected = Collected(records=dict(resolved.records), statuses=dict(resolved.statuses))
-        Executor(ctx, source, progress, collected).run(profile.plan(params, resolved.resolution))
+        try:
+            resolved = profile.resolve(params, source, progress)
+            collected = Collected(records=dict(resolved.records), statuses=dict(resolved.statuses))
+            Executor(ctx, source, progress, collected).run(profile.plan(params, resolved.resolution))
+        finally:  # what loading each mirror file did, kept also when a refused file stops the stage
+            load_report = getattr(source, "load_report", None)
+            if source.origin == "mirror" and callable(load_report):
+                folder.write_mirror_load(load_report())
         for name in profile.source_names:  # anything not reached
             collected.statuses.setdefault(name, SourceStatus(name=name, status="disabled", reason="not collected"))
         status = CollectStatus(

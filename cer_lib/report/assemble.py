@@ -4,11 +4,18 @@ Called by the runner after the five notebooks (``assemble_report(work_dir)``). B
 written under temporary names (``.cer.html.tmp``, ``.cer.pdf.tmp``) and renamed into place only
 when both are complete, so a failure never leaves a half-written report under a name that looks
 finished; on failure the temporary files are removed and `ReportError` says what went wrong.
+
+`assemble_within(run_dir, seconds)` (what the runner calls) does the same in a child process and
+stops it after ``seconds`` (``CER_ASSEMBLY_TIMEOUT``, default 600): a report whose layout does not
+finish fails with a message that says so, instead of running for ever. The text it lays out is
+bounded anyway (`cer_lib.report.text`: narratives excerpted, long tokens breakable).
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 from pathlib import Path
+from typing import Any
 
 from ..errors import ReportError
 from ..runfolder.layout import REPORT_HTML as HTML_NAME
@@ -16,7 +23,7 @@ from ..runfolder.layout import REPORT_PDF as PDF_NAME
 from .html import render_cer_html
 from .pdf import html_to_pdf
 
-__all__ = ["HTML_NAME", "PDF_NAME", "ReportError", "assemble_report"]
+__all__ = ["HTML_NAME", "PDF_NAME", "ReportError", "assemble_report", "assemble_within"]
 
 
 def assemble_report(run_dir: Path) -> list[Path]:
@@ -36,3 +43,38 @@ def assemble_report(run_dir: Path) -> list[Path]:
         for tmp in (html_tmp, pdf_tmp):
             tmp.unlink(missing_ok=True)
     return [html_path, pdf_path]
+
+
+def _assemble_child(run_dir: str, answer: Any) -> None:
+    try:
+        answer.send(("ok", [str(p) for p in assemble_report(Path(run_dir))]))
+    except Exception as exc:  # sent to the parent, which raises it as a ReportError
+        answer.send(("error", str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}"))
+
+
+def assemble_within(run_dir: Path, seconds: float) -> list[Path]:
+    """`assemble_report` in a child process stopped after ``seconds``; `ReportError` when it fails or runs out of time."""
+    run_dir = Path(run_dir)
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_assemble_child, args=(str(run_dir), send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(seconds):
+            raise ReportError(
+                f"assembling {HTML_NAME} and {PDF_NAME} did not finish within {seconds:g} s and was stopped. "
+                f"The run's files are kept; set CER_ASSEMBLY_TIMEOUT to allow longer.")
+        state, value = receive.recv()
+    except EOFError:
+        raise ReportError(f"assembling {HTML_NAME} and {PDF_NAME} stopped without an answer "
+                          f"(exit code {child.exitcode})") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        for tmp in (run_dir / f".{HTML_NAME}.tmp", run_dir / f".{PDF_NAME}.tmp"):
+            tmp.unlink(missing_ok=True)
+    if state != "ok":
+        raise ReportError(value)
+    return [Path(p) for p in value]

@@ -43,7 +43,8 @@ from ..refresh.changes import change_headline
 from ..refresh.feedback import read_feedback
 from ..runfolder import CodeFolder, Outputs, RunFolder, layout, run_started
 from ..settings import PROJECT_ROOT, Settings
-from .html import RunInfo, clean_notebook_outputs, read_run_info
+from .html import RunInfo, read_run_info
+from .notebooks import clean_notebook_outputs
 
 BOOK_DIR = PROJECT_ROOT / "book"
 STATIC_FILES = ("_config.yml", "intro.md", "methods.md", "_static", ".gitignore")
@@ -98,7 +99,7 @@ def find_runs(outputs_dir: Path) -> dict[str, list[BookRun]]:
 def headline(run_dir: Path) -> dict[str, Any]:
     """Total reports, trend verdict and number of signals from the run's analysis (None when absent):
     ``monthly_counts.totals.all``, ``trend.verdict.verdict`` (the trend's status when there is no
-    verdict) and the rows of ``signals.rows`` flagged by either rule."""
+    verdict) and the primary screen's number of signals; what was not computed says so, with the reason."""
     out: dict[str, Any] = {"total_reports": None, "trend_verdict": None, "n_signals": None}
     try:
         analysis = RunFolder(run_dir).analysis(missing_ok=True)
@@ -109,7 +110,11 @@ def headline(run_dir: Path) -> dict[str, Any]:
     trend = analysis.trend
     out["total_reports"] = analysis.monthly_counts.totals.get("all")
     out["trend_verdict"] = trend.verdict.verdict or (trend.status if trend.status not in (None, "ok") else None)
-    out["n_signals"] = analysis.headline.n_signals  # the primary screen's count; None when not applied
+    # the primary screen's count; "not computed" with the reason when it was not applied, never a 0
+    n_signals, signals = analysis.headline.n_signals, analysis.signals
+    out["n_signals"] = n_signals if n_signals is not None else f"not computed: {signals.reason or signals.status or 'no analysis'}"
+    if trend.status not in (None, "ok") and not trend.verdict.verdict:
+        out["trend_verdict"] = f"not tested: {trend.reason or trend.status}"
     return out
 
 
@@ -191,7 +196,7 @@ def _code_page(slug: str, code_runs: list[BookRun]) -> str:
             f'<td><a href="{_url(f"{run.run_id}/index.html")}"><code>{_text(run.run_id)}</code></a>'
             f"{' <strong>(latest)</strong>' if run.latest else ''}</td>"
             f"<td>{_text(run.when)}</td>"
-            f"<td>{_text(run.info.window_start)} to {_text(run.info.window_end)}</td>"
+            f"<td>{_text(run.info.span_text)}</td>"
             f"<td>{_text(h.get('total_reports'))}</td><td>{_text(h.get('trend_verdict'))}</td><td>{_text(h.get('n_signals'))}</td>"
             f"<td>{'SYNTHETIC' if run.info.synthetic else _text(run.info.data_from)}</td>"
             "</tr>"
@@ -216,6 +221,8 @@ def _code_page(slug: str, code_runs: list[BookRun]) -> str:
 def _run_page(run: BookRun, notebooks: list[str]) -> str:
     info, h = run.info, run.headline
     links = []
+    if run.folder.exists(layout.REPORT_HTML):
+        links.append(f'<li><a href="{_url(REPORT_PAGE + ".html")}">Clinical Evaluation Report (in this site)</a></li>')
     for name, label in ((layout.REPORT_HTML, "Clinical Evaluation Report (HTML, self-contained)"),
                         (layout.REPORT_PDF, "Clinical Evaluation Report (PDF)"),
                         (layout.MANIFEST, f"{layout.MANIFEST} (queries, data versions, hashes)")):
@@ -233,7 +240,7 @@ def _run_page(run: BookRun, notebooks: list[str]) -> str:
         f"<tr><th>Code</th><td>{_text(info.code)} ({_text(info.kind)})</td></tr>",
         f"<tr><th>Device</th><td>{_text(info.device_name)}</td></tr>",
         f"<tr><th>Class</th><td>{_text(info.device_class)}</td></tr>",
-        f"<tr><th>Data window</th><td>{_text(info.window_start)} to {_text(info.window_end)}</td></tr>",
+        f"<tr><th>Data</th><td>{_text(info.span_text)}</td></tr>",
         f"<tr><th>Data last updated</th><td>{_text(info.last_updated_text)}</td></tr>",
         f"<tr><th>Started</th><td>{_text(run.when)}{' (latest run of this code)' if run.latest else ''}</td></tr>",
         f"<tr><th>Total reports</th><td>{_text(h.get('total_reports'))}</td></tr>",
@@ -269,6 +276,24 @@ def _feedback_block(run: BookRun) -> str:
              f"<em>({'resolved' if e.id in resolved else 'resolution' if e.resolves else 'open'}; {_text(e.id)})</em></li>"
              for e in entries]
     return f'<p>Reviewer feedback on this run ({len(entries)}):</p>\n\n<ul class="cer-feedback">{"".join(items)}</ul>'
+
+
+
+REPORT_PAGE = "report"  # the CER inside the site: navigation around it, a way back, the full width
+
+
+def _report_page(run: BookRun) -> str:
+    """The run's cer.html as a page of the site: the book's navigation, links back to the run and the code,
+    and the report in a frame the width of the content column (cer.html itself stays as the manifest hashed it)."""
+    info = run.info
+    title = f"Clinical Evaluation Report: {info.code}, run {run.run_id}"
+    back = (f'<p class="cer-book-back"><a href="index.html">&#8592; Run {_text(run.run_id)}</a> &#183; '
+            f'<a href="../index.html">All runs of {_text(info.code)}</a> &#183; <a href="{_url(layout.REPORT_HTML)}">'
+            f'cer.html on its own</a>' + (f' &#183; <a href="{_url(layout.REPORT_PDF)}">cer.pdf</a>'
+                                          if run.folder.exists(layout.REPORT_PDF) else "") + "</p>")
+    frame = (f'<iframe class="cer-frame" src="{_url(layout.REPORT_HTML)}" title="{_text(title)}" '
+             'sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox"></iframe>')
+    return "\n".join([f"# {_md(title)}", "", back, "", frame, ""])
 
 
 def _copy_notebook(source: Path, target: Path, run_dir: Path) -> None:
@@ -308,9 +333,12 @@ def generate_pages(runs: dict[str, list[BookRun]], book_dir: Path) -> list[str]:
                     _copy_notebook(run.folder.notebook_path(stage), page_dir / layout.notebook(stage), run.path)
                     notebooks.append(stage)
             (page_dir / "index.md").write_text(_run_page(run, notebooks), encoding="utf-8")
-            run_sections.append({"file": run.page,
-                                 "sections": [{"file": f"runs/{slug}/{run.run_id}/{nb}"} for nb in notebooks]})
-            pages += [run.page, *(f"runs/{slug}/{run.run_id}/{nb}" for nb in notebooks)]
+            children = [f"runs/{slug}/{run.run_id}/{nb}" for nb in notebooks]
+            if run.folder.exists(layout.REPORT_HTML):
+                (page_dir / f"{REPORT_PAGE}.md").write_text(_report_page(run), encoding="utf-8")
+                children.insert(0, f"runs/{slug}/{run.run_id}/{REPORT_PAGE}")
+            run_sections.append({"file": run.page, "sections": [{"file": child} for child in children]})
+            pages += [run.page, *children]
         chapters.append({"file": f"runs/{slug}/index", "sections": run_sections})
         pages.append(f"runs/{slug}/index")
     toc = {

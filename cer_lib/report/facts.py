@@ -35,11 +35,13 @@ import pandas as pd
 from ..dates import parse_date
 from ..runfolder import AnalysisFile, CollectStatus, IntegrateSummary, Resolution, RunFolder, RunRecord
 from ..runfolder.analysis import ShareTrend
-from ..runfolder.layout import ANALYSIS, COLLECT_STATUS, INTEGRATE_SUMMARY, PARAMETERS, RESOLUTION, RUN_RECORD, pointer, table
+from ..runfolder.layout import ANALYSIS, COLLECT_STATUS, INTEGRATE_SUMMARY, MIRROR_LOAD, PARAMETERS, RESOLUTION, RUN_RECORD, pointer, table
 from ..settings import OPENFDA_PUBLIC
+from ..tables.outcomes import SERIOUS_OUTCOMES, outcome_counts, outcome_reports
 
 if TYPE_CHECKING:
     from ..params import Parameters
+    from ..sources.mirror.load_report import FileLoadReport, MirrorLoadReport
     from ..profiles import Profile
     from .structure import ReportStructure
 
@@ -271,6 +273,7 @@ class RunData:
     analysis: AnalysisFile
     summary: IntegrateSummary
     tables: dict[str, pd.DataFrame]
+    mirror_load: "MirrorLoadReport | None" = None  # a run from the mirror: what loading each file did
 
 
 def load_run_data(run_dir: str | Path | Any) -> RunData:
@@ -284,10 +287,17 @@ def load_run_data(run_dir: str | Path | Any) -> RunData:
         folder=folder, profile=profile, params=params, run=folder.run_record(missing_ok=True),
         status=folder.collect_status(), resolution=folder.resolution(profile.resolution_model),
         analysis=folder.analysis(), summary=folder.integrate_summary(), tables=folder.tables(),
+        mirror_load=folder.mirror_load(),
     )
 
 
 UNUSABLE_STATES = ("unavailable", "error", "disabled")
+
+#: Below this many reports in the window, or this many complete months, the data are too sparse for
+#: statistical inference: the report says so first, and model output (trend tests, control chart,
+#: change points, share changes, disproportionality) is shown as description, never as a finding.
+SPARSE_REPORTS = 30
+SPARSE_MONTHS = 24
 
 
 class _Builder:
@@ -339,6 +349,16 @@ def build_facts(run_dir: str | Path | Any) -> Facts:
     return Facts(b.facts, run.folder.path, structure=run.profile.report)
 
 
+_CLASS_TEXT = {"1": "Class I", "2": "Class II", "3": "Class III", "U": "unclassified", "N": "not classified", "F": "HDE"}
+
+
+def device_class_text(klass: Any) -> str | None:
+    """FDA's device class as the report spells it everywhere: "Class II" (from "2"), "unclassified", ..."""
+    if klass is None or str(klass).strip() == "":
+        return None
+    return _CLASS_TEXT.get(str(klass).strip(), f"class {klass}")
+
+
 def run_facts(b: _Builder, run: RunData) -> None:
     params, record, status, meta = run.params, run.run, run.status, run.analysis.meta
     b.add("run_id", record.run_id if record else None, "text", _ptr(RUN_RECORD, "run_id"))
@@ -370,9 +390,7 @@ def device_facts(b: _Builder, run: RunData) -> None:
     b.add("device_name", r.device_name, "text", _ptr(src, "device_name"))
     b.add("product_code", r.product_code, "text", _ptr(src, "product_code"))
     klass = r.device_class
-    class_text = {"1": "Class I", "2": "Class II", "3": "Class III", "U": "unclassified", "N": "not classified",
-                  "F": "HDE"}.get(str(klass), None) if klass is not None else None
-    b.add("device_class", klass, "text", _ptr(src, "device_class"), text=class_text or (f"class {klass}" if klass else None))
+    b.add("device_class", klass, "text", _ptr(src, "device_class"), text=device_class_text(klass))
     regulation = r.regulation_number
     b.add("regulation_number", regulation, "text", _ptr(src, "regulation_number"),
           text=f"21 CFR {regulation}" if regulation else None)
@@ -420,6 +438,20 @@ def source_facts(b: _Builder, run: RunData) -> None:
     b.add("n_sources_unusable", sum(s in UNUSABLE_STATES for s in not_ok), "count",
           _ptr(src, "sources") + " (status unavailable, error or disabled)")
     b.add("n_sources_empty", sum(s == "empty" for s in not_ok), "count", _ptr(src, "sources") + " (status empty)")
+    load = run.mirror_load  # rows the mirror's files lost: on the first page, never only in a file
+    lost = load.with_rejections if load else []
+    b.add("mirror_rows_rejected", load.rows_rejected if load else None, "count",
+          _ptr(MIRROR_LOAD, "rows_rejected"), needs=())
+    b.add("mirror_rejections", [_rejection_text(f) for f in lost] or None, "list",
+          _ptr(MIRROR_LOAD, "files") + " (files with rows_rejected or status refused)", needs=())
+
+
+def _rejection_text(file: "FileLoadReport") -> str:
+    """``maude/foidev2007.txt: 3 of 1,200 rows rejected (line 17: ...)`` or the reason it was refused."""
+    first = f" (first: {file.rejected[0].describe()})" if file.rejected else ""
+    if file.status == "refused":
+        return f"{file.path}: refused, {file.refused}"
+    return f"{file.path}: {file.rows_rejected:,} of {file.rows_read:,} rows rejected{first}"
 
 
 def method_facts(b: _Builder, run: RunData) -> None:
@@ -437,6 +469,8 @@ def method_facts(b: _Builder, run: RunData) -> None:
     b.add("min_a", m.signals.min_a, "count", _ptr(p, "methods", "signals", "min_a"))
     b.add("eb05_threshold", m.signals.eb05_threshold, "decimal", _ptr(p, "methods", "signals", "eb05_threshold"),
           text=f"{m.signals.eb05_threshold:g}")
+    b.add("ic025_threshold", m.signals.ic025_threshold, "decimal", _ptr(p, "methods", "signals", "ic025_threshold"),
+          text=f"{m.signals.ic025_threshold:g}")
     b.add("fdr_q", m.problems.fdr_q, "decimal", _ptr(p, "methods", "problems", "fdr_q"), text=f"{m.problems.fdr_q:g}")
     b.add("recent_years", m.problems.recent_years, "count", _ptr(p, "methods", "problems", "recent_years"))
     b.add("review_sample_size", m.review_sample_size, "count", _ptr(p, "methods", "review_sample_size"))
@@ -458,10 +492,20 @@ def maude_facts(b: _Builder, run: RunData) -> None:
         share = n / all_reports if n is not None and all_reports else None
         b.add(f"share_{key}", share, "share", _ptr(src, "monthly_counts", "totals", event_type) + " / totals/all")
     b.add("first_month", mc.first_month, "month", _ptr(src, "monthly_counts", "first_month"))
+    with_reports = [r.month for r in mc.rows if r.event_type == "total" and r.n_reports]
+    b.add("first_report_month", min(with_reports) if with_reports else None, "month",
+          _ptr(src, "monthly_counts", "rows") + " (first month with n_reports > 0, event_type total)")
+    b.add("last_report_month", max(with_reports) if with_reports else None, "month",
+          _ptr(src, "monthly_counts", "rows") + " (last month with n_reports > 0, event_type total)")
     b.add("last_complete_month", mc.last_complete_month, "month", _ptr(src, "monthly_counts", "last_complete_month"))
     b.add("n_complete_months", mc.n_complete_months, "count", _ptr(src, "monthly_counts", "n_complete_months"))
     b.add("incomplete_month", mc.incomplete_month, "month", _ptr(src, "monthly_counts", "incomplete_month"))
     b.add("monthly_method", mc.method, "text", _ptr(src, "monthly_counts", "method"))
+    b.add("sparse_min_reports", SPARSE_REPORTS, "count", "cer_lib/report/facts.py#SPARSE_REPORTS")
+    b.add("sparse_min_months", SPARSE_MONTHS, "count", "cer_lib/report/facts.py#SPARSE_MONTHS")
+    sparse = all_reports is not None and (all_reports < SPARSE_REPORTS or (mc.n_complete_months or 0) < SPARSE_MONTHS)
+    b.add("sparse", sparse, "flag", _ptr(src, "monthly_counts", "totals", "all") + " and n_complete_months against "
+          "SPARSE_REPORTS, SPARSE_MONTHS", needs=())
 
     b.using("device_event")
     events = tables.get("events", pd.DataFrame())
@@ -479,6 +523,13 @@ def maude_facts(b: _Builder, run: RunData) -> None:
     deaths_outcome = int(outcomes.loc[outcomes["outcome"] == "Death", "mdr_report_key"].nunique()) if "outcome" in outcomes else 0
     b.add("n_sample_death_outcome", deaths_outcome, "count",
           f"{table('patient_outcomes')} (distinct reports with outcome = Death)")
+    serious = outcome_reports(outcomes, events)
+    b.add("n_sample_serious_outcome", int(serious["serious"].sum()) if len(serious) else 0, "count",
+          f"{table('patient_outcomes')} (distinct reports with a serious outcome: {', '.join(SERIOUS_OUTCOMES)})")
+    b.add("n_sample_serious_malfunction", int((serious["serious"] & (serious["event_type"] == "Malfunction")).sum())
+          if len(serious) else 0, "count", f"{table('patient_outcomes')} x {table('events')} (serious outcome, event_type Malfunction)")
+    b.add("sample_outcomes", [f"{o.lower()} in {n:,} report{'' if n == 1 else 's'}" for o, n in outcome_counts(outcomes)] or None,
+          "list", f"{table('patient_outcomes')} (distinct reports per outcome)")
     totals_table = tables.get("report_totals", pd.DataFrame())
     comp_total = None
     if {"scope", "period", "n_reports"} <= set(totals_table.columns):

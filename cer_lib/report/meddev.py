@@ -4,13 +4,26 @@
 whether public data can fill it). `SUBSECTIONS` lists the numbered headings inside a section's
 text (4.6.1 Safety, ...). `PLACEHOLDERS` lists the items public data cannot fill; each is shown
 as a boxed "To be completed by the manufacturer" block, never as invented text. `EXHIBITS` places
-each table in its section; figures follow their tables in 4.6.
+each table in its section; `TABLES` and `FIGURES` (from the exhibit families of
+`cer_lib.report.exhibits`) are what the report shows, a figure after the table it follows.
 """
 from __future__ import annotations
 
+from .exhibits import (
+    data_sources,
+    identity,
+    narratives,
+    problems,
+    recalls,
+    reports,
+    reproduce,
+    signals,
+    submissions,
+    trend,
+)
 from .structure import Placeholder, ReportStructure, Section
 
-__all__ = ["EXHIBITS", "MEDDEV_A9", "PLACEHOLDERS", "SECTIONS", "SUBSECTIONS"]
+__all__ = ["EXHIBITS", "FIGURES", "MEDDEV_A9", "PLACEHOLDERS", "SECTIONS", "SUBSECTIONS", "TABLES"]
 
 SECTIONS: tuple[Section, ...] = (
     Section("summary", "1", "Summary", "summary.md.j2",
@@ -142,14 +155,20 @@ EXHIBITS: dict[str, str] = {
     "tab-comparators": "3",
     "tab-submissions": "4.2",
     "tab-sources": "4.5",
+    "tab-mirror-load": "4.5",
     **{exhibit: "4.6" for exhibit in (
-        "tab-maude-counts", "tab-trend", "tab-change-points", "tab-forecast", "tab-problems-device",
+        "tab-maude-counts", "tab-outcomes", "tab-brands", "tab-manufacturers", "tab-trend", "tab-change-points", "tab-forecast", "tab-problems-device",
         "tab-problems-patient", "tab-problem-changes", "tab-signals", "tab-recalls-device", "tab-recalls-comparators",
         "tab-enforcement-device", "tab-enforcement-comparators", "tab-case-sample")},
     "tab-reproduce": "A",
     "tab-parameters": "A",
     "tab-requests": "A",
 }
+
+#: the device report's tables in report order, and its figures (each after its table)
+TABLES = (identity.TABLES + submissions.TABLES + data_sources.TABLES + reports.TABLES + trend.TABLES + problems.TABLES
+          + signals.TABLES + recalls.TABLES + narratives.TABLES + reproduce.TABLES)
+FIGURES = reports.FIGURES + trend.FIGURES + problems.FIGURES
 
 MEDDEV_A9 = ReportStructure(
     name="MEDDEV 2.7/1 revision 4, Appendix A9",
@@ -167,10 +186,13 @@ MEDDEV_A9 = ReportStructure(
         ("Device", "{device_name}"),
         ("Product code", "{product_code}"),
         ("Classification", "{device_class}, {regulation_number}"),
-        ("Data window (date received)", "{window_start} to {window_end}"),
+        ("Reports received", "{first_report_month} to {last_report_month}"),
+        ("Window requested (date received)", "{window_start} to {window_end}"),
         ("Data cut-off", "{as_of}"),
         ("Data origin", "{data_origin}"),
         ("Run", "{run_id}"),
         ("Code version", "{git_commit} (cer-notebooks {tool_version})"),
     ),
+    tables=TABLES,
+    figures=FIGURES,
 )

@@ -31,7 +31,8 @@ Rules the renderer enforces (a template that breaks one fails the stage, it does
 
 Template helpers: ``cite(key)``, ``heading(number)``, ``ref(number)``, ``caveat(key)``,
 ``caveat_statements()``, ``placeholder(id)``, ``count(fact, noun[, plural])``, ``p(fact)``,
-``join(facts)``, ``source_note(name)``, ``exhibit(id)``, ``banner(kind)``.
+``join(facts)``, ``source_note(name)``, ``exhibit(id)``, ``label(id)`` (the exhibit's number, "Table 7",
+written by the document), ``banner(kind)``.
 """
 from __future__ import annotations
 
@@ -399,6 +400,13 @@ def _exhibit(exhibit_id: str) -> Markup:
     return Markup(f'\n\n<div class="cer-exhibit" data-exhibit="{exhibit_id}"></div>\n\n')
 
 
+def _label(exhibit_id: str) -> Markup:
+    """A reference to an exhibit in the prose; the document writes its number ("Table 7"), linked to it."""
+    if not re.fullmatch(r"(tab|fig)-[a-z-]+", exhibit_id):
+        raise NarrativeError(f"label({exhibit_id!r}): ids look like tab-recalls-device")
+    return Markup(f'<span class="cer-xref" data-exhibit-ref="{exhibit_id}"></span>')
+
+
 @pass_context
 def _banner(context: Context, kind: str) -> Markup:
     """Open a highlighted block (``kind`` is synthetic or notice); close it with ``end_banner()``."""
@@ -459,7 +467,7 @@ def environment(loader: Any = None, *, structure: ReportStructure | None = None)
     env.globals.update(
         cite=_cite, cite_full=_cite_full, heading=_heading, ref=_ref, caveat=_caveat,
         caveat_statements=_caveat_statements, placeholder=_placeholder, count=_count, p=_p, join=_join,
-        source_note=_source_note, exhibit=_exhibit, banner=_banner, end_banner=_end_banner,
+        source_note=_source_note, exhibit=_exhibit, label=_label, banner=_banner, end_banner=_end_banner,
     )
     return env
 

@@ -11,7 +11,7 @@ The limitations stated once in section 9 are the FAERS ones (`CAVEATS`).
 """
 from __future__ import annotations
 
-from .exhibits_drug import DRUG_TABLE_SPECS
+from .exhibits import data_sources, drug, reproduce
 from .narrative import Caveat
 from .structure import Placeholder, ReportStructure, Section
 
@@ -116,6 +116,7 @@ EXHIBITS: dict[str, str] = {
     "tab-drug-counts": "6",
     "tab-reactions": "6",
     "tab-sources": "9",
+    "tab-mirror-load": "9",
     "tab-drug-signals": "15",
     "tab-unlisted-signals": "15",
     "tab-drug-trend": "16",
@@ -124,6 +125,13 @@ EXHIBITS: dict[str, str] = {
     "tab-parameters": "A",
     "tab-requests": "A",
 }
+
+#: Every table the PBRER shows (the drug's own and the shared data-source and reproduction tables),
+#: in the order of the sections `EXHIBITS` places them in, and every figure it may show.
+_SECTION_ORDER = [s.number for s in SECTIONS]
+TABLES = tuple(sorted(drug.TABLES + data_sources.TABLES + reproduce.TABLES,
+                      key=lambda t: _SECTION_ORDER.index(EXHIBITS[t.id])))
+FIGURES = drug.FIGURES
 
 CAVEATS: tuple[Caveat, ...] = (
     Caveat("numerator-only", "Counts are numerators only",
@@ -175,5 +183,6 @@ PBRER = ReportStructure(
     ),
     caveats=CAVEATS,
     completed_by="marketing authorisation holder",
-    tables=DRUG_TABLE_SPECS,
+    tables=TABLES,
+    figures=FIGURES,
 )

@@ -8,7 +8,13 @@ Section numbers are the only numbers a template may write itself (through ``head
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .exhibits import FigureExhibit, TableExhibit
 
 __all__ = ["Placeholder", "ReportStructure", "Section"]
 
@@ -62,15 +68,16 @@ class ReportStructure:
     sections: tuple[Section, ...]
     subsections: dict[str, str]  # numbered headings inside a section's text: number -> title
     placeholders: dict[str, Placeholder]
-    exhibits: dict[str, str]  # exhibit id -> the section it is shown in
-    figures_section: str  # where figures go (after the table they follow)
+    exhibits: dict[str, str]  # table id -> the section it is shown in (a figure follows its table)
+    figures_section: str  # where a figure goes whose table is not shown
     sources_section: str  # where each source's status and reason are given
     references_section: str  # where the data's last-updated dates are listed
     subject: tuple[str, str] = ("", "")
     identification: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     caveats: tuple = ()  # the limitations the report states (`narrative.Caveat`); empty: narrative.CAVEATS (devices)
     completed_by: str = "manufacturer"  # who completes the placeholders ("marketing authorisation holder")
-    tables: tuple = ()  # the kind's own exhibits (`document._Spec`) beside the shared ones of `document.TABLE_SPECS`
+    tables: tuple["TableExhibit", ...] = ()  # every table the structure shows, in report order
+    figures: tuple["FigureExhibit", ...] = ()  # every figure it may show (when the analysis drew it)
 
     def section(self, key: str) -> Section:
         """The section with number or id ``key`` (``"4.6"`` or ``"analysis"``)."""
@@ -91,7 +98,38 @@ class ReportStructure:
         return {s.number for s in self.sections} | set(self.subsections)
 
     def exhibit_section(self, exhibit_id: str) -> str | None:
-        """The section an exhibit is shown in; figures (``fig-*``) go to `figures_section`."""
-        if exhibit_id.startswith("fig-"):
-            return self.figures_section
-        return self.exhibits.get(exhibit_id)
+        """The section an exhibit is shown in: a table's own; a figure's table's (else `figures_section`)."""
+        for figure in self.figures:
+            if figure.id == exhibit_id:
+                return self.exhibits.get(figure.follows, self.figures_section)
+        return self.exhibits.get(exhibit_id, self.figures_section if exhibit_id.startswith("fig-") else None)
+
+    def figure_exhibits(self, drawn: Sequence[str]) -> list["FigureExhibit"]:
+        """The figures shown for the analysis figures ``drawn`` (ids in ``results/analysis.json``, in
+        order): the structure's own, then one for each figure it does not know (shown, never lost,
+        at the end of `figures_section`)."""
+        from .exhibits.base import FigureExhibit
+
+        known = {f.figure for f in self.figures}
+        extra = [FigureExhibit("fig-" + (re.sub(r"[^a-z0-9]+", "-", d.lower()).strip("-") or "figure"), d, follows="",
+                               sources=()) for d in drawn if d not in known]
+        return [f for f in self.figures if f.figure in drawn] + extra
+
+    def exhibit_order(self, drawn: Sequence[str] = ()) -> list["TableExhibit | FigureExhibit"]:
+        """Tables in report order, each followed by its figures that the analysis drew (``drawn``):
+        the order in which the exhibits appear."""
+        figures = self.figure_exhibits(drawn)
+        order: list[TableExhibit | FigureExhibit] = []
+        for table in self.tables:
+            order.append(table)
+            order += [f for f in figures if f.follows == table.id]
+        return order + [f for f in figures if f not in order]
+
+    def exhibit_labels(self, drawn: Sequence[str] = ()) -> dict[str, str]:
+        """``{exhibit id: "Table 3" | "Figure 2"}``, numbered in the order the exhibits appear."""
+        labels: dict[str, str] = {}
+        counts = {"table": 0, "figure": 0}
+        for exhibit in self.exhibit_order(drawn):
+            counts[exhibit.kind] += 1
+            labels[exhibit.id] = f"{exhibit.kind.capitalize()} {counts[exhibit.kind]}"
+        return labels

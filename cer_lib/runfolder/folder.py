@@ -23,6 +23,7 @@ from .analysis import AnalysisFile
 from .models import CollectStatus, IntegrateSummary, Manifest, NarrativeFile, Resolution, RunRecord
 
 if TYPE_CHECKING:
+    from ..sources.mirror.load_report import MirrorLoadReport
     from ..params import Parameters
     from ..provenance import Provenance
     from .collected import CollectedInputs
@@ -201,6 +202,13 @@ class RunFolder:
         """``collected/status.json``."""
         return self.read_model(layout.COLLECT_STATUS, CollectStatus, missing_ok=missing_ok)
 
+    def mirror_load(self) -> "MirrorLoadReport | None":
+        """``collected/mirror_load.json``: the mirror's load report (None for a run from the API)."""
+        from ..sources.mirror.load_report import MirrorLoadReport
+
+        data = self.read_json(layout.MIRROR_LOAD, missing_ok=True)
+        return MirrorLoadReport.from_dict(data) if data is not None else None
+
     def resolution(self, model: type[Resolution] | None = None, *, missing_ok: bool = False) -> Resolution | None:
         """``collected/resolution.json``, in the model of the run's kind (its profile's) unless ``model`` is given."""
         if model is None:
@@ -303,6 +311,10 @@ class RunFolder:
         write_text_atomic(self.file(layout.TOTALS), _jsonl(totals))
         self.write_json(layout.RESOLUTION, resolution.model_dump(mode="json"))
         self.write_json(layout.COLLECT_STATUS, status.model_dump(mode="json"))
+
+    def write_mirror_load(self, report: "MirrorLoadReport") -> Path:
+        """``collected/mirror_load.json`` (written by stage 01 even when a refused file stops it)."""
+        return self.write_json(layout.MIRROR_LOAD, report.as_dict())
 
     def write_table(self, name: str, frame: pd.DataFrame) -> Path:
         """One tidy table as Parquet, written under a temporary name and renamed into place."""

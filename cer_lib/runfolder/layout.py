@@ -22,6 +22,7 @@ a `RunFolder` (one run) or a `CodeFolder` (the runs of one code)::
         collected/records/<source>.jsonl     01_collect: records as each source returned them
         collected/counts.jsonl               01_collect: one line per count query
         collected/totals.jsonl               01_collect: report totals per scope and period
+        collected/mirror_load.json           01_collect: what loading each mirror file did (mirror runs)
         tables/<table>.parquet               02_integrate: tidy tables
         tables/summary.json                  02_integrate: per table rows, key, duplicates, notes
         results/analysis.json                03_analyze
@@ -59,6 +60,7 @@ RESOLUTION = "collected/resolution.json"
 RECORDS = "collected/records"
 COUNTS = "collected/counts.jsonl"
 TOTALS = "collected/totals.jsonl"
+MIRROR_LOAD = "collected/mirror_load.json"
 
 TABLES = "tables"
 INTEGRATE_SUMMARY = "tables/summary.json"
@@ -76,6 +78,18 @@ LATEST = "latest"
 LAB = "lab"
 FEEDBACK = "_feedback"
 REFRESH_LOG = "_refresh.jsonl"
+
+
+#: what each stage needs from the stages before it: the file that marks their work complete
+STAGE_NEEDS = {
+    "01_collect": None,
+    "02_integrate": COLLECT_STATUS,
+    "03_analyze": INTEGRATE_SUMMARY,
+    "04_narrate": ANALYSIS,
+    "05_report": NARRATIVE,
+}
+#: the data a JupyterLab working folder is seeded with from the code's latest run
+LAB_SEED = (PARAMETERS, PROVENANCE, COLLECTED, TABLES, RESULTS, FIGURES)
 
 
 def notebook(stage: str) -> str:

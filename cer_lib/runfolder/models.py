@@ -93,6 +93,7 @@ class ManifestData(RunFileModel):
     synthetic: bool = False
     offline: bool = False
     last_updated: dict[str, str | None] = Field(default_factory=dict)
+    mirror_load: dict[str, Any] | None = None  # a mirror run: rows rejected per file (`MirrorLoadReport.summary`)
 
 
 class HashedFile(RunFileModel):

@@ -154,6 +154,26 @@ class CodeFolder:
         path.mkdir(parents=True, exist_ok=True)
         return RunFolder(path)
 
+    def seed_lab(self, stage: str) -> RunFolder | None:
+        """Give ``lab/`` what ``stage`` needs from earlier stages, copied from the latest run, when the lab
+        lacks it (`layout.STAGE_NEEDS`); returns the run copied from, None when nothing was copied (the lab
+        had it, or there is no finished run: the stage then says which stage to run first).
+        The lab's own ``parameters.yaml`` is never replaced: a statistician's edits survive."""
+        lab, needed = self.lab(), layout.STAGE_NEEDS.get(stage)
+        latest = self.latest()
+        if needed is None or lab.exists(needed) or latest is None:
+            return None
+        for name in layout.LAB_SEED:
+            source, target = latest.file(name), lab.file(name)
+            if name == layout.PARAMETERS and target.exists():
+                continue
+            if source.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(source, target)
+            elif source.is_file():
+                shutil.copy2(source, target)
+        return latest
+
     def feedback_dir(self, run_id: str) -> Path:
         """Where reviewer feedback on a finished run is kept: beside the run, so its manifest stays valid."""
         return self.path / layout.FEEDBACK / self.run(run_id).path.name

@@ -116,6 +116,29 @@ class MirrorLoadReport:
                 return item
         raise KeyError(path)
 
+    @property
+    def with_rejections(self) -> list[FileLoadReport]:
+        """The files that lost rows or were refused: what a run's report and manifest list."""
+        return [f for f in self.files if f.rows_rejected or f.status == "refused"]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and, per file that lost rows, what it lost (the manifest's ``data.mirror_load``)."""
+        return {
+            "rows_rejected": self.rows_rejected, "rows_repaired": self.rows_repaired,
+            "duplicates_collapsed": self.duplicates_collapsed, "max_rejected_share": self.max_rejected_share,
+            "refused": [f.path for f in self.refused],
+            "files_with_rejections": [{"path": f.path, "status": f.status, "rows_read": f.rows_read,
+                                       "rows_rejected": f.rows_rejected, "reasons": f.rejected_reasons()}
+                                      for f in self.with_rejections],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MirrorLoadReport":
+        """Read back what `as_dict` wrote (its derived counts are recomputed, not trusted)."""
+        return cls(folder=data["folder"], synthetic=bool(data.get("synthetic")),
+                   max_rejected_share=float(data["max_rejected_share"]),
+                   files=[FileLoadReport.from_dict(f) for f in data.get("files", [])])
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "folder": self.folder,

@@ -1,25 +1,35 @@
-"""The drug report's tables (the PBRER's exhibits beside the shared ones of `cer_lib.report.document`).
+"""The drug report's exhibits (the PBRER's own tables and figures; the shared ones come from the
+other family modules).
 
-Each is a `document._Spec`: id, title, the sources and run files it shows, and a builder from the
-loaded run. FAERS text (reaction terms, drug names) is escaped by the shared table renderer.
+Each table is a `TableExhibit`: id, title, the sources and run files it shows, and a builder from
+the loaded run. FAERS text (reaction terms, drug names) is escaped by the shared table renderer.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from ..runfolder import layout
-from .document import _ANALYSIS, _Run, _Spec, _T, _at, _date, _fmt, _frame_html, _notice, _unavailable, _with_ci
+from ...runfolder import layout
+from ...runfolder.layout import ANALYSIS as _ANALYSIS
+from ...runfolder.layout import pointer as _at
+from ...runfolder.layout import table as _T
+from .base import FigureExhibit, ReportRun, TableExhibit
+from .base import date as _date
+from .base import fmt as _fmt
+from .base import frame_html as _frame_html
+from .base import notice as _notice
+from .base import unavailable as _unavailable
+from .base import with_ci as _with_ci
 
-__all__ = ["DRUG_TABLE_SPECS"]
+__all__ = ["FIGURES", "TABLES"]
 
 _SIGNALS = ("details", "drug", "signals")
 
 
-def _drug(d: _Run) -> dict:
+def _drug(d: ReportRun) -> dict:
     return (d.analysis.details or {}).get("drug") or {}
 
 
-def _tab_identity(d: _Run) -> str:
+def _tab_identity(d: ReportRun) -> str:
     r = d.resolution
     rows = [("Drug as given", r.typed), ("Normalised form", r.normalised), ("Resolved as", r.matched_as),
             ("Active ingredient (subject)", r.ingredient or "none in the data: the name alone is matched"),
@@ -32,7 +42,7 @@ def _tab_identity(d: _Run) -> str:
 
 
 def _records_table(name: str, source: str, columns: dict[str, str], table_id: str, empty: str):
-    def build(d: _Run) -> str:
+    def build(d: ReportRun) -> str:
         gone = _unavailable(d, source)
         if gone:
             return _notice(gone)
@@ -47,7 +57,7 @@ def _records_table(name: str, source: str, columns: dict[str, str], table_id: st
     return build
 
 
-def _tab_label(d: _Run) -> str:
+def _tab_label(d: ReportRun) -> str:
     gone = _unavailable(d, "drug_label")
     if gone:
         return _notice(gone)
@@ -61,7 +71,7 @@ def _tab_label(d: _Run) -> str:
     return _frame_html(label, "tab-label")
 
 
-def _tab_summary(d: _Run) -> str:
+def _tab_summary(d: ReportRun) -> str:
     gone = _unavailable(d, "drug_event")
     if gone:
         return _notice(gone)
@@ -76,7 +86,7 @@ def _tab_summary(d: _Run) -> str:
                        "tab-drug-summary")
 
 
-def _tab_counts(d: _Run) -> str:
+def _tab_counts(d: ReportRun) -> str:
     gone = _unavailable(d, "drug_event")
     if gone:
         return _notice(gone)
@@ -92,7 +102,7 @@ def _tab_counts(d: _Run) -> str:
     return _frame_html(shown.astype(str), "tab-drug-counts")
 
 
-def _tab_reactions(d: _Run) -> str:
+def _tab_reactions(d: ReportRun) -> str:
     gone = _unavailable(d, "drug_event")
     if gone:
         return _notice(gone)
@@ -116,7 +126,7 @@ def _signal_frame(rows: list[dict]) -> pd.DataFrame:
     } for r in rows])
 
 
-def _tab_signals(d: _Run) -> str:
+def _tab_signals(d: ReportRun) -> str:
     gone = _unavailable(d, "drug_event")
     if gone:
         return _notice(gone)
@@ -131,7 +141,7 @@ def _tab_signals(d: _Run) -> str:
     return body
 
 
-def _tab_unlisted(d: _Run) -> str:
+def _tab_unlisted(d: ReportRun) -> str:
     drug = _drug(d)
     listing = drug.get("listedness") or {}
     if not listing.get("label"):
@@ -143,7 +153,7 @@ def _tab_unlisted(d: _Run) -> str:
     return _frame_html(_signal_frame(rows), "tab-unlisted-signals")
 
 
-def _tab_trend(d: _Run) -> str:
+def _tab_trend(d: ReportRun) -> str:
     series = _drug(d).get("series") or {}
     if not series.get("all", {}).get("months"):
         return _notice("No monthly series.", "cer-notice")
@@ -158,34 +168,42 @@ _CASE_COLUMNS = {"safetyreportid": "Case", "receivedate": "Received", "serious":
                  "qualification": "Reporter", "country": "Country", "suspect_drugs": "Suspect drugs",
                  "concomitant_drugs": "Concomitant drugs", "reactions": "Reactions"}  # all columns: tables/drug_cases
 
-DRUG_TABLE_SPECS: tuple[_Spec, ...] = (
-    _Spec("tab-drug-identity", "table", "The drug as resolved", (), (layout.RESOLUTION,), (layout.RESOLUTION,), _tab_identity),
-    _Spec("tab-approvals", "table", "US applications and submissions (Drugs@FDA)", ("drug_drugsfda",), (_T("approvals"),),
+TABLES: tuple[TableExhibit, ...] = (
+    TableExhibit("tab-drug-identity", "The drug as resolved", (), (layout.RESOLUTION,), (layout.RESOLUTION,), _tab_identity),
+    TableExhibit("tab-approvals", "US applications and submissions (Drugs@FDA)", ("drug_drugsfda",), (_T("approvals"),),
           (_T("approvals"),), _records_table("approvals", "drug_drugsfda", {
               "application_number": "Application", "sponsor_name": "Sponsor", "brand_name": "Brand",
               "submission_type": "Type", "submission_number": "Number", "submission_status": "Status",
               "status_date": "Date", "submission_class": "Class"}, "tab-approvals", "No application found.")),
-    _Spec("tab-drug-enforcement", "table", "Enforcement reports (recalls) of products of the drug", ("drug_enforcement",),
+    TableExhibit("tab-drug-enforcement", "Enforcement reports (recalls) of products of the drug", ("drug_enforcement",),
           (_T("drug_enforcement"),), (_T("drug_enforcement"),), _records_table("drug_enforcement", "drug_enforcement", {
               "recall_number": "Recall", "classification": "Class", "status": "Status",
               "recall_initiation_date": "Initiated", "recalling_firm": "Firm", "reason_for_recall": "Reason"},
               "tab-drug-enforcement", "No enforcement report found.")),
-    _Spec("tab-label", "table", "Safety sections of the current US label", ("drug_label",), (_T("labels"),),
+    TableExhibit("tab-label", "Safety sections of the current US label", ("drug_label",), (_T("labels"),),
           (_T("labels"),), _tab_label),
-    _Spec("tab-drug-summary", "table", "FAERS reports of the drug by case field", ("drug_event",),
+    TableExhibit("tab-drug-summary", "FAERS reports of the drug by case field", ("drug_event",),
           (_T("drug_summary_counts"),), (_T("drug_summary_counts"),), _tab_summary),
-    _Spec("tab-drug-counts", "table", "FAERS reports of the drug by year received and seriousness", ("drug_event",),
+    TableExhibit("tab-drug-counts", "FAERS reports of the drug by year received and seriousness", ("drug_event",),
           (_T("drug_event_counts"),), (_T("drug_event_counts"),), _tab_counts),
-    _Spec("tab-reactions", "table", "Reactions coded in the drug's reports, with listedness", ("drug_event",),
+    TableExhibit("tab-reactions", "Reactions coded in the drug's reports, with listedness", ("drug_event",),
           (_T("reaction_counts"), _at(_ANALYSIS, "details", "drug", "listedness")), (_T("reaction_counts"), _ANALYSIS),
           _tab_reactions),
-    _Spec("tab-drug-signals", "table", "Disproportionality of each reaction against all other FAERS reports",
+    TableExhibit("tab-drug-signals", "Disproportionality of each reaction against all other FAERS reports",
           ("drug_event",), (_at(_ANALYSIS, *_SIGNALS),), (_ANALYSIS,), _tab_signals),
-    _Spec("tab-unlisted-signals", "table", "Unlisted signals: reactions flagged by the primary screen and not in the label",
+    TableExhibit("tab-unlisted-signals", "Unlisted signals: reactions flagged by the primary screen and not in the label",
           ("drug_event", "drug_label"), (_at(_ANALYSIS, "details", "drug", "unlisted_signals"),), (_ANALYSIS,), _tab_unlisted),
-    _Spec("tab-drug-trend", "table", "Monthly FAERS reports of the drug (all, serious, fatal)", ("drug_event",),
+    TableExhibit("tab-drug-trend", "Monthly FAERS reports of the drug (all, serious, fatal)", ("drug_event",),
           (_at(_ANALYSIS, "details", "drug", "series"),), (_ANALYSIS,), _tab_trend),
-    _Spec("tab-drug-cases", "table", "Review sample: the most recent cases (as reported, unverified)", ("drug_event",),
+    TableExhibit("tab-drug-cases", "Review sample: the most recent cases (as reported, unverified)", ("drug_event",),
           (_T("drug_cases"),), (_T("drug_cases"),), _records_table("drug_cases", "drug_event", _CASE_COLUMNS,
                                                                    "tab-drug-cases", "No case in the review sample.")),
+)
+
+FIGURES: tuple[FigureExhibit, ...] = (
+    FigureExhibit("fig-drug-seriousness", "drug_monthly_seriousness", follows="tab-drug-trend", sources=("drug_event",)),
+    FigureExhibit("fig-drug-control-chart", "control_chart", follows="tab-drug-trend", sources=("drug_event",)),
+    FigureExhibit("fig-drug-cusum", "cusum", follows="tab-drug-trend", sources=("drug_event",)),
+    FigureExhibit("fig-drug-change-points", "change_points", follows="tab-drug-trend", sources=("drug_event",)),
+    FigureExhibit("fig-drug-forecast", "forecast", follows="tab-drug-trend", sources=("drug_event",)),
 )
