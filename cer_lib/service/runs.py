@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..context import STAGES
+from ..runfolder.layout import STAGES
 
 LATEST = "latest"
 TMP_PREFIX, FAILED_PREFIX = ".tmp-", ".failed-"
