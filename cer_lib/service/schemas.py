@@ -84,7 +84,11 @@ class SignalResult(BaseModel):
     n_pairs: int
     ic_definition: str
     settings: dict[str, Any]
+    product_of_interest: str | None = None
+    expected_counts: Any = None
     prior_fit: dict[str, Any]
+    prior_used: dict[str, Any] | None = Field(None, description="the fitted prior, or the fallback prior when the fit was not sound")
+    screen: dict[str, Any] = Field(description="the primary screen (its rule, whether it applied, the signal count) and the secondary rules")
     methods: dict[str, str]
     columns: list[str]
     records: list[dict[str, Any]] = Field(description="one row per (product, term), the columns above")

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, UploadFile
 
-from ...analysis.disproportionality import signals_csv
+from ...analysis.signal_files import signals_file
 from ..deps import require_role
 from ..schemas import ErrorBody, SignalResult
 
@@ -23,7 +23,7 @@ def score_signals(file: UploadFile, _: object = Depends(require_role("author")))
         with open(reports, "wb") as handle:
             shutil.copyfileobj(file.file, handle)
         try:
-            result = signals_csv(reports, scores)
+            result = signals_file(reports, scores)
         except (ValueError, UnicodeDecodeError) as exc:
             message = str(exc).replace(str(reports), "the uploaded CSV")
             raise HTTPException(422, f"{message} (a CSV with a header row report_id,product,term is expected)") from None
