@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
+from ..logs import configure_logging
 from .config import ServiceSettings
 from .jobs import JobSpec, run_job
 from .store import SOCKET_TIMEOUTS
@@ -35,7 +36,7 @@ def celery_app(settings: ServiceSettings) -> Celery:
         worker_prefetch_multiplier=1,
         worker_concurrency=settings.worker_concurrency,
         worker_soft_shutdown_timeout=SOFT_SHUTDOWN_SECONDS,
-        worker_hijack_root_logger=True,
+        worker_hijack_root_logger=False,  # JSON lines from cer_lib.logs, configured by the command
         task_soft_time_limit=settings.job_soft_time_limit,
         task_time_limit=settings.job_hard_time_limit,
         result_expires=settings.job_keep_days * 86400,
@@ -53,8 +54,14 @@ def celery_app(settings: ServiceSettings) -> Celery:
     return app
 
 
+@signals.setup_logging.connect
+def _logging_is_configured_by_the_command(**_: Any) -> None:
+    """Celery leaves logging alone when this signal has a receiver: `configure_logging` set it up."""
+
+
 def run_worker(settings: ServiceSettings, *, name: str | None = None, concurrency: int | None = None) -> None:
-    """Run one worker in the foreground (``cer worker``); logs go to standard error."""
+    """Run one worker in the foreground (``cer worker``); JSON-line logs go to standard error."""
+    configure_logging("worker")
     argv = ["worker", "--loglevel=INFO", f"--queues={QUEUE}", "--pool=prefork",
             f"--concurrency={concurrency or settings.worker_concurrency}", "--without-mingle", "--without-gossip"]
     if name:
