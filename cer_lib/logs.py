@@ -126,6 +126,7 @@ def configure_logging(process: str, *, stream: TextIO | None = None) -> str | No
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # warnings.warn lines become log lines too
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
     structlog.configure(

@@ -61,8 +61,9 @@ def _logging_is_configured_by_the_command(**_: Any) -> None:
 
 def run_worker(settings: ServiceSettings, *, name: str | None = None, concurrency: int | None = None) -> None:
     """Run one worker in the foreground (``cer worker``); JSON-line logs go to standard error."""
-    configure_logging("worker")
-    argv = ["worker", "--loglevel=INFO", f"--queues={QUEUE}", "--pool=prefork",
+    log_format = configure_logging("worker")
+    quiet = ["--quiet"] if log_format == "json" else []  # JSON lines only: no start-up banner
+    argv = [*quiet, "worker", "--loglevel=INFO", f"--queues={QUEUE}", "--pool=prefork",
             f"--concurrency={concurrency or settings.worker_concurrency}", "--without-mingle", "--without-gossip"]
     if name:
         argv.append(f"--hostname={name}")
