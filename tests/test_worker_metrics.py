@@ -2,6 +2,8 @@
 ``/metrics`` reads from Redis at a scrape: the queue's length, openFDA's 429s, the last success per code."""
 from __future__ import annotations
 
+import re
+
 from prometheus_client import generate_latest
 
 from cer_lib.provenance import Provenance
@@ -41,5 +43,36 @@ def test_metrics_show_queue_length_429s_and_last_success(monkeypatch, tmp_path):
         assert 'cer_queue_length{queue="cer"} 3.0' in text
         assert "cer_openfda_rate_limited_total 2.0" in text
         assert 'cer_report_last_success_timestamp_seconds{code="HWC"} 1.796e+09' in text
+    finally:
+        stack.stop()
+
+
+def test_a_job_failed_by_openfdas_429s_counts_them_and_the_failure(monkeypatch, tmp_path, httpserver):
+    from types import SimpleNamespace
+
+    import pytest
+    from werkzeug import Response
+
+    from cer_lib.service.jobs import JobFailed, JobSpec, run_job
+
+    httpserver.expect_request(re.compile(r"^/device/.*")).respond_with_handler(
+        lambda _: Response('{"error": {"code": "OVER_RATE_LIMIT"}}', status=429, headers={"Retry-After": "0"}))
+    stack = ServiceStack(tmp_path)
+    stack.start_redis()
+    try:
+        for name, value in {"CER_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/0", "CER_JWT_SECRET": "m" * 40,
+                            "CER_OUTPUTS_DIR": str(tmp_path / "outputs"), "CER_CACHE_DIR": str(tmp_path / "cache"),
+                            "OPENFDA_BASE_URL": httpserver.url_for("/").rstrip("/"), "CER_JOB_RETRIES": "0"}.items():
+            monkeypatch.setenv(name, value)
+        settings = ServiceSettings.load()
+        task = SimpleNamespace(request=SimpleNamespace(id="job-429", retries=0),
+                               backend=SimpleNamespace(get_task_meta=lambda _: {"status": "PENDING"}),
+                               update_state=lambda state, meta: None)
+        with pytest.raises(JobFailed, match="429"):
+            run_job(task, JobSpec("HWC", "product_code", "api", settings_overrides={"http": {"max_retries": 1}}), settings)
+        client = store.connect(settings)
+        counts = store.counters(client, "cer")
+        assert counts["jobs"] == {"failed": "1"}
+        assert int(counts["openfda"]["rate_limited"]) == len(httpserver.log) >= 2  # every 429 answer, retries too
     finally:
         stack.stop()

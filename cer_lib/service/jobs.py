@@ -34,7 +34,7 @@ from ..params import Parameters, deep_merge, load_parameters
 from ..pipeline import preflight, run_report
 from . import runs, store
 from .config import ServiceError, ServiceSettings
-from .requestlog import request_counts
+from .requestlog import RequestCounts, request_counts
 from .progress import StageTracker
 
 # Celery task states beyond its own (PENDING, RETRY, SUCCESS, FAILURE)
@@ -143,21 +143,22 @@ def _previous_delivery(task: Any) -> dict[str, Any]:
 
 
 class JobOutcome:
-    """Counts a job's outcome in Redis and logs it (``job.finished``, or ``job.retried`` / ``job.lost``)
-    with the job's duration; counts openFDA's 429 answers of the run it made, if any."""
+    """Counts a job's outcome in Redis and logs it (``job.finished``, or ``job.retried``) with the
+    job's duration; counts openFDA's 429 answers of the run it made, if any."""
 
     def __init__(self, client: Any, outputs: Path, folder: str) -> None:
         self.client, self.outputs, self.folder = client, outputs, folder
         self.started = time.monotonic()
 
-    def __call__(self, outcome: str, *, run_dir: Path | None = None, run_id: str | None = None,
+    def __call__(self, outcome: str, *, counts: RequestCounts | None = None, run_id: str | None = None,
                  error: str | None = None) -> None:
+        """``counts`` of a finished run, or ``run_id`` of a failed one (its folder is read)."""
         store.count_job(self.client, outcome)
-        if run_dir is None and run_id:
-            run_dir = runs.failed_folder(self.outputs, self.folder, run_id)
-        if run_dir is not None and run_dir.is_dir():
-            store.count_rate_limited(self.client, request_counts(run_dir).openfda_rate_limited)
-        event = {"retried": "job.retried", "lost": "job.lost"}.get(outcome, "job.finished")
+        if counts is None and run_id and (failed := runs.failed_folder(self.outputs, self.folder, run_id)).is_dir():
+            counts = request_counts(failed)
+        if counts is not None:
+            store.count_rate_limited(self.client, counts.openfda_rate_limited)
+        event = "job.retried" if outcome == "retried" else "job.finished"
         fields = {"outcome": outcome, "duration": round(time.monotonic() - self.started, 2)}
         if error:
             fields["error"] = error
@@ -239,6 +240,6 @@ def _run_job(task: Any, spec: JobSpec, settings: ServiceSettings) -> dict[str, A
     store.count_cache_use(client, counts.cache_hits, counts.cache_misses)
     store.note_success(client, result.code, time.time())
     logs.bind(run_id=run_dir.name)
-    finish("succeeded", run_dir=run_dir)
+    finish("succeeded", counts=counts)
     return {"run_id": run_dir.name, "folder": folder, "code": result.code,
             "files": runs.servable_files(run_dir), "stage": "done"}
