@@ -30,12 +30,12 @@ export $(DATA_VARIABLES)
 
 REPORT_OPTS = $${KIND:+--kind "$$KIND"} $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
 
-.PHONY: help demo report batch refresh lab book serve bench validate test doctor lock clean venv
+.PHONY: help demo report batch refresh lab book serve bench validate test lint-deploy doctor lock clean venv
 
 help: ## list the targets
 	@echo "Usage: make <target> [VAR=value]"
 	@echo
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 	@echo
 	@echo "Variables: CODE=LZG  CODES=\"LZG DQY\"  KIND=product_code|udi_di|drug|brand"
 	@echo "           FROM=api|mirror  MIRROR=dir (default: the demo mirror in .cache/mirror/demo)"
@@ -86,8 +86,16 @@ bench: $(STAMP) ## benchmarks: requests per report, analysis time, assembly, the
 validate: $(STAMP) ## simulation table of the time-series methods (200+ series per scenario, ~15 min)
 	@cd tests && ../$(BIN)/python validate.py
 
-test: $(STAMP) ## the test suite (pytest + nbval on the stage notebooks)
+test: $(STAMP) lint-deploy ## the deployment files' linters, then the test suite (pytest + nbval on the stage notebooks)
 	@$(BIN)/python -m pytest
+
+lint-deploy: $(STAMP) ## Dockerfile, compose.yaml, workflows, Kubernetes manifests, alert rules (needs promtool)
+	@command -v promtool >/dev/null || { echo "==> installing promtool (Debian package prometheus; needs root)"; \
+	  export DEBIAN_FRONTEND=noninteractive; { apt-get install -y -qq prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; }; } || \
+	  { echo "could not install promtool: run as root, or install it (apt-get install prometheus)" >&2; exit 1; }; }
+	@echo "==> lint-deploy"
+	@$(BIN)/python deploy/lint.py
 
 doctor: $(STAMP) ## health check: versions, kernel, folders, services, mirror
 	@$(CER) doctor $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}

@@ -36,6 +36,7 @@ from typing import Any, Sequence
 from .codes import Kind
 from .errors import CerError, RunInterrupted, disk_full
 from .interrupts import handle_sigterm, interruption
+from .logs import configure_logging, get_logger
 from .params import deep_merge, parse_override, read_parameter_file
 
 
@@ -170,12 +171,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handle_sigterm()
     try:
+        args.log_format = configure_logging("cli")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         return _dispatch(args, ["cer", *argv])
     except RunInterrupted as exc:
         print(f"stopped: {exc}", file=sys.stderr)
         return exc.exit_status
     except CerError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if args.log_format:
+            get_logger("cer.cli").error("command.failed", command=args.command, outcome="failed", error=str(exc))
         return 2
     except KeyboardInterrupt as exc:
         how, status = interruption(exc)
@@ -193,12 +201,12 @@ def _dispatch(args: argparse.Namespace, command: list[str]) -> int:
     if args.command == "report":
         from .pipeline import run_report
 
-        run_report(args.code, kind=args.kind, overrides=_overrides(args), command=command)
+        run_report(args.code, kind=args.kind, overrides=_overrides(args), command=command, **_progress(args))
         return 0
     if args.command == "batch":
         from .pipeline import run_batch
 
-        outcomes = run_batch(args.codes, kind=args.kind, overrides=_overrides(args), command=command)
+        outcomes = run_batch(args.codes, kind=args.kind, overrides=_overrides(args), command=command, **_progress(args))
         width = max(len(o.code) for o in outcomes)
         print("\nbatch summary:")
         for o in outcomes:
@@ -265,6 +273,15 @@ def _refresh_command(args: argparse.Namespace, command: list[str]) -> int:
     for outcome in outcomes:
         print(outcome.line())
     return 1 if any(o.outcome == FAILED for o in outcomes) else 0
+
+
+def _progress(args: argparse.Namespace) -> dict[str, Any]:
+    """With ``CER_LOG_FORMAT`` set, a run's progress is logged as structured events; else printed as is."""
+    if not args.log_format:
+        return {}
+    from .progress_events import LoggedProgress
+
+    return {"progress": LoggedProgress("cer.cli")}
 
 
 def _service_command(args: argparse.Namespace) -> int:

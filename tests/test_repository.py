@@ -22,7 +22,9 @@ def test_top_level_is_the_design_card() -> None:
     tracked = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.split()
     top = {path.split("/")[0] for path in tracked}
     expected = {"notebooks", "cer_lib", "parameters", "book", "outputs", "tests", "environment.yml", "Makefile",
-                "README.md", "pyproject.toml", "requirements.lock", ".ci", ".gitignore"}
+                "README.md", "pyproject.toml", "requirements.lock", ".ci", ".gitignore",
+                # deployment (issue 16): where Docker, Compose and GitHub look for them, and deploy/ for the rest
+                "Dockerfile", ".dockerignore", "compose.yaml", ".env.example", ".github", "deploy"}
     assert top <= expected, f"unexpected top-level entries: {sorted(top - expected)}"
 
 

@@ -120,7 +120,8 @@ def test_audit_log_has_every_request_and_no_token(stack, journey):
     submitted = [r for r in lines if r["method"] == "POST" and r["path"] == "/v1/reports" and r["status"] == 202]
     assert submitted and submitted[0]["subject"] == "alice" and submitted[0]["role"] == "author"
     assert submitted[0]["job_id"] == journey["accepted"]["job_id"] and submitted[0]["code"] == "HWC"
-    assert set(submitted[0]) == {"time", "subject", "role", "method", "path", "status", "job_id", "code", "client"}
+    assert set(submitted[0]) == {"time", "level", "event", "process", "logger",  # as every log line (issue 16)
+                                 "subject", "role", "method", "path", "status", "job_id", "code", "client"}
     polls = [r for r in lines if r["path"] == f"/v1/jobs/{journey['accepted']['job_id']}"]
     assert polls and all(r["status"] == 200 for r in polls)
     text = stack.audit_log.read_text()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -20,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..logs import configure_logging
 from . import store
 from .audit import AuditLog
 from .config import ServiceSettings
@@ -140,18 +142,20 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
 
 def create_app_from_env() -> FastAPI:
-    """The app for uvicorn (``cer serve``), from the ``CER_*`` environment."""
+    """The app for uvicorn (``cer serve``), from the ``CER_*`` environment; logs as JSON lines."""
+    configure_logging("api")
     return create_app(ServiceSettings.load())
 
 
 def serve(settings: ServiceSettings, *, workers: int = 1) -> None:
-    """Run the API under uvicorn in the foreground (``cer serve``); logs go to standard error."""
+    """Run the API under uvicorn in the foreground (``cer serve``); JSON-line logs go to standard error."""
     import uvicorn
 
+    configure_logging("api")
     if settings.jwt_public_key:
         settings.jwt_verification_key()  # an unreadable key is said now, not at the first request
     else:
         settings.hs256_secret(create=True)
     uvicorn.run("cer_lib.service.app:create_app_from_env", factory=True, host=settings.api_host,
-                port=settings.api_port, workers=workers, access_log=False, log_level="info",
+                port=settings.api_port, workers=workers, access_log=False, log_level="info", log_config=None,
                 proxy_headers=False, timeout_graceful_shutdown=10)

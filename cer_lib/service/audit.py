@@ -1,6 +1,7 @@
 """The audit log: one JSON line per API request.
 
-Fields: ``time`` (UTC), ``subject`` and ``role`` (from a valid token, else null), ``method``,
+Fields: ``time`` (UTC), ``level``, ``event`` (``http.request``), ``process`` and ``logger`` (as every
+structured log line has them, `cer_lib.logs`), ``subject`` and ``role`` (from a valid token, else null), ``method``,
 ``path`` (without the query string), ``status``, ``job_id`` and ``code`` (when the request named
 or created one), ``client`` (the peer address). Never a header, a token, a query string or a body, so
 neither a bearer token nor the openFDA key can reach it. ``CER_AUDIT_LOG`` is a file (appended) or
@@ -30,6 +31,7 @@ class AuditLog:
               job_id: str | None, code: str | None, client: str | None) -> None:
         record: dict[str, Any] = {
             "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": "info", "event": "http.request", "process": "api", "logger": "cer.audit",
             "subject": subject, "role": role, "method": method, "path": path, "status": status,
             "job_id": job_id, "code": code, "client": client,
         }

@@ -21,20 +21,25 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from .. import logs
 from ..errors import CerError, ParameterError, RateLimited, SourceUnavailable, StageFailed
 from ..params import Parameters, deep_merge, load_parameters
 from ..pipeline import preflight, run_report
 from . import runs, store
 from .config import ServiceError, ServiceSettings
+from .requestlog import RequestCounts, request_counts
 from .progress import StageTracker
 
 # Celery task states beyond its own (PENDING, RETRY, SUCCESS, FAILURE)
 WAITING, RUNNING = "WAITING", "RUNNING"
+log = logs.get_logger("cer.worker")
 TRANSIENT_ERRORS = (SourceUnavailable, RateLimited)
 FIELD_PATH = re.compile(r"[a-z_][a-z0-9_]{0,40}(\.[a-z_][a-z0-9_]{0,40}){0,5}")
 SET_REFUSED = {"code": "the code is its own field", "from": "use the 'from' field",
@@ -137,24 +142,59 @@ def _previous_delivery(task: Any) -> dict[str, Any]:
     return {}
 
 
+class JobOutcome:
+    """Counts a job's outcome in Redis and logs it (``job.finished``, or ``job.retried``) with the
+    job's duration; counts openFDA's 429 answers of the run it made, if any."""
+
+    def __init__(self, client: Any, outputs: Path, folder: str) -> None:
+        self.client, self.outputs, self.folder = client, outputs, folder
+        self.started = time.monotonic()
+
+    def __call__(self, outcome: str, *, counts: RequestCounts | None = None, run_id: str | None = None,
+                 error: str | None = None) -> None:
+        """``counts`` of a finished run, or ``run_id`` of a failed one (its folder is read)."""
+        store.count_job(self.client, outcome)
+        if counts is None and run_id and (failed := runs.failed_folder(self.outputs, self.folder, run_id)).is_dir():
+            counts = request_counts(failed)
+        if counts is not None:
+            store.count_rate_limited(self.client, counts.openfda_rate_limited)
+        event = "job.retried" if outcome == "retried" else "job.finished"
+        fields = {"outcome": outcome, "duration": round(time.monotonic() - self.started, 2)}
+        if error:
+            fields["error"] = error
+        (log.info if outcome in ("succeeded", "retried") else log.error)(event, **fields)
+
+
 def run_job(task: Any, spec: JobSpec, settings: ServiceSettings) -> dict[str, Any]:
     """Build one report for a Celery task; return what the job status shows on success."""
+    logs.bind(job_id=task.request.id, code=spec.code)
+    try:
+        return _run_job(task, spec, settings)
+    finally:
+        logs.unbind()
+
+
+def _run_job(task: Any, spec: JobSpec, settings: ServiceSettings) -> dict[str, Any]:
     client = store.connect(settings)
     outputs = settings.core.outputs_dir
     folder = folder_of(spec)
     job_id = task.request.id
+    finish = JobOutcome(client, outputs, folder)
+    log.info("job.started", kind=spec.kind, data_from=spec.data_from, mirror=spec.mirror, attempt=task.request.retries + 1)
     previous = _previous_delivery(task)
     lost = int(previous.get("lost", 0)) + (1 if previous else 0)
     state = JobState(task, {"stage": None, "run_id": None, "lost": lost})
     if previous:
         store.count_job(client, "lost")
+        log.error("job.lost", outcome="lost", stage=previous.get("stage"), run_id=previous.get("run_id"), times=lost)
         kept = runs.mark_failed(outputs, folder, previous["run_id"]) if previous.get("run_id") else None
         where = f"; its run folder is kept as {runs.shown(outputs, kept)}" if kept else ""
         if lost > settings.job_redeliveries:
-            store.count_job(client, "failed")
-            raise JobFailed(f"the worker building this report stopped during stage {previous.get('stage') or 'start'} "
-                            f"(killed or out of memory) {lost} time(s){where}. Not tried again: submit it again, "
-                            f"and if it recurs, give the workers more memory or time (CER_JOB_HARD_TIME_LIMIT).")
+            message = (f"the worker building this report stopped during stage {previous.get('stage') or 'start'} "
+                       f"(killed or out of memory) {lost} time(s){where}. Not tried again: submit it again, "
+                       f"and if it recurs, give the workers more memory or time (CER_JOB_HARD_TIME_LIMIT).")
+            finish("failed", error=message)
+            raise JobFailed(message)
     lock = client.lock(store.LOCK_PREFIX + folder, timeout=settings.job_hard_time_limit + 60,
                        blocking_timeout=settings.code_lock_wait, thread_local=False)
     if client.get(lock.name) == job_id:
@@ -162,10 +202,12 @@ def run_job(task: Any, spec: JobSpec, settings: ServiceSettings) -> dict[str, An
     holder = client.get(lock.name)
     if holder:
         state.set(WAITING, stage=f"waiting for job {holder}, which is writing {folder}")
+        log.info("job.waiting", holder=holder)
     if not lock.acquire(token=job_id):
-        store.count_job(client, "failed")
-        raise JobFailed(f"another job ({client.get(lock.name) or 'now finished'}) kept writing {folder} for more than "
-                        f"{settings.code_lock_wait} s (CER_CODE_LOCK_WAIT); nothing was run: submit again later")
+        message = (f"another job ({client.get(lock.name) or 'now finished'}) kept writing {folder} for more than "
+                   f"{settings.code_lock_wait} s (CER_CODE_LOCK_WAIT); nothing was run: submit again later")
+        finish("failed", error=message)
+        raise JobFailed(message)
     try:
         tracker = StageTracker(lambda t: state.set(RUNNING, stage=t.stage, run_id=t.run_id))
         state.set(RUNNING, stage="starting")
@@ -173,18 +215,19 @@ def run_job(task: Any, spec: JobSpec, settings: ServiceSettings) -> dict[str, An
             result = run_report(spec.code, kind=spec.kind, overrides=spec.overrides(settings), settings=settings.core,
                                 progress=tracker, command=["cer", "worker", "job", job_id])
         except SoftTimeLimitExceeded:
-            store.count_job(client, "failed")
             kept = (f" Its run folder is kept as {runs.shown(outputs, runs.failed_folder(outputs, folder, tracker.run_id))}."
                     if tracker.run_id else "")
-            raise JobFailed(f"the report took longer than {settings.job_soft_time_limit} s (CER_JOB_SOFT_TIME_LIMIT) "
-                            f"and was stopped during stage {tracker.stage or 'start'}.{kept}") from None
+            message = (f"the report took longer than {settings.job_soft_time_limit} s (CER_JOB_SOFT_TIME_LIMIT) "
+                       f"and was stopped during stage {tracker.stage or 'start'}.{kept}")
+            finish("failed", run_id=tracker.run_id, error=message)
+            raise JobFailed(message) from None
         except (CerError, ServiceError) as exc:
             message = runs.shown(outputs, str(exc))
             if is_transient(exc) and task.request.retries < settings.job_retries:
-                store.count_job(client, "retried")
+                finish("retried", run_id=tracker.run_id, error=message)
                 delay = retry_delay(task.request.retries, settings.job_retry_backoff)
                 raise task.retry(exc=JobFailed(message), countdown=delay, max_retries=settings.job_retries) from None
-            store.count_job(client, "failed")
+            finish("failed", run_id=tracker.run_id, error=message)
             raise JobFailed(message) from None
     finally:
         try:
@@ -192,8 +235,11 @@ def run_job(task: Any, spec: JobSpec, settings: ServiceSettings) -> dict[str, An
         except Exception:  # expired or taken over: nothing of ours to release
             pass
     run_dir = result.run_dir
-    store.count_job(client, "succeeded")
+    counts = request_counts(run_dir)
     store.count_stages(client, {s.stage: s.seconds for s in result.stages})
-    store.count_cache_use(client, *runs.cache_use(run_dir))
+    store.count_cache_use(client, counts.cache_hits, counts.cache_misses)
+    store.note_success(client, result.code, time.time())
+    logs.bind(run_id=run_dir.name)
+    finish("succeeded", counts=counts)
     return {"run_id": run_dir.name, "folder": folder, "code": result.code,
             "files": runs.servable_files(run_dir), "stage": "done"}

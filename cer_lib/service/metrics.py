@@ -4,7 +4,12 @@ Measured in the API process: ``cer_http_requests_total`` and ``cer_http_request_
 template (``/v1/jobs/{job_id}``, never the raw path), method and status. Counted by the workers in
 Redis (`cer_lib.service.store`) and read at each scrape, so every worker is included:
 ``cer_jobs_total`` by outcome (succeeded, failed, retried, lost), ``cer_stage_seconds`` (sum and
-count per stage) and ``cer_http_cache_responses_total`` (openFDA answers from the cache or the network).
+count per stage), ``cer_http_cache_responses_total`` (openFDA answers from the cache or the network),
+``cer_openfda_rate_limited_total`` (openFDA's 429 answers, failed runs included),
+``cer_report_last_success_timestamp_seconds`` per code, and ``cer_queue_length`` (jobs waiting in
+the Celery queue, read from the broker at each scrape).
+
+The workers count what a run's request log says with `cer_lib.service.requestlog.request_counts`.
 """
 from __future__ import annotations
 
@@ -12,14 +17,13 @@ from collections.abc import Iterator
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 from . import store
+from .worker import QUEUE
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
 class WorkerCounters(Collector):
     """Reads the workers' counters from Redis at each scrape (none when Redis is down)."""
 
@@ -28,7 +32,7 @@ class WorkerCounters(Collector):
 
     def collect(self) -> Iterator[Metric]:
         try:
-            counts = store.counters(self.client)
+            counts = store.counters(self.client, QUEUE)
         except store.RedisDown:
             return
         jobs = CounterMetricFamily("cer_jobs", "Report jobs finished, by outcome", labels=["outcome"])
@@ -46,6 +50,16 @@ class WorkerCounters(Collector):
         for result in ("hit", "miss"):
             cache.add_metric([result], float(counts["http_cache"].get(result, 0)))
         yield cache
+        yield CounterMetricFamily("cer_openfda_rate_limited", "openFDA answers of 429 Too Many Requests, every run",
+                                  value=float(counts["openfda"].get("rate_limited", 0)))
+        last = GaugeMetricFamily("cer_report_last_success_timestamp_seconds",
+                                 "Unix time of the newest successful report job, per code", labels=["code"])
+        for code, seconds in sorted(counts["last_success"].items()):
+            last.add_metric([code], float(seconds))
+        yield last
+        queue = GaugeMetricFamily("cer_queue_length", "Report jobs waiting in the queue", labels=["queue"])
+        queue.add_metric([QUEUE], float(counts["queue_length"]))
+        yield queue
 
 
 class ApiMetrics:

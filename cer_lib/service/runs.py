@@ -164,10 +164,3 @@ def outputs_writable(outputs: Path) -> str | None:
             return None
     except OSError as exc:
         return f"cannot write {outputs.name}/ ({exc.strerror or type(exc).__name__})"
-
-
-def cache_use(run_dir: Path) -> tuple[int, int]:
-    """``(answers from the HTTP cache, answers from the network)`` in a run's request log."""
-    requests = [r for r in RunFolder(run_dir).requests() if r.get("status") is not None]
-    hits = sum(1 for r in requests if r.get("from_cache"))
-    return hits, len(requests) - hits

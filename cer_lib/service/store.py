@@ -6,6 +6,8 @@ counters for the metrics. Every key starts with ``cer:``.
     cer:count:jobs            hash: jobs finished, by outcome
     cer:count:stage_seconds   hash: <stage>:sum and <stage>:count of stage durations
     cer:count:http_cache      hash: hit / miss of the openFDA HTTP cache, summed over finished runs
+    cer:count:openfda         hash: rate_limited: openFDA's 429 answers, summed over every run (failed ones too)
+    cer:report:last_success   hash: code -> Unix time of its newest successful job
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from .config import ServiceSettings
 JOB_PREFIX = "cer:job:"
 LOCK_PREFIX = "cer:lock:code:"
 JOBS_COUNT, STAGE_SECONDS, HTTP_CACHE = "cer:count:jobs", "cer:count:stage_seconds", "cer:count:http_cache"
+OPENFDA_COUNT, LAST_SUCCESS = "cer:count:openfda", "cer:report:last_success"
 
 # a missing or stopped Redis answers within these, so the API says 503 at once instead of hanging
 SOCKET_TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0}
@@ -84,10 +87,21 @@ def count_cache_use(client: redis.Redis, hits: int, misses: int) -> None:
     pipe.execute()
 
 
-def counters(client: redis.Redis) -> dict[str, dict[str, str]]:
-    """The three counter hashes, for the metrics page."""
+def count_rate_limited(client: redis.Redis, answers: int) -> None:
+    if answers:
+        client.hincrby(OPENFDA_COUNT, "rate_limited", answers)
+
+
+def note_success(client: redis.Redis, code: str, unix_time: float) -> None:
+    client.hset(LAST_SUCCESS, code, f"{unix_time:.0f}")
+
+
+def counters(client: redis.Redis, queue: str) -> dict[str, Any]:
+    """The counter hashes, the last successes and the queue's length, for the metrics page."""
     pipe = client.pipeline()
-    for key in (JOBS_COUNT, STAGE_SECONDS, HTTP_CACHE):
+    for key in (JOBS_COUNT, STAGE_SECONDS, HTTP_CACHE, OPENFDA_COUNT, LAST_SUCCESS):
         pipe.hgetall(key)
-    jobs, stages, cache = pipe.execute()
-    return {"jobs": jobs, "stages": stages, "http_cache": cache}
+    pipe.llen(queue)
+    jobs, stages, cache, openfda, last_success, queued = pipe.execute()
+    return {"jobs": jobs, "stages": stages, "http_cache": cache, "openfda": openfda,
+            "last_success": last_success, "queue_length": queued}

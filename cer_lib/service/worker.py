@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
+from ..logs import configure_logging
 from ..refresh.beat import register_refresh_task
 from .config import ServiceSettings
 from .jobs import JobSpec, run_job
@@ -36,7 +37,7 @@ def celery_app(settings: ServiceSettings) -> Celery:
         worker_prefetch_multiplier=1,
         worker_concurrency=settings.worker_concurrency,
         worker_soft_shutdown_timeout=SOFT_SHUTDOWN_SECONDS,
-        worker_hijack_root_logger=True,
+        worker_hijack_root_logger=False,  # JSON lines from cer_lib.logs, configured by the command
         task_soft_time_limit=settings.job_soft_time_limit,
         task_time_limit=settings.job_hard_time_limit,
         result_expires=settings.job_keep_days * 86400,
@@ -55,9 +56,16 @@ def celery_app(settings: ServiceSettings) -> Celery:
     return app
 
 
+@signals.setup_logging.connect
+def _logging_is_configured_by_the_command(**_: Any) -> None:
+    """Celery leaves logging alone when this signal has a receiver: `configure_logging` set it up."""
+
+
 def run_worker(settings: ServiceSettings, *, name: str | None = None, concurrency: int | None = None) -> None:
-    """Run one worker in the foreground (``cer worker``); logs go to standard error."""
-    argv = ["worker", "--loglevel=INFO", f"--queues={QUEUE}", "--pool=prefork",
+    """Run one worker in the foreground (``cer worker``); JSON-line logs go to standard error."""
+    log_format = configure_logging("worker")
+    quiet = ["--quiet"] if log_format == "json" else []  # JSON lines only: no start-up banner
+    argv = [*quiet, "worker", "--loglevel=INFO", f"--queues={QUEUE}", "--pool=prefork",
             f"--concurrency={concurrency or settings.worker_concurrency}", "--without-mingle", "--without-gossip"]
     if name:
         argv.append(f"--hostname={name}")
@@ -65,7 +73,10 @@ def run_worker(settings: ServiceSettings, *, name: str | None = None, concurrenc
 
 
 def run_beat(settings: ServiceSettings) -> None:
-    """Run Celery Beat in the foreground (``cer beat``): queues the scheduled refreshes."""
+    """Run Celery Beat in the foreground (``cer beat``): queues the scheduled refreshes; JSON-line logs
+    as the worker's (Celery leaves logging to `configure_logging`)."""
     from ..refresh.beat import run_beat as beat
+
+    configure_logging("beat")
 
     beat(celery_app(settings), settings.core.cache_dir / "service" / "beat-schedule")
