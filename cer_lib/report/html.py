@@ -86,6 +86,8 @@ class RunInfo:
     first_month: str | None = None  # the data's real span: first and last month with a report received
     last_month: str | None = None
     cut_off: str | None = None  # the data cut-off (analysis meta.as_of)
+    document_kind: str = "Clinical Evaluation Report"  # from the kind's report structure
+    subject_labels: tuple[str, str] = ("Device name", "Device class")
 
     @property
     def span_text(self) -> str:
@@ -108,7 +110,17 @@ class RunInfo:
     @property
     def title(self) -> str:
         name = f" {self.device_name}" if self.device_name else ""
-        return f"Clinical Evaluation Report: {self.code}{name}".strip()
+        return f"{self.document_kind}: {self.code}{name}".strip()
+
+
+def _report_words(params: Any) -> dict[str, Any]:
+    """The document's name and the title block's subject labels, from the kind's report structure."""
+    if params is None:
+        return {}
+    from ..profiles import profile_of
+
+    structure = _tolerant(lambda: profile_of(params).report)
+    return {"document_kind": structure.document_kind, "subject_labels": structure.subject_labels} if structure else {}
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
@@ -127,6 +139,7 @@ def read_run_info(run_dir: Path) -> RunInfo:
         run_id=run.run_id if run else folder.run_id,
         device_name=resolution.subject_name if resolution else None,
         device_class=device_class_text(resolution.subject_class) if resolution else None,
+        **_report_words(params),
         window_start=str(params.window.start) if params else None,
         window_end=str(params.window.end) if params and params.window.end else None,
         **_data_span(folder),

@@ -183,6 +183,8 @@ PBRER = ReportStructure(
     ),
     caveats=CAVEATS,
     completed_by="marketing authorisation holder",
+    document_kind="Periodic Benefit-Risk Evaluation Report",
+    subject_labels=("Drug (as resolved)", ""),
     tables=TABLES,
     figures=FIGURES,
 )

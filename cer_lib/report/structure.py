@@ -76,6 +76,8 @@ class ReportStructure:
     identification: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     caveats: tuple = ()  # the limitations the report states (`narrative.Caveat`); empty: narrative.CAVEATS (devices)
     completed_by: str = "manufacturer"  # who completes the placeholders ("marketing authorisation holder")
+    document_kind: str = "Clinical Evaluation Report"  # the title block's kicker and the page title
+    subject_labels: tuple[str, str] = ("Device name", "Device class")  # title-block rows; "" leaves one out
     tables: tuple["TableExhibit", ...] = ()  # every table the structure shows, in report order
     figures: tuple["FigureExhibit", ...] = ()  # every figure it may show (when the analysis drew it)
 
