@@ -304,3 +304,29 @@ def test_a_run_that_cannot_be_compared_says_so_and_the_report_goes_on(tmp_path):
     assert changes["previous_run_id"] == "20260101T000000Z-aaaaaaa" and changes["kinds"] == []
     assert "run stage 03_analyze first" in changes["error"]
     assert run.read_json(layout.CHANGES) == changes
+
+
+def test_schedule_intervals_for_the_stale_report_alert(tmp_path, monkeypatch):
+    """``cer_schedule_interval_seconds``: ``every`` as given; a crontab's gap between its next two
+    times, counted by hand on the calendar (2026-11-30 is a Monday; December has 31 days)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from cer_lib.refresh.schedules import crontab_of, next_cron_time
+    from cer_lib.service.metrics import ScheduleIntervals
+
+    now = dt.datetime(2026, 11, 30, 22, 0, tzinfo=dt.timezone.utc)
+    weekly = next_cron_time(crontab_of("0 6 * * 1"), now)
+    assert weekly == dt.datetime(2026, 12, 7, 6, 0, tzinfo=dt.timezone.utc)  # the next Monday, 06:00
+    entries = parse_schedules({"schedules": [
+        {"code": "HWC", "cron": "0 6 * * 1"}, {"code": "LXH", "every": 3600},
+        {"code": "HRS", "cron": "*/15 * * * *"}, {"code": "DQY", "cron": "30 2 1 * *"}]}, "test")
+    intervals = {e.code: e.interval_seconds(now) for e in entries.schedules}
+    assert intervals == {"HWC": 7 * 86400, "LXH": 3600, "HRS": 900, "DQY": 31 * 86400}  # 1 Dec -> 1 Jan
+    path = tmp_path / "schedules.yaml"
+    path.write_text("schedules:\n  - {code: HWC, cron: '0 6 * * 1'}\n  - {code: LXH, every: 3600}\n", encoding="utf-8")
+    monkeypatch.setenv("CER_SCHEDULES_FILE", str(path))
+    registry = CollectorRegistry()
+    registry.register(ScheduleIntervals())
+    text = generate_latest(registry).decode()
+    assert 'cer_schedule_interval_seconds{code="HWC"} 604800.0' in text
+    assert 'cer_schedule_interval_seconds{code="LXH"} 3600.0' in text

@@ -7,7 +7,9 @@ Redis (`cer_lib.service.store`) and read at each scrape, so every worker is incl
 count per stage), ``cer_http_cache_responses_total`` (openFDA answers from the cache or the network),
 ``cer_openfda_rate_limited_total`` (openFDA's 429 answers, failed runs included),
 ``cer_report_last_success_timestamp_seconds`` per code, and ``cer_queue_length`` (jobs waiting in
-the Celery queue, read from the broker at each scrape).
+the Celery queue, read from the broker at each scrape). Read from the schedules file at each scrape:
+``cer_schedule_interval_seconds`` per scheduled code (the stale-report alert compares the newest
+success with it).
 
 The workers count what a run's request log says with `cer_lib.service.requestlog.request_counts`.
 """
@@ -62,6 +64,29 @@ class WorkerCounters(Collector):
         yield queue
 
 
+class ScheduleIntervals(Collector):
+    """``cer_schedule_interval_seconds{code}`` from the schedules file (`cer_lib.refresh.schedules`)."""
+
+    def collect(self) -> Iterator[Metric]:
+        import datetime as dt
+
+        from ..errors import CerError
+        from ..refresh.schedules import load_schedules
+
+        try:
+            entries = load_schedules().schedules
+        except CerError:  # a broken file is reported by the schedules route and Beat, not by a scrape
+            return
+        gauge = GaugeMetricFamily("cer_schedule_interval_seconds", "Seconds between two scheduled refreshes, per code",
+                                  labels=["code"])
+        now = dt.datetime.now(dt.timezone.utc)
+        for entry in entries:
+            seconds = entry.interval_seconds(now)
+            if seconds is not None:
+                gauge.add_metric([entry.code], seconds)
+        yield gauge
+
+
 class ApiMetrics:
     """The API process's registry: request counts and latencies, plus the workers' counters."""
 
@@ -71,6 +96,7 @@ class ApiMetrics:
         self.latency = Histogram("cer_http_request_seconds", "API request latency", ["route", "method"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(WorkerCounters(client))
+        self.registry.register(ScheduleIntervals())
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
