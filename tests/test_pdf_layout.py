@@ -155,3 +155,31 @@ def test_assembly_that_runs_out_of_time_fails_with_a_message(tmp_path: Path) -> 
     with pytest.raises(ReportError, match=r"did not finish within 0.05 s and was stopped.*CER_ASSEMBLY_TIMEOUT"):
         assemble_within(run, 0.05)
     assert not {p.name for p in run.iterdir()} & {"cer.html", "cer.pdf", ".cer.html.tmp", ".cer.pdf.tmp"}
+
+
+def _assemble_in_a_daemon(run: str, answer) -> None:  # noqa: ANN001 - a multiprocessing connection
+    from cer_lib.report.assemble import assemble_within
+
+    try:
+        answer.send([p.name for p in assemble_within(Path(run), 600)])
+    except Exception as exc:  # sent back so that the test shows it
+        answer.send(f"{type(exc).__name__}: {exc}")
+
+
+def test_assembly_works_inside_a_daemonic_process(tmp_path: Path) -> None:
+    """A Celery prefork worker is a daemonic process: it may start programs, not multiprocessing
+    children (the time-limited assembly once started one, and every service job failed)."""
+    import multiprocessing
+
+    from _publishing_fixtures import make_published_run
+
+    run = make_published_run(tmp_path)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    daemon = context.Process(target=_assemble_in_a_daemon, args=(str(run), send), daemon=True)
+    daemon.start()
+    assert receive.poll(600), "no answer from the daemonic process"
+    answer = receive.recv()
+    daemon.join()
+    assert answer == ["cer.html", "cer.pdf"], answer
+    assert (run / "cer.pdf").stat().st_size > 10_000

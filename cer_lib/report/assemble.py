@@ -12,11 +12,11 @@ bounded anyway (`cer_lib.report.text`: narratives excerpted, long tokens breakab
 """
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
-
 from ..errors import ReportError
 from ..runfolder.layout import REPORT_HTML as HTML_NAME
 from ..runfolder.layout import REPORT_PDF as PDF_NAME
@@ -45,36 +45,40 @@ def assemble_report(run_dir: Path) -> list[Path]:
     return [html_path, pdf_path]
 
 
-def _assemble_child(run_dir: str, answer: Any) -> None:
-    try:
-        answer.send(("ok", [str(p) for p in assemble_report(Path(run_dir))]))
-    except Exception as exc:  # sent to the parent, which raises it as a ReportError
-        answer.send(("error", str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}"))
-
-
 def assemble_within(run_dir: Path, seconds: float) -> list[Path]:
-    """`assemble_report` in a child process stopped after ``seconds``; `ReportError` when it fails or runs out of time."""
+    """`assemble_report` in a child process stopped after ``seconds``; `ReportError` when it fails or runs out of time.
+
+    The child is a new interpreter (``python -m cer_lib.report.assemble RUN_DIR``), not a
+    multiprocessing child: a Celery prefork worker is a daemonic process, which may start programs
+    but not multiprocessing children."""
     run_dir = Path(run_dir)
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_assemble_child, args=(str(run_dir), send), daemon=True)
-    child.start()
-    send.close()
+    command = [sys.executable, "-m", "cer_lib.report.assemble", str(run_dir)]
     try:
-        if not receive.poll(seconds):
-            raise ReportError(
-                f"assembling {HTML_NAME} and {PDF_NAME} did not finish within {seconds:g} s and was stopped. "
-                f"The run's files are kept; set CER_ASSEMBLY_TIMEOUT to allow longer.")
-        state, value = receive.recv()
-    except EOFError:
-        raise ReportError(f"assembling {HTML_NAME} and {PDF_NAME} stopped without an answer "
-                          f"(exit code {child.exitcode})") from None
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds, env=os.environ.copy())
+    except subprocess.TimeoutExpired:  # subprocess.run has killed the child
+        raise ReportError(
+            f"assembling {HTML_NAME} and {PDF_NAME} did not finish within {seconds:g} s and was stopped. "
+            f"The run's files are kept; set CER_ASSEMBLY_TIMEOUT to allow longer.") from None
     finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
         for tmp in (run_dir / f".{HTML_NAME}.tmp", run_dir / f".{PDF_NAME}.tmp"):
             tmp.unlink(missing_ok=True)
-    if state != "ok":
-        raise ReportError(value)
-    return [Path(p) for p in value]
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise ReportError(lines[-1] if lines else f"assembling {HTML_NAME} and {PDF_NAME} stopped "
+                          f"without an answer (exit code {done.returncode})")
+    return [Path(p) for p in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m cer_lib.report.assemble RUN_DIR``: the paths written as one JSON line, or the error on stderr."""
+    try:
+        paths = assemble_report(Path(argv[0]))
+    except Exception as exc:  # the parent raises it as a ReportError
+        print(str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps([str(p) for p in paths]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
