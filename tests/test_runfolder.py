@@ -159,7 +159,7 @@ def test_two_identical_reports_in_the_same_second_both_finish(tmp_path: Path, mo
     settings = Settings(outputs_dir=tmp_path / "outputs", cache_dir=tmp_path / "cache", realdata_dir=tmp_path / "none")
     monkeypatch.setattr(pipeline, "make_run_id", lambda params: "20240101T000000Z-aaaaaaa")
     monkeypatch.setattr(pipeline, "_execute_stage", lambda stage, run_dir, params, notebooks: (run_dir / f"{stage}.ipynb").write_text("{}"))
-    monkeypatch.setattr("cer_lib.report.assemble.assemble_report", lambda run_dir: [])
+    monkeypatch.setattr("cer_lib.report.assemble.assemble_within", lambda run_dir, seconds: [])  # the stages are stubs
     runs = [pipeline.run_report("HWC", overrides={"from": "api"}, settings=settings, progress=lambda _: None) for _ in range(2)]
     assert [r.run_dir.name for r in runs] == ["20240101T000000Z-aaaaaaa", "20240101T000000Z-aaaaaaa-2"]
     assert all((r.run_dir / "manifest.json").is_file() for r in runs)
