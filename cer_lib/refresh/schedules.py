@@ -127,37 +127,20 @@ class Schedule(RefreshTarget):
 
         return schedule(dt.timedelta(seconds=self.every or 0))
 
-    def interval_seconds(self, now: dt.datetime) -> float | None:
-        """Seconds between two refreshes: ``every``, or the gap between the crontab's next two times
-        after ``now`` (UTC); None when the crontab fires less than once in `MAX_CRON_GAP_DAYS`."""
+    def interval_seconds(self, now: dt.datetime) -> float:
+        """Seconds between two refreshes: ``every``, or the gap between the crontab's next two times after ``now``."""
         if self.every is not None:
             return float(self.every)
-        first = next_cron_time(crontab_of(self.cron or ""), now)
-        second = next_cron_time(crontab_of(self.cron or ""), first) if first else None
-        return (second - first).total_seconds() if first and second else None
+        cron = crontab_of(self.cron or "")
+        first = next_cron_time(cron, now)
+        return (next_cron_time(cron, first) - first).total_seconds()
 
 
-MAX_CRON_GAP_DAYS = 400
-
-
-def next_cron_time(cron: Any, after: dt.datetime) -> dt.datetime | None:
-    """The first whole minute after ``after`` that the Celery crontab ``cron`` matches (its minute,
-    hour, day-of-week (0 = Sunday), day-of-month and month sets, all of which must match, as Celery
-    checks them); None within `MAX_CRON_GAP_DAYS`. Hours that do not match are skipped whole."""
-    t = after.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    end = after + dt.timedelta(days=MAX_CRON_GAP_DAYS)
-    while t <= end:
-        day_ok = (t.month in cron.month_of_year and t.day in cron.day_of_month
-                  and t.isoweekday() % 7 in cron.day_of_week)
-        if not day_ok:
-            t = (t + dt.timedelta(days=1)).replace(hour=0, minute=0)
-        elif t.hour not in cron.hour:
-            t = (t + dt.timedelta(hours=1)).replace(minute=0)
-        elif t.minute not in cron.minute:
-            t += dt.timedelta(minutes=1)
-        else:
-            return t
-    return None
+def next_cron_time(cron: Any, after: dt.datetime) -> dt.datetime:
+    """The first time after ``after`` that the Celery crontab ``cron`` fires, as Celery Beat computes
+    it (`crontab.remaining_estimate`, with Celery's clock set to ``after``)."""
+    cron.nowfun = lambda: after
+    return after + cron.remaining_estimate(after)
 
 
 class Schedules(_Strict):

@@ -81,9 +81,7 @@ class ScheduleIntervals(Collector):
                                   labels=["code"])
         now = dt.datetime.now(dt.timezone.utc)
         for entry in entries:
-            seconds = entry.interval_seconds(now)
-            if seconds is not None:
-                gauge.add_metric([entry.code], seconds)
+            gauge.add_metric([entry.code], entry.interval_seconds(now))
         yield gauge
 
 
