@@ -1,9 +1,9 @@
 """The mirror's derived cache: conversions of large units as Parquet in ``<mirror>/.derived/``.
 
-A conversion is stored as three files named after the unit and a key (``<unit>.<key>.records.parquet``,
-``.fields.parquet``, ``.report.json``); the key hashes the conversion version, the format and the
-sha256 of every input file (the unit's own, its companions', those of the endpoints it depends
-on), so any change to an input is a new key. Writing is atomic (temporary name, then rename);
+A conversion is stored as files named after the unit and a key (``<unit>.<key>.records.parquet``,
+``.fields.parquet``, ``.report.json``, and ``.part-<name>.parquet`` for each of its parts); the key
+hashes the conversion version, the format and the sha256 of every input file (the unit's own, its
+companions', those of the endpoints it depends on), so any change to an input is a new key. Writing is atomic (temporary name, then rename);
 older conversions of the same unit are removed. A damaged or partial entry is ignored and
 rebuilt; a read-only mirror folder simply works without the cache. Safe to delete.
 """
@@ -53,6 +53,7 @@ class CachedConversion:
     fields: Path
     files: list[FileLoadReport]
     last_updated: str | None
+    parts: dict[str, Path]
 
 
 class DerivedCache:
@@ -79,21 +80,33 @@ class DerivedCache:
             pq.read_metadata(records_path)
             pq.read_metadata(fields_path)
             files = [FileLoadReport.from_dict(item) for item in meta["files"]]
+            parts = {name: self._part_path(records_path, key, name) for name in meta.get("parts", [])}
+            for part in parts.values():
+                pq.read_metadata(part)
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
             return None  # a damaged cache is rebuilt
-        return CachedConversion(records_path, fields_path, files, meta.get("last_updated"))
+        return CachedConversion(records_path, fields_path, files, meta.get("last_updated"), parts)
+
+    @staticmethod
+    def _part_path(records_path: Path, key: str, name: str) -> Path:
+        return records_path.with_name(records_path.name.replace(f".{key}.records.parquet", f".{key}.part-{name}.parquet"))
 
     def write(self, unit_name: str, key: str, records: pa.Table, fields: pa.Table,
-              files: list[FileLoadReport], last_updated: str | None) -> None:
-        """Store a conversion (atomically) and drop older conversions of the same unit."""
+              files: list[FileLoadReport], last_updated: str | None, parts: dict[str, pa.Table] | None = None) -> None:
+        """Store a conversion (atomically: the report, written last, completes it) and drop older
+        conversions of the same unit."""
         records_path, fields_path, report_path = self._paths(unit_name, key)
         stem = records_path.name[: -len(f".{key}.records.parquet")]
-        ours = re.compile(rf"^{re.escape(stem)}\.([0-9a-f]{{24}})\.(records\.parquet|fields\.parquet|report\.json)$")
-        meta = {"files": [f.as_dict() for f in files], "last_updated": last_updated}
+        ours = re.compile(rf"^{re.escape(stem)}\.([0-9a-f]{{24}})\.(records\.parquet|fields\.parquet|report\.json|"
+                          rf"part-\w+\.parquet)$")
+        parts = parts or {}
+        meta = {"files": [f.as_dict() for f in files], "last_updated": last_updated, "parts": sorted(parts)}
+        tables = [(records, records_path), (fields, fields_path)]
+        tables += [(table, self._part_path(records_path, key, name)) for name, table in parts.items()]
         try:
             self.folder.mkdir(exist_ok=True)
             suffix = f".tmp-{os.getpid()}-{threading.get_ident()}"
-            for table, target in ((records, records_path), (fields, fields_path)):
+            for table, target in tables:
                 pq.write_table(table, str(target) + suffix)
                 os.replace(str(target) + suffix, target)
             report_path.with_name(report_path.name + suffix).write_text(json.dumps(meta), encoding="utf-8")

@@ -7,7 +7,8 @@ UDI by ``public_device_record_key``, enforcement by ``recall_number``, recall by
 ``product_res_number``, anything else when identical. The fullest source wins (the format's
 ``priority``: openFDA JSON > MAUDE flat files > publisher CSV / foiclass > publisher sheet), then
 the first file in path order, then the first row; an endpoint with ``newest_by`` keeps the copy
-with the largest value of that field first (compared as a number when it is one).
+with the largest value of that field first (compared as a number when it is one). A record built
+on demand (no JSON held) without a key is its own copy: its content is not compared.
 
 Copies of one key that differ in a field of the endpoint's ``must_agree`` (a product code listed
 with two classes) are `conflicts`: the mirror refuses the endpoint rather than pick one.
@@ -36,7 +37,7 @@ def deduplicate(sql: Sql, endpoint: EndpointSpec) -> None:
         f"""
         UPDATE records SET dedup_key = k.dedup_key FROM (
             SELECT r.rec_id, CASE WHEN r.natural_key <> '' THEN r.natural_key {bridge}
-                                  ELSE 'content:' || md5(r.record_json) END AS dedup_key
+                                  ELSE 'content:' || coalesce(md5(r.record_json), r.unit || '#' || r.row_no) END AS dedup_key
             FROM records r LEFT JOIN (
                 SELECT bridge, min(natural_key) AS natural_key FROM records
                 WHERE endpoint = ? AND natural_key <> '' AND bridge <> ''

@@ -3,8 +3,11 @@
 Two tables: ``records`` (one row per record per source: endpoint, unit, file, line, priority,
 key, bridge, whether it is the live copy, the openFDA-shaped JSON) and ``fields`` (one row per
 searchable value). A unit's converted tables (Arrow, or Parquet from the derived cache) are
-appended as they are; ``rec_id`` = a per-unit base + the unit's ``row_no``. Search, total and count
-run the SQL of `query` on the live records. Counting follows openFDA:
+appended as they are; ``rec_id`` = a per-unit base + the unit's ``row_no``. A unit whose records
+are built on demand (`FileFormat.record_sql`: a FAERS quarter) leaves ``record_json`` empty and
+adds its parts as tables ``part_<n>_<name>``; a search builds the JSON of the records it returns,
+and only those. Search, total and count run the SQL of `query` on the live records. Counting
+follows openFDA:
 
 - on a date field: ``{"time": "YYYYMMDD", "count"}`` per day, sorted by time, complete (openFDA
   returns the whole timeseries; ``limit`` does not cut it);
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import duckdb
 import pyarrow as pa
@@ -42,6 +45,7 @@ class RecordStore:
         ).fetchall()
         self._con.execute("CREATE TABLE fields (rec_id BIGINT, field VARCHAR, value VARCHAR)").fetchall()
         self._next_id = 1
+        self._builders: dict[str, Callable[[str], str]] = {}  # unit -> SQL of its records' JSON, given the wanted rows
 
     def close(self) -> None:
         self._con.close()
@@ -53,8 +57,12 @@ class RecordStore:
     # -- loading -------------------------------------------------------------------------------
 
     def add(self, unit: str, endpoint: str, priority: int, records: pa.Table | Path, fields: pa.Table | Path,
-            dating: str | None = None) -> str | None:
-        """Append a unit's tables (Arrow, or Parquet files); returns its latest ``dating`` value, if any."""
+            dating: str | None = None, parts: Mapping[str, pa.Table | Path] | None = None,
+            record_sql: Callable[[Mapping[str, str], str], str | None] | None = None) -> str | None:
+        """Append a unit's tables (Arrow, or Parquet files); returns its latest ``dating`` value, if any.
+        With ``parts``, ``record_sql(part tables, wanted table)`` builds the JSON its records leave empty."""
+        if parts:
+            self._add_parts(unit, parts, record_sql)
         registered = []
         sources = []
         for name, table in (("unit_records", records), ("unit_fields", fields)):
@@ -84,6 +92,39 @@ class RecordStore:
             for name in registered:
                 self._con.unregister(name)
 
+    def _add_parts(self, unit: str, parts: Mapping[str, pa.Table | Path],
+                   record_sql: Callable[[Mapping[str, str], str], str | None] | None) -> None:
+        number = len(self._builders) + 1
+        tables = {}
+        for name, part in parts.items():
+            table = tables[name] = f"part_{number}_{name}"
+            if isinstance(part, pa.Table):
+                self._con.register("unit_part", part)
+                try:
+                    self.sql(f"CREATE TABLE {table} AS SELECT * FROM unit_part")
+                finally:
+                    self._con.unregister("unit_part")
+            else:
+                self.sql(f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?)", [str(part)])
+        if record_sql is None or record_sql(tables, "wanted") is None:
+            raise ValueError(f"{unit}: parts given without the SQL that builds records from them")
+        self._builders[unit] = lambda wanted: record_sql(tables, wanted)
+
+    def _with_json(self, rows: list[tuple[str, int, str | None]]) -> list[dict[str, Any]]:
+        """The records of ``(unit, row_no, record_json)`` rows, in order; empty JSON built by the unit's SQL."""
+        built: dict[tuple[str, int], str] = {}
+        missing: dict[str, list[int]] = {}
+        for unit, row_no, text in rows:
+            if text is None:
+                missing.setdefault(unit, []).append(row_no)
+        for unit, row_nos in missing.items():
+            self._con.register("wanted", pa.table({"row_no": pa.array(row_nos, pa.int64())}))
+            try:
+                built.update(((unit, n), text) for n, text in self.sql(self._builders[unit]("wanted")))
+            finally:
+                self._con.unregister("wanted")
+        return [json.loads(text if text is not None else built[(unit, row_no)]) for unit, row_no, text in rows]
+
     def deduplicate(self, endpoint: EndpointSpec) -> list[dedup.Conflict]:
         """Mark the live copy of every record of the endpoint; returns the keys whose copies conflict."""
         dedup.deduplicate(self.sql, endpoint)
@@ -103,12 +144,12 @@ class RecordStore:
         total = self.total(endpoint, query)
         where, params = where_sql(endpoint, query)
         join, order, order_params = order_sql(endpoint, sort)
-        statement = f"SELECT r.record_json FROM records r {join} WHERE {where} ORDER BY {order}"
+        statement = f"SELECT r.unit, r.row_no, r.record_json FROM records r {join} WHERE {where} ORDER BY {order}"
         all_params = order_params + params
         if limit is not None:
             statement += " LIMIT ?"
             all_params.append(limit)
-        return total, [json.loads(row[0]) for row in self.sql(statement, all_params)]
+        return total, self._with_json(self.sql(statement, all_params))
 
     def field_values(self, endpoint: EndpointSpec, query: Query, field: str) -> pa.Table:
         """``rec_id, value``: every value of ``field`` in the live records matching ``query`` (no JSON parsed)."""
@@ -145,7 +186,6 @@ class RecordStore:
 
     def live_records(self, endpoint: str) -> list[dict[str, Any]]:
         """The live records of an endpoint, in file order."""
-        rows = self.sql(
-            "SELECT record_json FROM records r WHERE r.endpoint = ? AND r.live ORDER BY r.priority, r.unit, r.row_no", [endpoint]
-        )
-        return [json.loads(row[0]) for row in rows]
+        return self._with_json(self.sql(
+            "SELECT r.unit, r.row_no, r.record_json FROM records r WHERE r.endpoint = ? AND r.live "
+            "ORDER BY r.priority, r.unit, r.row_no", [endpoint]))

@@ -282,14 +282,16 @@ class Mirror:
             inputs += [d for u in dependency_units for d in self._state[u.name].digests]
         key = cache_key(inputs)
         cached = self._cache.read(unit.name, key) if spec.cache_conversions else None
+        parts: dict[str, Any]
         if cached is not None:
-            records, fields, files, stated = cached.records, cached.fields, cached.files, cached.last_updated
+            records, fields, files, stated, parts = cached.records, cached.fields, cached.files, cached.last_updated, cached.parts
         else:
             context = ConversionContext(self.folder, self._live_records)
             conversion = file_format.convert(unit, context)
             records, fields, files, stated = conversion.records, conversion.fields, conversion.files, conversion.last_updated
+            parts = conversion.parts
             if spec.cache_conversions:
-                self._cache.write(unit.name, key, records, fields, files, stated)
+                self._cache.write(unit.name, key, records, fields, files, stated, parts)
         seconds = round(time.perf_counter() - started, 3)
         limit = spec.max_rejected_share if spec.max_rejected_share is not None else self.max_rejected_share
         refused = []
@@ -302,7 +304,8 @@ class Mirror:
         state.files = {f.path: f for f in files}
         if refused:
             raise MirrorError("\n  - ".join(refused))
-        latest = self._store.add(unit.name, unit.endpoint, file_format.priority, records, fields, dating=spec.dating)
+        latest = self._store.add(unit.name, unit.endpoint, file_format.priority, records, fields, dating=spec.dating,
+                                 parts=parts, record_sql=file_format.record_sql)
         state.last_updated = iso_date(stated) or iso_date(latest)
         for report in files:
             report.last_updated = state.last_updated

@@ -21,6 +21,10 @@ never branches on a format itself. To add a format (FAERS quarterly ASCII, feedi
    directly, and one `FileLoadReport` per file read (rows read, kept, repaired, rejected with line
    and reason). A file that cannot be read as intended raises `MirrorError` naming the file, the
    line and the reason; rejected rows are counted, and the mirror refuses a file that loses too many.
+   A format whose units are too large to hold every record as JSON (a FAERS quarter: 400 000 cases)
+   returns the records table with ``record_json`` empty, the tables the records are made of as
+   ``Conversion.parts``, and implements ``record_sql``: the engine then builds the JSON of only the
+   records a search returns.
    Optional: ``answers`` (the fields its records can match: a query on others never loads it),
    ``depends_on`` (endpoints whose records the conversion reads), ``companions`` (other files it
    reads), ``stated_date`` (how current a file says it is, read cheaply), ``version``.
@@ -32,9 +36,9 @@ is a worked example: a minimal FAERS DEMO/REAC reader on the real 2017Q2 files.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -76,12 +80,15 @@ class ConversionContext:
 
 @dataclass
 class Conversion:
-    """A unit converted: the records and fields tables (`record_tables` schemas) and a report per file."""
+    """A unit converted: the records and fields tables (`record_tables` schemas) and a report per file;
+    ``parts``: the tables its records are built from on demand (`FileFormat.record_sql`), by name,
+    when the records table leaves ``record_json`` empty."""
 
     records: pa.Table
     fields: pa.Table
     files: list[FileLoadReport]
     last_updated: str | None = None  # how current the files say they are (YYYY-MM-DD or YYYYMMDD)
+    parts: dict[str, pa.Table] = field(default_factory=dict)
 
     @classmethod
     def of_records(
@@ -135,6 +142,12 @@ class FileFormat(abc.ABC):
     @abc.abstractmethod
     def convert(self, unit: SourceUnit, context: ConversionContext) -> Conversion:
         """Read and convert ``unit``; `MirrorError` naming file, line and reason when it cannot be read."""
+
+    def record_sql(self, parts: Mapping[str, str], wanted: str) -> str | None:
+        """SQL selecting ``row_no, record_json`` of the records whose ``row_no`` is in the table
+        ``wanted``, from the unit's ``Conversion.parts`` (``parts``: part name -> the table holding it);
+        None (the default) when the records table carries every record's JSON."""
+        return None
 
     def companions(self, unit: SourceUnit, folder: Path) -> list[Path]:
         """Files outside the unit whose content changes its conversion (cache key, run inputs)."""

@@ -42,6 +42,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import duckdb
 import pyarrow as pa
@@ -67,6 +68,7 @@ DRUG_EVENT = EndpointSpec(
     key=("safetyreportid",), newest_by="safetyreportversion", required=(("safetyreportid",),), dating="receiptdate",
     cache_conversions=True,
 )
+PARTS = ("cases", "drugs", "reactions", "indications", "outcomes", "report_sources")
 KINDS = ("DEMO", "DRUG", "REAC", "OUTC", "RPSR", "THER", "INDI", "DELETE")
 _NAME = re.compile(r"^(DEMO|DRUG|REAC|OUTC|RPSR|THER|INDI|DELETE)(\d\d)Q([1-4])\.TXT$", re.IGNORECASE)
 ROLE_CHARACTERIZATION = {"PS": "1", "SS": "1", "C": "2", "I": "3"}
@@ -166,7 +168,7 @@ class FaersAsciiFormat(FileFormat):
     priority = 2
     folders = ("faers", "ascii")
     feeds = (DRUG_EVENT,)
-    version = "1"
+    version = "2"  # 2: records built on demand from the parts
 
     def units(self, folder: Path) -> list[SourceUnit]:
         files = faers_files(folder)
@@ -175,6 +177,9 @@ class FaersAsciiFormat(FileFormat):
 
     def stated_date(self, unit: SourceUnit) -> str | None:
         return None
+
+    def record_sql(self, parts: Mapping[str, str], wanted: str) -> str:
+        return case_record_sql(parts, wanted)
 
     def convert(self, unit: SourceUnit, context: ConversionContext) -> Conversion:
         files = [f for path in unit.paths for f in faers_files_of(path)]
@@ -334,10 +339,10 @@ class FaersLoad:
             self._union(kind, tables)
         self._keep_latest_versions(by_table)
         self._drug_keys()
-        records = self._records()
-        fields = self._fields()
+        parts = self._parts()
+        records, fields = self._records(), self._fields()
         self.con.close()
-        return Conversion(records, fields, list(self.reports.values()))
+        return Conversion(records, fields, list(self.reports.values()), parts=parts)
 
     def _keep_latest_versions(self, by_table: dict[str, FaersFile]) -> None:
         """Steps 2 and 3: DELETE applied, then the latest version per case; counts into the DEMO reports."""
@@ -394,90 +399,106 @@ class FaersLoad:
         self.con.execute("CREATE TABLE drug_keys AS SELECT * FROM drug_key_arrow")
         self.con.unregister("drug_key_arrow")
 
-    def _records(self) -> pa.Table:
+    def _parts(self) -> dict[str, pa.Table]:
+        """The kept cases' rows, decoded, one table per kind of row, keyed by ``row_no``: what the
+        searchable fields and, on demand, the records (`record_sql`) are built from."""
         con = self.con
+        demo_path = {f.quarter: _rel(f, self.context) for f in self.files if f.kind == "DEMO"}
+        con.register("demo_paths", pa.table({"quarter": list(demo_path), "path": list(demo_path.values())}))
         con.execute(f"""
-            CREATE TABLE drug_rows AS
-            SELECT k.row_no, d.quarter, d.primaryid, d.drug_seq, d.drugname, d.prod_ai, d.nda_num, d.route,
+            CREATE TABLE part_cases AS SELECT c.row_no::BIGINT AS row_no, p.path AS source_file, c.caseid, c.caseversion,
+                c.init_fda_dt, c.fda_dt, c.occr_country, c.reporter_country, {QUALIFICATION_SQL} AS qualification,
+                {SEX_SQL} AS sex, c.age, c.age_cod, c.rept_cod, c.primaryid, c.quarter
+            FROM kept c JOIN demo_paths p USING (quarter) ORDER BY c.row_no""")
+        con.unregister("demo_paths")
+        con.execute(f"""
+            CREATE TABLE part_drugs AS
+            SELECT k.row_no::BIGINT AS row_no, d.drug_seq, d.drugname, d.prod_ai, d.nda_num, d.route,
                    upper(d.role_cod) AS role, {ROLE_SQL} AS characterization,
-                   upper(d.role_cod) || '|' || nk.drug_key AS name_match, upper(d.role_cod) || '|' || ak.drug_key AS ai_match
+                   upper(d.role_cod) || '|' || nk.drug_key AS name_match, upper(d.role_cod) || '|' || ak.drug_key AS ai_match,
+                   i.indications, t.start_dt, t.end_dt
             FROM kept_ids k JOIN all_drug d USING (quarter, primaryid)
-            LEFT JOIN drug_keys nk ON nk.name = d.drugname LEFT JOIN drug_keys ak ON ak.name = d.prod_ai""")
-        con.execute("""
-            CREATE TABLE drugs AS
-            SELECT d.row_no, list_sort(list({
-                'medicinalproduct': d.drugname, 'drugcharacterization': d.characterization,
-                'activesubstance': {'activesubstancename': d.prod_ai}, 'drugauthorizationnumb': d.nda_num,
-                'drugadministrationroute': d.route, 'drugindication': i.indications, 'drugstartdate': t.start_dt,
-                'drugenddate': t.end_dt,
-                'faers': {'role_cod': d.role, 'drug_seq': d.drug_seq,
-                          'match': CASE WHEN d.ai_match IS NULL THEN [d.name_match] ELSE [d.name_match, d.ai_match] END}
-            })) AS drug
-            FROM drug_rows d
+            LEFT JOIN drug_keys nk ON nk.name = d.drugname LEFT JOIN drug_keys ak ON ak.name = d.prod_ai
             LEFT JOIN (SELECT quarter, primaryid, drug_seq, string_agg(DISTINCT indi_pt, '; ') AS indications
                        FROM all_indi GROUP BY ALL) i USING (quarter, primaryid, drug_seq)
             LEFT JOIN (SELECT quarter, primaryid, drug_seq, min(start_dt) AS start_dt, max(end_dt) AS end_dt
                        FROM all_ther GROUP BY ALL) t USING (quarter, primaryid, drug_seq)
-            GROUP BY d.row_no""")
-        con.execute("""
-            CREATE TABLE reactions AS SELECT k.row_no, list(DISTINCT r.pt ORDER BY r.pt) AS pts
-            FROM kept_ids k JOIN all_reac r USING (quarter, primaryid) GROUP BY k.row_no""")
-        flags = ", ".join(f"max(CASE WHEN upper(o.outc_cod) IN ({', '.join(repr(c) for c, n in SERIOUSNESS.items() if n == name)}) "
-                          f"THEN '1' END) AS {name}" for name in dict.fromkeys(SERIOUSNESS.values()))
-        con.execute(f"""CREATE TABLE outcomes AS SELECT k.row_no, {flags}, list(DISTINCT upper(o.outc_cod)) AS codes
-            FROM kept_ids k JOIN all_outc o USING (quarter, primaryid) GROUP BY k.row_no""")
-        con.execute("""CREATE TABLE sources AS SELECT k.row_no, list(DISTINCT upper(s.rpsr_cod)) AS codes
-            FROM kept_ids k JOIN all_rpsr s USING (quarter, primaryid) GROUP BY k.row_no""")
-        qualification, sex = QUALIFICATION_SQL, SEX_SQL
-        seriousness = ", ".join(f"'{name}': o.{name}" for name in dict.fromkeys(SERIOUSNESS.values()))
-        demo_path = {f.quarter: _rel(f, self.context) for f in self.files if f.kind == "DEMO"}
-        con.register("demo_paths", pa.table({"quarter": list(demo_path), "path": list(demo_path.values())}))
-        table = con.sql(f"""
-            SELECT c.row_no::BIGINT AS row_no, p.path AS source_file, NULL::BIGINT AS source_line,
-                c.caseid AS natural_key, '' AS bridge, to_json({{
-                'safetyreportid': c.caseid, 'safetyreportversion': c.caseversion,
-                'receivedate': c.init_fda_dt, 'receiptdate': c.fda_dt,
-                'serious': CASE WHEN o.row_no IS NULL THEN '2' ELSE '1' END, {seriousness},
-                'occurcountry': c.occr_country,
-                'primarysource': {{'qualification': {qualification}, 'reportercountry': c.reporter_country}},
-                'patient': {{'patientsex': {sex}, 'patientonsetage': c.age, 'patientonsetageunit': c.age_cod,
-                            'reaction': list_transform(coalesce(r.pts, []), lambda p: {{'reactionmeddrapt': p}}),
-                            'drug': coalesce(g.drug, [])}},
-                'faers': {{'primaryid': c.primaryid, 'caseid': c.caseid, 'quarter': c.quarter,
-                          'report_type': c.rept_cod, 'outcome_codes': o.codes, 'report_sources': s.codes}}
-            }})::VARCHAR AS record_json
-            FROM kept c JOIN demo_paths p USING (quarter) LEFT JOIN outcomes o USING (row_no)
-            LEFT JOIN reactions r USING (row_no) LEFT JOIN drugs g USING (row_no) LEFT JOIN sources s USING (row_no)
-        """).to_arrow_table()
-        return table.cast(RECORDS_SCHEMA)
+            ORDER BY row_no""")
+        for part, table, column in (("reactions", "all_reac", "pt"), ("indications", "all_indi", "indi_pt"),
+                                    ("outcomes", "all_outc", "upper(outc_cod)"), ("report_sources", "all_rpsr", "upper(rpsr_cod)")):
+            con.execute(f"CREATE TABLE part_{part} AS SELECT DISTINCT k.row_no::BIGINT AS row_no, {column} AS value "
+                        f"FROM kept_ids k JOIN {table} USING (quarter, primaryid) ORDER BY row_no, value")
+        return {name: con.table(f"part_{name}").to_arrow_table() for name in PARTS}
+
+    def _records(self) -> pa.Table:
+        """One row per kept case, its JSON left to `record_sql` (built for the cases a search returns)."""
+        return self.con.sql("SELECT row_no, source_file, NULL::BIGINT AS source_line, caseid AS natural_key, '' AS bridge, "
+                            "NULL::VARCHAR AS record_json FROM part_cases").to_arrow_table().cast(RECORDS_SCHEMA)
 
     def _fields(self) -> pa.Table:
-        """One row per searchable value (``fields`` of `record_tables`), by SQL over the loaded tables."""
-        con = self.con
-        qualification, sex = QUALIFICATION_SQL, SEX_SQL
-        demo = [("safetyreportid", "c.caseid"), ("safetyreportversion", "c.caseversion"),
-                ("receivedate", "c.init_fda_dt"), ("receiptdate", "c.fda_dt"), ("occurcountry", "c.occr_country"),
-                ("primarysource.qualification", qualification), ("primarysource.reportercountry", "c.reporter_country"),
-                ("patient.patientsex", sex)]
-        parts = [f"SELECT row_no, '{name}' AS field, {expr} AS value FROM kept c" for name, expr in demo]
-        parts.append("SELECT k.row_no, 'serious', CASE WHEN o.row_no IS NULL THEN '2' ELSE '1' END FROM kept_ids k "
-                     "LEFT JOIN outcomes o USING (row_no)")
-        for name in dict.fromkeys(SERIOUSNESS.values()):
-            parts.append(f"SELECT row_no, '{name}', {name} FROM outcomes")
-        parts.append("SELECT row_no, 'patient.reaction.reactionmeddrapt', unnest(pts) FROM reactions")
-        parts += [f"SELECT row_no, '{name}', {column} FROM drug_rows" for name, column in (
+        """One row per searchable value (``fields`` of `record_tables`), by SQL over the parts."""
+        demo = [("safetyreportid", "caseid"), ("safetyreportversion", "caseversion"), ("occurcountry", "occr_country"),
+                ("primarysource.qualification", "qualification"), ("primarysource.reportercountry", "reporter_country"),
+                ("patient.patientsex", "sex")]
+        parts = [f"SELECT row_no, '{name}' AS field, trim({column}) AS value FROM part_cases" for name, column in demo]
+        parts += [f"SELECT row_no, '{name}', {column} FROM part_cases WHERE regexp_matches({column}, '^[0-9]{{8}}$')"
+                  for name, column in (("receivedate", "init_fda_dt"), ("receiptdate", "fda_dt"))]
+        parts.append("SELECT c.row_no, 'serious', CASE WHEN o.row_no IS NULL THEN '2' ELSE '1' END FROM part_cases c "
+                     "LEFT JOIN (SELECT DISTINCT row_no FROM part_outcomes) o USING (row_no)")
+        parts += [f"SELECT DISTINCT row_no, '{name}', '1' FROM part_outcomes WHERE value IN ({_codes_of(name)})"
+                  for name in dict.fromkeys(SERIOUSNESS.values())]
+        parts.append("SELECT row_no, 'patient.reaction.reactionmeddrapt', trim(value) FROM part_reactions")
+        parts.append("SELECT row_no, 'patient.drug.drugindication', trim(value) FROM part_indications")
+        drug_values = " UNION ".join(f"SELECT row_no, '{name}' AS field, trim({column}) AS value FROM part_drugs" for name, column in (
             ("patient.drug.medicinalproduct", "drugname"), ("patient.drug.drugcharacterization", "characterization"),
             ("patient.drug.activesubstance.activesubstancename", "prod_ai"), ("patient.drug.faers.match", "name_match"),
-            ("patient.drug.faers.match", "ai_match"))]
-        parts.append("SELECT k.row_no, 'patient.drug.drugindication', i.indi_pt FROM kept_ids k JOIN all_indi i "
-                     "USING (quarter, primaryid)")
+            ("patient.drug.faers.match", "ai_match")))
+        parts.append(f"SELECT * FROM ({drug_values})")  # UNION: a case names a drug once however many rows say it
         union = " UNION ALL ".join(f"({p})" for p in parts)
-        dates = "('receivedate', 'receiptdate')"
-        table = con.sql(f"""
-            SELECT DISTINCT row_no::BIGINT AS row_no, field, value FROM (
-                SELECT row_no, field, CASE WHEN field IN {dates} THEN
-                    CASE WHEN regexp_matches(trim(value), '^[0-9]{{8}}$') THEN trim(value) END ELSE trim(value) END AS value
-                FROM ({union}))
-            WHERE value IS NOT NULL AND value <> ''""").to_arrow_table()
-        return table.cast(FIELDS_SCHEMA)
+        return self.con.sql(f"SELECT row_no, field, value FROM ({union}) WHERE value IS NOT NULL AND value <> ''"
+                            ).to_arrow_table().cast(FIELDS_SCHEMA)
 
+
+def _codes_of(flag: str) -> str:
+    """The outcome codes that set a seriousness flag, as a SQL list."""
+    return ", ".join(repr(code) for code, name in SERIOUSNESS.items() if name == flag)
+
+
+def case_record_sql(parts: Mapping[str, str], wanted: str) -> str:
+    """SQL of ``row_no, record_json``: the openFDA-shaped record of each case whose ``row_no`` is in
+    ``wanted``, from the parts (module docstring for the fields)."""
+    flags = ", ".join(f"max(CASE WHEN value IN ({_codes_of(name)}) THEN '1' END) AS {name}"
+                      for name in dict.fromkeys(SERIOUSNESS.values()))
+    seriousness = ", ".join(f"'{name}': o.{name}" for name in dict.fromkeys(SERIOUSNESS.values()))
+    return f"""
+        WITH w AS (SELECT DISTINCT row_no FROM {wanted}),
+        drugs AS (
+            SELECT d.row_no, list_sort(list({{
+                'medicinalproduct': d.drugname, 'drugcharacterization': d.characterization,
+                'activesubstance': {{'activesubstancename': d.prod_ai}}, 'drugauthorizationnumb': d.nda_num,
+                'drugadministrationroute': d.route, 'drugindication': d.indications, 'drugstartdate': d.start_dt,
+                'drugenddate': d.end_dt,
+                'faers': {{'role_cod': d.role, 'drug_seq': d.drug_seq,
+                          'match': CASE WHEN d.ai_match IS NULL THEN [d.name_match] ELSE [d.name_match, d.ai_match] END}}
+            }})) AS drug
+            FROM {parts['drugs']} d JOIN w USING (row_no) GROUP BY d.row_no),
+        reactions AS (SELECT r.row_no, list(r.value ORDER BY r.value) AS pts FROM {parts['reactions']} r JOIN w USING (row_no)
+                      GROUP BY r.row_no),
+        outcomes AS (SELECT o.row_no, {flags}, list(o.value ORDER BY o.value) AS codes FROM {parts['outcomes']} o
+                     JOIN w USING (row_no) GROUP BY o.row_no),
+        sources AS (SELECT s.row_no, list(s.value ORDER BY s.value) AS codes FROM {parts['report_sources']} s
+                    JOIN w USING (row_no) GROUP BY s.row_no)
+        SELECT c.row_no, to_json({{
+            'safetyreportid': c.caseid, 'safetyreportversion': c.caseversion,
+            'receivedate': c.init_fda_dt, 'receiptdate': c.fda_dt,
+            'serious': CASE WHEN o.row_no IS NULL THEN '2' ELSE '1' END, {seriousness},
+            'occurcountry': c.occr_country,
+            'primarysource': {{'qualification': c.qualification, 'reportercountry': c.reporter_country}},
+            'patient': {{'patientsex': c.sex, 'patientonsetage': c.age, 'patientonsetageunit': c.age_cod,
+                        'reaction': list_transform(coalesce(r.pts, []), lambda p: {{'reactionmeddrapt': p}}),
+                        'drug': coalesce(g.drug, [])}},
+            'faers': {{'primaryid': c.primaryid, 'caseid': c.caseid, 'quarter': c.quarter,
+                      'report_type': c.rept_cod, 'outcome_codes': o.codes, 'report_sources': s.codes}}
+        }})::VARCHAR AS record_json
+        FROM {parts['cases']} c JOIN w USING (row_no) LEFT JOIN outcomes o USING (row_no)
+        LEFT JOIN reactions r USING (row_no) LEFT JOIN drugs g USING (row_no) LEFT JOIN sources s USING (row_no)"""
