@@ -6,7 +6,8 @@ generated in the current layout from the real 2017Q2 files' value distributions
 process: the wall time of the first load (conversion into ``drug/event`` records) and of a second
 process reading the ``.derived/`` cache, and each process's peak resident memory, beside the size
 of the files. Target: the first load in 60 s or less, with memory bounded (DuckDB's memory limit in
-the loader; the records table is the largest thing held).
+the loader; no JSON record per case is built: the searchable fields, about 11 million rows, are the
+largest thing held).
 """
 from __future__ import annotations
 

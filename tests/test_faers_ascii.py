@@ -165,3 +165,44 @@ def test_one_quarter_twice_and_a_file_that_is_not_faers_are_refused_by_name(quar
     (broken / "REAC17Q2.txt").write_text("primaryid,caseid,pt\n1,2,Nausea\n")
     with pytest.raises(MirrorError, match=r"REAC17Q2.txt: line 1: not '\$'-delimited"):
         Mirror(broken).total("drug/event", ALL)
+
+
+def test_cases_become_records_only_when_a_search_returns_them(quarter: Path, tmp_path: Path) -> None:
+    """The load keeps the cases' rows (parts), not one JSON record per case: the records table of the
+    conversion (and of ``.derived/``) holds no JSON, a search builds the records it returns, and a
+    second process reading the cache builds the same records and counts."""
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "q"
+    shutil.copytree(quarter, folder)
+    first = Mirror(folder)
+    records = first.search("drug/event", ALL, limit=None).records
+    counts = first.count("drug/event", ALL, REACTIONS, limit=1000).rows
+    stored = pq.read_table(next((folder / ".derived").glob("*.records.parquet")))
+    assert stored.num_rows == 100 and stored.column("record_json").null_count == 100
+    assert {p.name.split(".part-")[1] for p in (folder / ".derived").glob("*.part-*.parquet")} == {
+        "cases.parquet", "drugs.parquet", "reactions.parquet", "indications.parquet", "therapies.parquet",
+        "outcomes.parquet", "report_sources.parquet"}
+    case = next(r for r in records if r["safetyreportid"] == "10979236")
+    assert case["patient"]["drug"][0]["activesubstance"]["activesubstancename"] == "RISPERIDONE"
+    # each drug's therapy start (the earliest THER start_dt of its drug_seq) and indications, from the files
+    rows = read_quarter(quarter)
+    starts: dict[tuple[str, str], list[str]] = {}
+    for r in rows["THER"]:
+        starts.setdefault((r["primaryid"], r["dsg_drug_seq"]), []).extend([r["start_dt"]] if r["start_dt"] else [])
+    indications: dict[tuple[str, str], set[str]] = {}
+    for r in rows["INDI"]:
+        indications.setdefault((r["primaryid"], r["indi_drug_seq"]), set()).add(r["indi_pt"])
+    drugs = [(r["faers"]["primaryid"], d) for r in records for d in r["patient"]["drug"]]
+    assert len(drugs) == len(rows["DRUG"])
+    assert all(d["drugstartdate"] == min(starts.get((pid, d["faers"]["drug_seq"])) or [None]) for pid, d in drugs)
+    assert all(d["drugindication"] == ("; ".join(sorted(indications[(pid, d["faers"]["drug_seq"])]))
+                                       if (pid, d["faers"]["drug_seq"]) in indications else None) for pid, d in drugs)
+    assert sum(d["drugstartdate"] is not None for _, d in drugs) > 10
+    again = Mirror(folder)
+    assert again.search("drug/event", ALL, limit=None).records == records
+    assert again.count("drug/event", ALL, REACTIONS, limit=1000).rows == counts
+    assert all(f.from_cache for f in again.load_report().files)
+    # a page of the newest cases: only those are built, in the order asked
+    newest = again.search("drug/event", ALL, limit=5, sort="receivedate:desc").records
+    assert [r["receivedate"] for r in newest] == sorted((r["receivedate"] for r in records), reverse=True)[:5]

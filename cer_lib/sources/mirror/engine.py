@@ -5,7 +5,7 @@ key, bridge, whether it is the live copy, the openFDA-shaped JSON) and ``fields`
 searchable value). A unit's converted tables (Arrow, or Parquet from the derived cache) are
 appended as they are; ``rec_id`` = a per-unit base + the unit's ``row_no``. A unit whose records
 are built on demand (`FileFormat.record_sql`: a FAERS quarter) leaves ``record_json`` empty and
-adds its parts as tables ``part_<n>_<name>``; a search builds the JSON of the records it returns,
+adds its parts as Arrow views ``part_<n>_<name>``; a search builds the JSON of the records it returns,
 and only those. Search, total and count run the SQL of `query` on the live records. Counting
 follows openFDA:
 
@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..base import Query
 from . import dedup
@@ -94,20 +95,14 @@ class RecordStore:
 
     def _add_parts(self, unit: str, parts: Mapping[str, pa.Table | Path],
                    record_sql: Callable[[Mapping[str, str], str], str | None] | None) -> None:
+        """Register a unit's parts as Arrow views ``part_<n>_<name>`` (read, never copied: only the
+        records a search returns are built from them)."""
         number = len(self._builders) + 1
-        tables = {}
-        for name, part in parts.items():
-            table = tables[name] = f"part_{number}_{name}"
-            if isinstance(part, pa.Table):
-                self._con.register("unit_part", part)
-                try:
-                    self.sql(f"CREATE TABLE {table} AS SELECT * FROM unit_part")
-                finally:
-                    self._con.unregister("unit_part")
-            else:
-                self.sql(f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?)", [str(part)])
+        tables = {name: f"part_{number}_{name}" for name in parts}
         if record_sql is None or record_sql(tables, "wanted") is None:
             raise ValueError(f"{unit}: parts given without the SQL that builds records from them")
+        for name, part in parts.items():
+            self._con.register(tables[name], part if isinstance(part, pa.Table) else pq.read_table(part))
         self._builders[unit] = lambda wanted: record_sql(tables, wanted)
 
     def _with_json(self, rows: list[tuple[str, int, str | None]]) -> list[dict[str, Any]]:

@@ -21,7 +21,16 @@ FAERS files of a mirror are one unit, because DELETE files and later versions ac
 4. the other files joined to the kept version by ``primaryid`` (legacy ``isr``) of the same
    quarter; rows without a kept DEMO row are counted as unjoined (superseded or deleted versions).
 
-Each kept case becomes an openFDA-shaped record: ``safetyreportid`` = caseid,
+All of it is SQL in DuckDB over the files read as they are (``$``-delimited, every column text):
+the steps above are window functions and joins; the role codes, outcome flags and reporter codes
+are decoded in SQL; drug names are normalised once per distinct name (`drug_key`, the same function
+that normalises what a user types). What a load keeps are the **parts**: the kept cases' rows, one
+table per kind (cases, drugs, reactions, indications, therapies, outcomes, report sources), and
+from them, by SQL, the searchable fields every count and search runs on. No record is built at
+load time (a quarter holds 400 000 cases); a search builds the records it returns from the parts
+(`case_record_sql`): the drug's cases, a review sample.
+
+Each case returned is an openFDA-shaped record: ``safetyreportid`` = caseid,
 ``safetyreportversion``, ``receivedate`` = ``init_fda_dt`` (legacy: ``fda_dt``), ``receiptdate`` =
 ``fda_dt``, ``serious`` (1 when the case has an outcome code, else 2) and the ``seriousness*``
 flags from OUTC (DE death, LT life-threatening, HO hospitalization, DS disabling, CA congenital
@@ -68,7 +77,7 @@ DRUG_EVENT = EndpointSpec(
     key=("safetyreportid",), newest_by="safetyreportversion", required=(("safetyreportid",),), dating="receiptdate",
     cache_conversions=True,
 )
-PARTS = ("cases", "drugs", "reactions", "indications", "outcomes", "report_sources")
+PARTS = ("cases", "drugs", "reactions", "indications", "therapies", "outcomes", "report_sources")
 KINDS = ("DEMO", "DRUG", "REAC", "OUTC", "RPSR", "THER", "INDI", "DELETE")
 _NAME = re.compile(r"^(DEMO|DRUG|REAC|OUTC|RPSR|THER|INDI|DELETE)(\d\d)Q([1-4])\.TXT$", re.IGNORECASE)
 ROLE_CHARACTERIZATION = {"PS": "1", "SS": "1", "C": "2", "I": "3"}
@@ -311,18 +320,22 @@ class FaersLoad:
     def _count(self, table: str) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
-    def _union(self, kind: str, tables: dict[str, list[str]]) -> None:
-        parts = tables.get(kind, [])
+    def _union(self, kind: str, parts: list[str]) -> None:
+        """``all_<kind>``: the kind's files in one table; a companion's rows with the ``row_no`` of the
+        kept case they belong to (NULL: a version not kept) and ``known`` (a DEMO row has their id)."""
+        columns = [*_COLUMNS[kind], "quarter", "qorder"] if kind != "DELETE" else ["caseid"]
         if parts:
-            self.con.execute(f"CREATE TABLE all_{kind.lower()} AS " + " UNION ALL ".join(f"SELECT * FROM {t}" for t in parts))
-            for t in parts:
-                self.con.execute(f"DROP TABLE {t}")
-        elif kind == "DELETE":
-            self.con.execute("CREATE TABLE all_delete (caseid VARCHAR)")
+            rows = " UNION ALL ".join(f"SELECT * FROM {t}" for t in parts)
         else:
-            cols = ", ".join(f"NULL::VARCHAR AS {c}" for c in _COLUMNS[kind])
-            self.con.execute(f"CREATE TABLE all_{kind.lower()} AS SELECT {cols}, NULL::VARCHAR AS quarter, "
-                             "NULL::INTEGER AS qorder WHERE FALSE")
+            types = {"caseid": "VARCHAR", "qorder": "INTEGER"}
+            rows = "SELECT " + ", ".join(f"NULL::{types.get(c, 'VARCHAR')} AS {c}" for c in columns) + " WHERE FALSE"
+        if kind in ("DEMO", "DELETE"):
+            self.con.execute(f"CREATE TABLE all_{kind.lower()} AS {rows}")
+        else:
+            self.con.execute(f"CREATE TABLE all_{kind.lower()} AS SELECT u.*, ids.row_no, ids.known IS NOT NULL AS known "
+                             f"FROM ({rows}) u LEFT JOIN demo_ids ids USING (quarter, primaryid)")
+        for t in parts:
+            self.con.execute(f"DROP TABLE {t}")
 
     # -- the load ----------------------------------------------------------------------------------
 
@@ -335,9 +348,12 @@ class FaersLoad:
             by_table[name] = f
         if "DEMO" not in tables:
             raise MirrorError(f"{self.context.folder}: FAERS files without a DEMO file; each quarter needs its DEMO file")
-        for kind in KINDS:
-            self._union(kind, tables)
+        self._union("DELETE", tables.get("DELETE", []))
+        self._union("DEMO", tables["DEMO"])
         self._keep_latest_versions(by_table)
+        for kind in KINDS[1:-1]:
+            self._union(kind, tables.get(kind, []))
+        self._count_companions(by_table)
         self._drug_keys()
         parts = self._parts()
         records, fields = self._records(), self._fields()
@@ -345,16 +361,19 @@ class FaersLoad:
         return Conversion(records, fields, list(self.reports.values()), parts=parts)
 
     def _keep_latest_versions(self, by_table: dict[str, FaersFile]) -> None:
-        """Steps 2 and 3: DELETE applied, then the latest version per case; counts into the DEMO reports."""
+        """Steps 2 and 3: DELETE applied, then the latest version per case; counts into the DEMO reports.
+        ``demo_ids``: every DEMO row's id, with the ``row_no`` of its case when it is the version kept."""
         con = self.con
         con.execute("""
-            CREATE TABLE ranked AS SELECT d.*, d.caseid IN (SELECT caseid FROM all_delete) AS deleted,
+            CREATE TABLE ranked AS SELECT d.quarter, d.primaryid, d.caseid, d.caseid IN (SELECT caseid FROM all_delete) AS deleted,
                 row_number() OVER (PARTITION BY d.caseid ORDER BY d.qorder DESC,
                     TRY_CAST(d.caseversion AS BIGINT) DESC NULLS LAST, d.fda_dt DESC NULLS LAST, d.primaryid DESC) AS version_rank
             FROM all_demo d WHERE d.caseid IS NOT NULL""")
-        con.execute("CREATE TABLE kept AS SELECT * EXCLUDE (deleted, version_rank), "
+        con.execute("CREATE TABLE kept_ids AS SELECT quarter, primaryid, "
                     "row_number() OVER (ORDER BY TRY_CAST(caseid AS BIGINT), caseid) AS row_no "
                     "FROM ranked WHERE version_rank = 1 AND NOT deleted")
+        con.execute("CREATE TABLE demo_ids AS SELECT quarter, primaryid, max(k.row_no) AS row_no, TRUE AS known "
+                    "FROM all_demo LEFT JOIN kept_ids k USING (quarter, primaryid) GROUP BY ALL")
         per_quarter = con.execute("""
             SELECT quarter, count(*) FILTER (WHERE deleted), count(*) FILTER (WHERE NOT deleted AND version_rank > 1)
             FROM ranked GROUP BY quarter""").fetchall()
@@ -370,22 +389,25 @@ class FaersLoad:
                 report.rows_kept -= int(no_case[f.quarter])
             report.note = (f"{deleted} case version(s) removed by DELETE files; {superseded} superseded by a later "
                            "version of the same case (latest quarter, then highest caseversion / ISR, kept)")
-        # companion rows: of a version not kept (left out, in the note), or of no DEMO row at all (unjoined)
-        con.execute("CREATE TABLE kept_ids AS SELECT quarter, primaryid, row_no FROM kept")
-        con.execute("CREATE TABLE demo_ids AS SELECT DISTINCT quarter, primaryid FROM all_demo")
+
+    def _count_companions(self, by_table: dict[str, FaersFile]) -> None:
+        """Step 4's counts: companion rows of a version not kept (left out, in the note), or of no DEMO
+        row at all (unjoined)."""
+        counts = {}
+        for kind in KINDS[1:-1]:
+            for quarter, dropped, orphans in self.con.execute(
+                    f"SELECT quarter, count(*) FILTER (WHERE known AND row_no IS NULL), count(*) FILTER (WHERE NOT known) "
+                    f"FROM all_{kind.lower()} GROUP BY quarter").fetchall():
+                counts[(kind, quarter)] = (int(dropped), int(orphans))
         for name, f in by_table.items():
             if f.kind in ("DEMO", "DELETE"):
                 continue
             report = self.reports[_rel(f, self.context)]
-            dropped, orphans = con.execute(
-                f"SELECT count(*) FILTER (WHERE k.primaryid IS NULL AND d.primaryid IS NOT NULL), "
-                f"count(*) FILTER (WHERE d.primaryid IS NULL) FROM all_{f.kind.lower()} c "
-                "LEFT JOIN kept_ids k USING (quarter, primaryid) LEFT JOIN demo_ids d USING (quarter, primaryid) "
-                "WHERE c.quarter = ?", [f.quarter]).fetchone()
-            report.rows_kept -= int(orphans)  # rows of dropped versions were read well: counted in the note
+            dropped, orphans = counts.get((f.kind, f.quarter), (0, 0))
+            report.rows_kept -= orphans  # rows of dropped versions were read well: counted in the note
             if orphans:
-                report.reject(None, "no DEMO row with its primaryid (ISR) in its quarter (not joined)", rows=int(orphans))
-                report.rows_unjoined += int(orphans)
+                report.reject(None, "no DEMO row with its primaryid (ISR) in its quarter (not joined)", rows=orphans)
+                report.rows_unjoined += orphans
             if dropped:
                 report.note = f"{dropped} row(s) of superseded or deleted case versions left out"
 
@@ -406,28 +428,26 @@ class FaersLoad:
         demo_path = {f.quarter: _rel(f, self.context) for f in self.files if f.kind == "DEMO"}
         con.register("demo_paths", pa.table({"quarter": list(demo_path), "path": list(demo_path.values())}))
         con.execute(f"""
-            CREATE TABLE part_cases AS SELECT c.row_no::BIGINT AS row_no, p.path AS source_file, c.caseid, c.caseversion,
+            CREATE TABLE part_cases AS SELECT k.row_no::BIGINT AS row_no, p.path AS source_file, c.caseid, c.caseversion,
                 c.init_fda_dt, c.fda_dt, c.occr_country, c.reporter_country, {QUALIFICATION_SQL} AS qualification,
                 {SEX_SQL} AS sex, c.age, c.age_cod, c.rept_cod, c.primaryid, c.quarter
-            FROM kept c JOIN demo_paths p USING (quarter) ORDER BY c.row_no""")
+            FROM kept_ids k JOIN all_demo c USING (quarter, primaryid) JOIN demo_paths p USING (quarter)""")
         con.unregister("demo_paths")
         con.execute(f"""
             CREATE TABLE part_drugs AS
-            SELECT k.row_no::BIGINT AS row_no, d.drug_seq, d.drugname, d.prod_ai, d.nda_num, d.route,
+            SELECT d.row_no::BIGINT AS row_no, d.drug_seq, d.drugname, d.prod_ai, d.nda_num, d.route,
                    upper(d.role_cod) AS role, {ROLE_SQL} AS characterization,
-                   upper(d.role_cod) || '|' || nk.drug_key AS name_match, upper(d.role_cod) || '|' || ak.drug_key AS ai_match,
-                   i.indications, t.start_dt, t.end_dt
-            FROM kept_ids k JOIN all_drug d USING (quarter, primaryid)
-            LEFT JOIN drug_keys nk ON nk.name = d.drugname LEFT JOIN drug_keys ak ON ak.name = d.prod_ai
-            LEFT JOIN (SELECT quarter, primaryid, drug_seq, string_agg(DISTINCT indi_pt, '; ') AS indications
-                       FROM all_indi GROUP BY ALL) i USING (quarter, primaryid, drug_seq)
-            LEFT JOIN (SELECT quarter, primaryid, drug_seq, min(start_dt) AS start_dt, max(end_dt) AS end_dt
-                       FROM all_ther GROUP BY ALL) t USING (quarter, primaryid, drug_seq)
-            ORDER BY row_no""")
-        for part, table, column in (("reactions", "all_reac", "pt"), ("indications", "all_indi", "indi_pt"),
-                                    ("outcomes", "all_outc", "upper(outc_cod)"), ("report_sources", "all_rpsr", "upper(rpsr_cod)")):
-            con.execute(f"CREATE TABLE part_{part} AS SELECT DISTINCT k.row_no::BIGINT AS row_no, {column} AS value "
-                        f"FROM kept_ids k JOIN {table} USING (quarter, primaryid) ORDER BY row_no, value")
+                   upper(d.role_cod) || '|' || nk.drug_key AS name_match, upper(d.role_cod) || '|' || ak.drug_key AS ai_match
+            FROM all_drug d LEFT JOIN drug_keys nk ON nk.name = d.drugname LEFT JOIN drug_keys ak ON ak.name = d.prod_ai
+            WHERE d.row_no IS NOT NULL""")
+        con.execute("CREATE TABLE part_indications AS SELECT row_no::BIGINT AS row_no, drug_seq, indi_pt AS value "
+                    "FROM all_indi WHERE row_no IS NOT NULL")
+        con.execute("CREATE TABLE part_therapies AS SELECT row_no::BIGINT AS row_no, drug_seq, start_dt, end_dt "
+                    "FROM all_ther WHERE row_no IS NOT NULL")
+        for part, table, column in (("reactions", "all_reac", "pt"), ("outcomes", "all_outc", "upper(outc_cod)"),
+                                    ("report_sources", "all_rpsr", "upper(rpsr_cod)")):
+            con.execute(f"CREATE TABLE part_{part} AS SELECT DISTINCT row_no::BIGINT AS row_no, {column} AS value "
+                        f"FROM {table} WHERE row_no IS NOT NULL")
         return {name: con.table(f"part_{name}").to_arrow_table() for name in PARTS}
 
     def _records(self) -> pa.Table:
@@ -436,27 +456,36 @@ class FaersLoad:
                             "NULL::VARCHAR AS record_json FROM part_cases").to_arrow_table().cast(RECORDS_SCHEMA)
 
     def _fields(self) -> pa.Table:
-        """One row per searchable value (``fields`` of `record_tables`), by SQL over the parts."""
-        demo = [("safetyreportid", "caseid"), ("safetyreportversion", "caseversion"), ("occurcountry", "occr_country"),
-                ("primarysource.qualification", "qualification"), ("primarysource.reportercountry", "reporter_country"),
-                ("patient.patientsex", "sex")]
-        parts = [f"SELECT row_no, '{name}' AS field, trim({column}) AS value FROM part_cases" for name, column in demo]
-        parts += [f"SELECT row_no, '{name}', {column} FROM part_cases WHERE regexp_matches({column}, '^[0-9]{{8}}$')"
-                  for name, column in (("receivedate", "init_fda_dt"), ("receiptdate", "fda_dt"))]
-        parts.append("SELECT c.row_no, 'serious', CASE WHEN o.row_no IS NULL THEN '2' ELSE '1' END FROM part_cases c "
-                     "LEFT JOIN (SELECT DISTINCT row_no FROM part_outcomes) o USING (row_no)")
-        parts += [f"SELECT DISTINCT row_no, '{name}', '1' FROM part_outcomes WHERE value IN ({_codes_of(name)})"
-                  for name in dict.fromkeys(SERIOUSNESS.values())]
-        parts.append("SELECT row_no, 'patient.reaction.reactionmeddrapt', trim(value) FROM part_reactions")
-        parts.append("SELECT row_no, 'patient.drug.drugindication', trim(value) FROM part_indications")
-        drug_values = " UNION ".join(f"SELECT row_no, '{name}' AS field, trim({column}) AS value FROM part_drugs" for name, column in (
-            ("patient.drug.medicinalproduct", "drugname"), ("patient.drug.drugcharacterization", "characterization"),
-            ("patient.drug.activesubstance.activesubstancename", "prod_ai"), ("patient.drug.faers.match", "name_match"),
-            ("patient.drug.faers.match", "ai_match")))
-        parts.append(f"SELECT * FROM ({drug_values})")  # UNION: a case names a drug once however many rows say it
-        union = " UNION ALL ".join(f"({p})" for p in parts)
-        return self.con.sql(f"SELECT row_no, field, value FROM ({union}) WHERE value IS NOT NULL AND value <> ''"
-                            ).to_arrow_table().cast(FIELDS_SCHEMA)
+        """One row per searchable value (``fields`` of `record_tables`), by SQL over the parts. A drug
+        value may repeat within a case (two rows of one drug): every query of the engine counts
+        distinct records, so the rows are not made distinct (a third of this step's time)."""
+        names = {"caseid": "safetyreportid", "caseversion": "safetyreportversion", "occr_country": "occurcountry",
+                 "qualification": "primarysource.qualification", "reporter_country": "primarysource.reportercountry",
+                 "sex": "patient.patientsex"}
+        drug_names = {"drugname": "patient.drug.medicinalproduct", "characterization": "patient.drug.drugcharacterization",
+                      "prod_ai": "patient.drug.activesubstance.activesubstancename", "name_match": "patient.drug.faers.match",
+                      "ai_match": "patient.drug.faers.match"}
+        parts = [_unpivot("part_cases", names),
+                 _unpivot("part_cases", {"init_fda_dt": "receivedate", "fda_dt": "receiptdate"},
+                          "regexp_matches(value, '^[0-9]{8}$')"),
+                 "SELECT c.row_no, 'serious', CASE WHEN o.row_no IS NULL THEN '2' ELSE '1' END FROM part_cases c "
+                 "LEFT JOIN (SELECT DISTINCT row_no FROM part_outcomes) o USING (row_no)",
+                 *(f"SELECT DISTINCT row_no, '{name}', '1' FROM part_outcomes WHERE value IN ({_codes_of(name)})"
+                   for name in dict.fromkeys(SERIOUSNESS.values())),
+                 "SELECT row_no, 'patient.reaction.reactionmeddrapt', value FROM part_reactions",
+                 "SELECT row_no, 'patient.drug.drugindication', value FROM part_indications",
+                 _unpivot("part_drugs", drug_names)]
+        return self.con.sql(" UNION ALL ".join(f"({p})" for p in parts)).to_arrow_table().cast(FIELDS_SCHEMA)
+
+
+def _unpivot(table: str, columns: dict[str, str], condition: str = "value <> ''") -> str:
+    """SQL of ``row_no, field, value``: the non-null values of ``table``'s columns as fields
+    (``columns``: column -> field name; values are trimmed when read)."""
+    slots = [f"s{i}" for i in range(len(columns))]  # a field may take the values of two columns
+    renamed = ", ".join(f"{column} AS {slot}" for slot, column in zip(slots, columns))
+    cases = " ".join(f"WHEN '{slot}' THEN '{name}'" for slot, name in zip(slots, columns.values()))
+    return (f"SELECT row_no, CASE slot {cases} END AS field, value FROM (UNPIVOT (SELECT row_no, {renamed} FROM {table}) "
+            f"ON {', '.join(slots)} INTO NAME slot VALUE value) WHERE {condition}")
 
 
 def _codes_of(flag: str) -> str:
@@ -476,12 +505,17 @@ def case_record_sql(parts: Mapping[str, str], wanted: str) -> str:
             SELECT d.row_no, list_sort(list({{
                 'medicinalproduct': d.drugname, 'drugcharacterization': d.characterization,
                 'activesubstance': {{'activesubstancename': d.prod_ai}}, 'drugauthorizationnumb': d.nda_num,
-                'drugadministrationroute': d.route, 'drugindication': d.indications, 'drugstartdate': d.start_dt,
-                'drugenddate': d.end_dt,
+                'drugadministrationroute': d.route, 'drugindication': i.indications, 'drugstartdate': t.start_dt,
+                'drugenddate': t.end_dt,
                 'faers': {{'role_cod': d.role, 'drug_seq': d.drug_seq,
                           'match': CASE WHEN d.ai_match IS NULL THEN [d.name_match] ELSE [d.name_match, d.ai_match] END}}
             }})) AS drug
-            FROM {parts['drugs']} d JOIN w USING (row_no) GROUP BY d.row_no),
+            FROM {parts['drugs']} d JOIN w USING (row_no)
+            LEFT JOIN (SELECT row_no, drug_seq, string_agg(DISTINCT value, '; ' ORDER BY value) AS indications
+                       FROM {parts['indications']} JOIN w USING (row_no) GROUP BY ALL) i USING (row_no, drug_seq)
+            LEFT JOIN (SELECT row_no, drug_seq, min(start_dt) AS start_dt, max(end_dt) AS end_dt
+                       FROM {parts['therapies']} JOIN w USING (row_no) GROUP BY ALL) t USING (row_no, drug_seq)
+            GROUP BY d.row_no),
         reactions AS (SELECT r.row_no, list(r.value ORDER BY r.value) AS pts FROM {parts['reactions']} r JOIN w USING (row_no)
                       GROUP BY r.row_no),
         outcomes AS (SELECT o.row_no, {flags}, list(o.value ORDER BY o.value) AS codes FROM {parts['outcomes']} o
