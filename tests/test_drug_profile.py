@@ -245,3 +245,108 @@ def test_a_mirror_without_faers_files_is_refused_before_the_run(tmp_path: Path) 
     (tmp_path / "empty").mkdir()
     with pytest.raises(CodeError, match="holds no FAERS quarterly files"):
         DRUG.preflight(params("METFORMIN", **{"from": "mirror", "mirror": str(tmp_path / "empty")}), Settings.from_env())
+
+
+# ----------------------------------------------------------------------------------------------
+# labels from a mirror: openFDA's drug-label bulk download (formats.drug_label)
+
+def risperidone_label(label_id: str, effective_time: str) -> dict:
+    """A crafted ``drug/label`` record of RISPERDAL: short excerpts of the sections of the US label
+    (Janssen, SPL set 7e117c2b-...) that listedness reads; gynecomastia is listed (section 6), "abnormal
+    weight gain" is not (the label says "weight gain")."""
+    return {
+        "id": label_id, "set_id": "7e117c2b-1e3c-4de1-9b44-b8b3c7f1c3a2", "version": label_id[-1],
+        "effective_time": effective_time,
+        "boxed_warning": ["WARNING: INCREASED MORTALITY IN ELDERLY PATIENTS WITH DEMENTIA-RELATED PSYCHOSIS. Elderly "
+                          "patients with dementia-related psychosis treated with antipsychotic drugs are at an increased "
+                          "risk of death. RISPERDAL is not approved for the treatment of patients with dementia-related "
+                          "psychosis."],
+        "warnings_and_cautions": ["5.3 Neuroleptic Malignant Syndrome ... 5.4 Tardive Dyskinesia ... 5.5 Metabolic "
+                                  "Changes: hyperglycemia and diabetes mellitus, dyslipidemia, weight gain ... 5.6 "
+                                  "Hyperprolactinemia ... 5.7 Orthostatic Hypotension ... 5.14 Priapism"],
+        "adverse_reactions": ["The most common adverse reactions in clinical trials (>5% and twice placebo) were "
+                              "parkinsonism, akathisia, dystonia, tremor, sedation, dizziness, anxiety, blurred vision, "
+                              "nausea, vomiting, upper abdominal pain, fatigue, increased appetite. Endocrine disorders: "
+                              "hyperprolactinemia, gynecomastia."],
+        "openfda": {"generic_name": ["RISPERIDONE"], "brand_name": ["RISPERDAL"], "substance_name": ["RISPERIDONE"],
+                    "product_type": ["HUMAN PRESCRIPTION DRUG"]},
+    }
+
+
+def label_download(folder: Path) -> Path:
+    """FDA's download as shipped: ``drug-label-0001-of-0001.json.zip`` holding ``{meta, results}`` with two
+    versions of the RISPERDAL label (the older first, as when two downloads are merged)."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    document = {"meta": {"last_updated": "2017-06-30", "results": {"total": 2}},
+                "results": [risperidone_label("a1-v1", "20140101"), risperidone_label("a1-v2", "20170301")]}
+    path = folder / "drug-label-0001-of-0001.json.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("drug-label-0001-of-0001.json", json.dumps(document))
+    return path
+
+
+def test_a_mirror_reads_openfdas_drug_label_download(realdata: Path, tmp_path: Path) -> None:
+    from cer_lib.sources.base import Match, Query
+
+    real = tmp_path / "real"
+    (real / "drug" / "label").mkdir(parents=True)
+    shutil.copy(realdata / "openfda" / "drug-labels-2015.json", real / "drug" / "label")
+    mirror = Mirror(real)
+    assert mirror.available_endpoints == ["drug/label"] and mirror.total("drug/label", Query()) == 100
+    haloperidol = mirror.search("drug/label", Query((Match("openfda.generic_name", ("haloperidol",), exact=False),)))
+    assert [r["openfda"]["generic_name"] for r in haloperidol.records] == [["HALOPERIDOL"]]
+    assert haloperidol.records[0]["boxed_warning"] and haloperidol.records[0]["adverse_reactions"]
+    report = {f.path: f for f in mirror.load_report().files}["drug/label/drug-labels-2015.json"]
+    assert (report.format, report.rows_read, report.rows_kept) == ("openfda-drug-label", 100, 100)
+    # the download as FDA ships it, in the mirror folder beside a FAERS quarter: newest version first
+    crafted = tmp_path / "crafted"
+    shutil.copytree(realdata / "faers" / "faers_ascii_2017q2", crafted)
+    label_download(crafted)
+    mirror = Mirror(crafted)
+    assert mirror.available_endpoints == ["drug/event", "drug/label"]
+    found = mirror.search("drug/label", Query((Match("openfda.generic_name", ("RISPERIDONE",), exact=False),)),
+                          limit=100, sort="effective_time:desc")
+    assert [r["id"] for r in found.records] == ["a1-v2"] and found.last_updated == "2017-06-30"  # one label, its latest version
+    report = {f.path: f for f in mirror.load_report().files}["drug-label-0001-of-0001.json.zip"]
+    assert (report.rows_read, report.duplicates_collapsed) == (2, 1)
+
+
+def test_a_drug_from_a_mirror_with_labels_plans_them_and_without_says_where_they_come_from(quarter: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    shutil.copytree(quarter, folder)
+    label_download(folder)
+    resolved = DRUG.resolve(params("RISPERDAL"), Mirror(folder), _Quiet()).resolution
+    assert resolved.mirror_endpoints == ["drug/event", "drug/label"]
+    plans = {p.source: p for p in DRUG.plan(params("RISPERDAL"), resolved).sources}
+    label = plans["drug_label"]
+    assert not label.disabled and label.steps[0].requests[0].endpoint == "drug/label"
+    assert plans["drug_ndc"].disabled.startswith("the mirror holds no drug/ndc files")
+    bare = DRUG.resolve(params("RISPERDAL"), Mirror(quarter), _Quiet()).resolution
+    assert "drug-label download" in {p.source: p for p in DRUG.plan(params("RISPERDAL"), bare).sources}["drug_label"].disabled
+
+
+@pytest.mark.slow
+def test_the_pbrer_from_a_mirror_with_the_label_download_marks_listedness(quarter: Path, tmp_path: Path) -> None:
+    """``cer report RISPERDAL --kind drug --from mirror`` on the real 2017Q2 files beside a label download:
+    each reaction listed or unlisted against the label's newest version, in the analysis and the PDF."""
+    from pypdf import PdfReader
+
+    folder = tmp_path / "m"
+    shutil.copytree(quarter, folder)
+    label_download(folder)
+    _, run = _report(tmp_path, "--from", "mirror", "--mirror", str(folder))
+    drug = _check_pbrer(run)
+    assert drug["listedness"]["label"] == "set id 7e117c2b-1e3c-4de1-9b44-b8b3c7f1c3a2, effective 2017-03-01"
+    status = drug["listedness"]["status"]
+    assert status["Gynaecomastia"] == "listed" and status["Hyperglycaemia"] == "listed"  # gynecomastia, hyperglycemia
+    assert status["Abnormal weight gain"] == "unlisted" and status["Off label use"] == "unlisted"
+    gyn = next(r for r in drug["signals"]["rows"] if r["term"] == "Gynaecomastia")
+    assert gyn["listedness"] == "listed" and "adverse_reactions" in gyn["label_sections"]
+    sources = json.loads((run / "collected" / "status.json").read_text())["sources"]
+    assert (sources["drug_label"]["status"], sources["drug_label"]["total"]) == ("ok", 1)
+    assert sources["drug_ndc"]["status"] == "disabled"
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(run / "cer.pdf").pages)
+    assert "Safety sections of the current US label" in text and "hyperprolactinemia, gynecomastia" in text
+    assert "Listedness" in text and "unlisted" in text

@@ -32,8 +32,9 @@ The collect plan (`DrugProfile.plan`) for the sources of the ``drug`` family:
   term outside the top 1000 is missing, so that term is not scored, see `cer_lib.analysis.drug`);
   counts of seriousness, reporter qualification, sex and country; the review sample (the
   ``methods.review_sample_size`` most recent cases);
-- labels, NDC products, Drugs@FDA applications and enforcement reports of the chosen generic name
-  (openFDA only: a mirror serves FAERS).
+- labels, NDC products, Drugs@FDA applications and enforcement reports of the chosen generic name;
+  from a mirror, the labels when it holds openFDA's drug-label download (`formats.drug_label`:
+  listedness offline), the others from openFDA only.
 """
 from __future__ import annotations
 
@@ -97,6 +98,7 @@ class DrugResolution(Resolution):
     role_clause: bool = False  # openFDA: drugcharacterization:1 AND-ed (applies to any drug of the report)
     name_mapping: dict[str, str] = Field(default_factory=dict)  # names as the data write them -> normalised
     origin: str = "api"
+    mirror_endpoints: list[str] = Field(default_factory=list)  # mirror: the endpoints its files feed (drug/label?)
     rule: str = ""
     database_prior: dict[str, Any] | None = None  # mirror: the GPS prior of the FAERS snapshot (`analysis.drug_prior`)
 
@@ -227,7 +229,7 @@ class DrugProfile(Profile):
             matched_as="drug name or active ingredient in FAERS (DRUG drugname, prod_ai)", candidates=candidates,
             ingredient=chosen, chosen_by=why, brand_names=sorted(n for n in names if n != (drug_key(chosen or ""))),
             roles=roles, match_field=MATCH_FIELD, match_values=[f"{r}|{k}" for r in roles for k in keys],
-            name_mapping=dict(sorted(written.items())), origin="mirror",
+            name_mapping=dict(sorted(written.items())), origin="mirror", mirror_endpoints=list(source.available_endpoints),
             rule=(f"a case counts when one of its drug rows has role {' or '.join(roles)} and the normalised drug name or "
                   f"active ingredient {' or '.join(repr(k) for k in keys)} (case, punctuation and one trailing salt "
                   "word ignored); the latest version of each case, DELETE files applied"))
@@ -311,9 +313,10 @@ class DrugProfile(Profile):
                 plans.append(SourcePlan(spec.name, spec.required, disabled=f"sources.{spec.switch} is false in the parameters"))
             elif spec.name == "drug_event":
                 plans.append(self._event_plan(params, resolution, spec))
-            elif resolution.origin == "mirror":
+            elif resolution.origin == "mirror" and spec.endpoint not in resolution.mirror_endpoints:
                 plans.append(SourcePlan(spec.name, spec.required, disabled=(
-                    f"a mirror serves FAERS only; {spec.endpoint} is asked of openFDA (--from api)")))
+                    f"the mirror holds no {spec.endpoint} files; {spec.endpoint} is asked of openFDA (--from api)"
+                    + (" or read from openFDA's drug-label download in the mirror" if spec.endpoint == "drug/label" else ""))))
             else:
                 plans.append(self._product_plan(resolution, spec))
         return CollectPlan(tuple(plans))

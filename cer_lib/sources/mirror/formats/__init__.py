@@ -7,6 +7,7 @@ in path order and duplicates are resolved by each format's ``priority``.
 from __future__ import annotations
 
 from .base import Conversion, ConversionContext, FileFormat, SourceUnit
+from .drug_label import DrugLabelFormat
 from .faers_ascii import FaersAsciiFormat
 from .foiclass import FoiclassFormat
 from .maude_flat import MaudeFlatFormat
@@ -24,3 +25,4 @@ mirror_formats.register(FoiclassFormat())
 mirror_formats.register(MaudeFlatFormat())
 mirror_formats.register(MaudeSheetFormat())
 mirror_formats.register(FaersAsciiFormat())
+mirror_formats.register(DrugLabelFormat())
