@@ -138,7 +138,7 @@ def test_unknown_fields_and_endpoints_are_errors_that_list_what_works(in2bones_m
     with pytest.raises(MirrorError, match="not a date field.*date_received"):
         mirror.total("device/event", Query((DateRange("event_type", dt.date(2020, 1, 1), dt.date(2020, 2, 1)),)))
     with pytest.raises(MirrorError, match="use the openFDA source for drugs"):
-        mirror.total("drug/label", Query())  # drug/event is served from FAERS quarterly files (issue 13); labels are not
+        mirror.total("drug/ndc", Query())  # drug/event and drug/label have mirror formats (issue 13); NDC products not
     with pytest.raises(MirrorError, match="'asc' or 'desc'"):
         mirror.search("device/event", HWC, sort="date_received:down")
 
