@@ -3,7 +3,8 @@
 A conversion is stored as files named after the unit and a key (``<unit>.<key>.records.parquet``,
 ``.fields.parquet``, ``.report.json``, and ``.part-<name>.parquet`` for each of its parts); the key
 hashes the conversion version, the format and the sha256 of every input file (the unit's own, its
-companions', those of the endpoints it depends on), so any change to an input is a new key. Writing is atomic (temporary name, then rename);
+companions', those of the endpoints it depends on), so any change to an input is a new key.
+Writing is atomic (temporary name, then rename; the report, written last, completes an entry);
 older conversions of the same unit are removed. A damaged or partial entry is ignored and
 rebuilt; a read-only mirror folder simply works without the cache. Safe to delete.
 """
@@ -93,8 +94,7 @@ class DerivedCache:
 
     def write(self, unit_name: str, key: str, records: pa.Table, fields: pa.Table,
               files: list[FileLoadReport], last_updated: str | None, parts: dict[str, pa.Table] | None = None) -> None:
-        """Store a conversion (atomically: the report, written last, completes it) and drop older
-        conversions of the same unit."""
+        """Store a conversion (atomically) and drop older conversions of the same unit."""
         records_path, fields_path, report_path = self._paths(unit_name, key)
         stem = records_path.name[: -len(f".{key}.records.parquet")]
         ours = re.compile(rf"^{re.escape(stem)}\.([0-9a-f]{{24}})\.(records\.parquet|fields\.parquet|report\.json|"

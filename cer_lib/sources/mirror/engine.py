@@ -5,9 +5,9 @@ key, bridge, whether it is the live copy, the openFDA-shaped JSON) and ``fields`
 searchable value). A unit's converted tables (Arrow, or Parquet from the derived cache) are
 appended as they are; ``rec_id`` = a per-unit base + the unit's ``row_no``. A unit whose records
 are built on demand (`FileFormat.record_sql`: a FAERS quarter) leaves ``record_json`` empty and
-adds its parts as Arrow views ``part_<n>_<name>``; a search builds the JSON of the records it returns,
-and only those. Search, total and count run the SQL of `query` on the live records. Counting
-follows openFDA:
+adds its parts as Arrow views ``part_<n>_<name>``; a search builds the JSON of the records it
+returns, and only those. Search, total and count run the SQL of `query` on the live records.
+Counting follows openFDA:
 
 - on a date field: ``{"time": "YYYYMMDD", "count"}`` per day, sorted by time, complete (openFDA
   returns the whole timeseries; ``limit`` does not cut it);
