@@ -461,6 +461,18 @@ class ProblemProfile(Result):
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, kw_only=True)
+class SummaryReportCounts(Result):
+    """The device's reports per year that are Voluntary Malfunction Summary Reports (``definition``: how they
+    are counted). ``status``: ok, "not recorded" (no report carries the flag) or "no reports"."""
+
+    status: str
+    by_year: pd.DataFrame  # year, n_reports, summary_reports, other_reports, flag_not_recorded
+    n_reports: int
+    n_summary_reports: int
+    n_flag_not_recorded: int
+
+
 # --------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------
