@@ -261,9 +261,9 @@ def _date_of_event_series(counts: pd.DataFrame, window: tuple[dt.date, dt.date],
 
 
 FAMILY_SHARE_NOT_COLLECTED = (
-    "not available: the comparator product codes' reports are collected for the whole window only, not per year "
-    "(report_totals has no per-year rows with scope = comparator), so the device's share of its family cannot be "
-    "followed over time"
+    "not available: report_totals has no per-year report totals of comparator product codes (the device has no "
+    "comparators with reports, or the run was collected before they were gathered per year), so the device's "
+    "share of its family cannot be followed over time"
 )
 
 
@@ -334,7 +334,7 @@ def _signals(
             product_totals = yearly_totals.rename(columns={"period": "stratum"})[["product", "stratum", "n_reports"]]
         else:
             # the device's terms per year (each report falls in one year, so the sum is exact);
-            # products without per-year counts (the comparators, as collected today) for the whole window
+            # products without per-year counts (runs collected before they were) for the whole window
             per_year = set(yearly_counts["product"])
             chosen = rows[((rows["period"] != "all") & rows["product"].isin(per_year))
                           | ((rows["period"] == "all") & ~rows["product"].isin(per_year))]
