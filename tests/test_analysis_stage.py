@@ -39,6 +39,10 @@ def test_synthetic_demo_gives_a_complete_analysis(synthetic_demo_run: Path) -> N
     _check_shape(analysis, synthetic_demo_run)
     assert analysis["signals"]["status"] == "ok" and analysis["signals"]["rows"], "synthetic comparators have reports"
     assert all(r["product"] == "HWC" for r in analysis["signals"]["rows"])
+    # the synthetic summary reports are counted per year (issue 9 item 5)
+    summary = analysis["summary_reports"]
+    assert summary["status"] == "ok" and summary["n_summary_reports"] > 0 and summary["n_flag_not_recorded"] == 0
+    assert sum(r["summary_reports"] + r["other_reports"] for r in summary["by_year"]) == summary["n_reports"]
     # every signal row's cells add up to N, the report-product pairs of the family
     for row in analysis["signals"]["rows"]:
         assert row["a"] + row["b"] + row["c"] + row["d"] == row["N"]
