@@ -411,6 +411,7 @@ class ChangePointAnalysis(Result):
     min_size: int
     candidates: list[dt.date]  # PELT's candidates before validation
     validation_statistics: list[float]  # local self-normalised statistic of each kept change
+    validation_critical_values: list[float]  # the critical value each beat (simulated under the fitted noise)
     dispersion: float | None  # residual long-run dispersion about the final PELT segments
     intervals: str  # how to read the before/after intervals (descriptive)
     change_points: list[ChangePoint]  # = pelt.change_points

@@ -233,9 +233,10 @@ class ChangePointValidation(RunFileModel):
 
     test: str | None = None
     level: float | None = None
-    critical_value: float | None = None
+    critical_value: float | None = None  # the tabulated (asymptotic) value: the least a simulated one can be
     candidates: list[Any] = Field(default_factory=list)
     statistics: list[Any] = Field(default_factory=list)
+    critical_values: list[Any] = Field(default_factory=list)  # simulated under the fitted noise, per kept change
 
 
 class ChangePointMethod(RunFileModel):
