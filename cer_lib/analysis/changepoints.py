@@ -99,6 +99,18 @@ _DEFINITION = (
 )
 
 
+#: What the default settings do on simulated series (``make validate``, 200 series of 60 months each).
+OPERATING_CHARACTERISTICS = (
+    "With these settings, in 200 simulated stationary 60-month series per noise family, a change was reported "
+    "in none of the Poisson, Poisson-with-one-3x-spike and negative-binomial series, in 1.0% with "
+    "autocorrelated noise (AR(1) log mean, rho 0.7) at 20 reports per month and in 4.5% (95% CI 2.1% to 8.4%) "
+    "at 100 reports per month, against a 5% target; a doubling at 20 reports per month was dated within one "
+    "month in 97.5% of series, a 1.5-fold change in 74.5%, a doubling at 2 reports per month in 26.5%."
+)
+DEFAULT_SETTINGS_ONLY = ("The false-alarm and detection rates were simulated for the default settings (penalty 4 ln(n), "
+                         "level 0.01, segments of at least 6 months) only; these settings differ.")
+
+
 class CostPoisson(BaseCost):
     """Poisson cost of a segment, divided by ``dispersion`` (a ruptures custom cost).
 
@@ -368,7 +380,11 @@ def change_points(
         "validation_level": validation_level, "validation_critical_value": CRITICAL_VALUES.get(validation_level),
         "min_size": min_size, "jump": 1, "ci_level": ci_level,
     }
-    common = dict(definition=_DEFINITION.format(m=min_size, f=penalty_factor, g=validation_level), parameters=params,
+    defaults = (penalty_factor, validation_level, min_size) == (DEFAULT_PENALTY_FACTOR, DEFAULT_VALIDATION_LEVEL,
+                                                                DEFAULT_MIN_SIZE)
+    definition = (_DEFINITION.format(m=min_size, f=penalty_factor, g=validation_level) + " "
+                  + (OPERATING_CHARACTERISTICS if defaults else DEFAULT_SETTINGS_ONLY))
+    common = dict(definition=definition, parameters=params,
                   method="change points (PELT, binary segmentation)", event_type=event_type, n_months=n,
                   cost="poisson", penalty=pen, min_size=min_size, intervals=DESCRIPTIVE_INTERVALS)
     if n < 2 * min_size:
