@@ -102,6 +102,9 @@ def test_comparators_by_volume_with_per_year_and_problem_coded_totals_online_and
     assert resolution["comparators_by_volume"] is True and resolution["comparators_truncated"] is True
     assert "ranked by their number of device event reports" in resolution["comparators_rule"]
     assert "count=device.device_report_product_code.exact" in "\n".join(fda.urls)
+    # the status still says whether a comparator's term count was truncated (none here)
+    status = json.loads((online.run_dir / "collected" / "status.json").read_text())["sources"]["device_event"]
+    assert status["details"]["comparator_truncated_counts"] == [] and status["truncated"] is False
 
     # totals: per year for the whole family, and of the reports carrying a problem code (_exists_)
     events = served["device/event"]

@@ -220,9 +220,9 @@ class Executor:
         sample = answers.searches[0] if answers.searches else None
         last = (sample.last_updated if sample else None) or next((c["last_updated"] for c in own if c["last_updated"]), None)
         details = {**plan.details, "count_queries": sum(1 for c in own if "skipped" not in c), "truncated_counts": flagged}
-        others = sorted({r.scope for r in plan.requests if isinstance(r, Total) and r.scope != headline.scope})
+        others = sorted({r.scope for r in plan.requests if isinstance(r, (Total, Count)) and r.scope != headline.scope})
         for scope in others:  # e.g. comparator_truncated_counts
-            details[f"{scope}_truncated_counts"] = [f"{c['field']} {c['product_code']}" for c in answers.counts
+            details[f"{scope}_truncated_counts"] = [f"{c['field']} {c['product_code']} {c['period']}" for c in answers.counts
                                                     if c["truncated"] and c["scope"] == scope]
         if answers.truncated_totals:
             details["truncated_totals"] = answers.truncated_totals
