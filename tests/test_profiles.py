@@ -117,6 +117,17 @@ def test_the_plan_of_a_product_code_lists_every_request_in_order() -> None:
     assert isinstance(eudamed, EudamedLookup) and eudamed.dis == () and eudamed.dis_from == "device_udi"
 
 
+def test_comparator_term_counts_are_per_year_only_when_e_is_stratified_by_year() -> None:
+    comparators = [Comparator(product_code=c) for c in ("HTY", "JDW")]
+    resolution = _resolution(product_code="HWC", comparators=comparators)
+    pooled = DEVICE.plan(_params(methods={"signals": {"stratify_by_year": False}}), resolution)["device_event"]
+    lines = [(r.product_code, r.period, r.unless_empty) for r in pooled.requests
+             if isinstance(r, Count) and r.scope == "comparator"]
+    assert lines == [(c, "all", ("comparator", c, "all")) for c in ("HTY", "JDW") for _ in TERM_FIELDS]
+    stratified = DEVICE.plan(_params(), resolution)["device_event"]
+    assert len([r for r in stratified.requests if isinstance(r, Count) and r.scope == "comparator"]) > len(lines)
+
+
 def test_the_plan_does_not_grow_with_the_number_of_events_and_follows_the_switches() -> None:
     params = _params(sources={"recall": False, "eudamed": False}, methods={"review_sample_size": 0})
     plan = DEVICE.plan(params, _resolution(product_code="HWC"))

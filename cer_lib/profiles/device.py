@@ -444,7 +444,8 @@ class DeviceProfile(Profile):
                   "all", (a, b), unless_empty=("device", pc, year))
             for year, a, b in years)))
         if comparators:
-            steps += _comparator_steps(endpoint, pc or "", comparators, start, end)
+            steps += _comparator_steps(endpoint, pc or "", comparators, start, end,
+                                       per_year=params.methods.signals.stratify_by_year)
         return SourcePlan(
             spec.name, spec.required, steps=tuple(steps), outcome="series",
             empty_reason=f"no reports for {pc or params.code} received {start}..{end}",
@@ -496,14 +497,17 @@ def _family_totals(endpoint: str, pc: str, comparators: list[str], start: dt.dat
               for year, a, b in window_years(start, end)))
 
 
-def _comparator_steps(endpoint: str, pc: str, comparators: list[str], start: dt.date, end: dt.date) -> list[Step]:
+def _comparator_steps(endpoint: str, pc: str, comparators: list[str], start: dt.date, end: dt.date,
+                      per_year: bool = True) -> list[Step]:
     """The family's requests after its totals (`_family_totals`): the totals (window and per year) of the
     device's and the comparators' reports that carry a device / patient problem code, the row totals of
     the disproportionality analysis, one count by product code per period and problem type; then each
-    comparator's two term counts per year with reports (years without are skipped by the yearly totals).
+    comparator's two term counts per year with reports (years without are skipped by the yearly totals),
+    or over the whole window when E is not stratified by year (``per_year`` false: two per comparator).
     """
     window = DateRange("date_received", start, end)
     years = window_years(start, end)
+    spans = years if per_year else [("all", start, end)]
     family = _family(pc, comparators)
     coded = tuple(TotalsByCode(endpoint, Query((_of(family), span, Exists(field))), f"{CODE_FIELD}.exact", family, period,
                                subset)
@@ -511,11 +515,12 @@ def _comparator_steps(endpoint: str, pc: str, comparators: list[str], start: dt.
                   for period, span in (("all", window), *((y, DateRange("date_received", a, b)) for y, a, b in years)))
     counts = tuple(Count(endpoint, Query((Match(CODE_FIELD, (code,), exact=True), DateRange("date_received", a, b))),
                          term, "comparator", code, year, "all", (a, b), unless_empty=("comparator", code, year))
-                   for code in comparators for year, a, b in years for term in TERM_FIELDS)
+                   for code in comparators for year, a, b in spans for term in TERM_FIELDS)
     return [
         Step(f"{endpoint} reports with a device / patient problem code: device and {len(comparators)} comparators "
              f"(all + {len(years)} years)", coded),
-        Step(f"{endpoint} comparators: {', '.join(TERM_FIELDS)} per year for {len(comparators)} codes", counts),
+        Step(f"{endpoint} comparators: {', '.join(TERM_FIELDS)} {'per year' if per_year else 'over the window'} for "
+             f"{len(comparators)} codes", counts),
     ]
 
 
