@@ -183,3 +183,34 @@ def test_the_analysis_uses_the_collected_background_and_counts_summary_reports(
     sample = pd.read_parquet(ctx.run_dir / "tables" / "events.parquet")
     flagged = {e["mdr_report_key"] for e in hwc if e["summary_report_flag"] == "Y"}
     assert set(sample.loc[sample["summary_report"].fillna(False).astype(bool), "mdr_report_key"]) == flagged
+
+
+def test_without_device_events_the_comparators_are_in_code_order_and_the_rule_says_why(realdata, tmp_path):
+    """With device events switched off, report volumes cannot be counted: the comparators are the first
+    codes in product-code order, and the recorded rule says so and why. A mirror without event files
+    counts no report for any code: every volume is 0 and the tie-break (code order) decides."""
+    from types import SimpleNamespace
+
+    from cer_lib.collect.execute import Progress
+    from cer_lib.params import load_parameters
+    from cer_lib.sources.mirror import Mirror
+
+    folder = tmp_path / "mirror"
+    (folder / "classification").mkdir(parents=True)
+    (folder / "classification" / "foiclass.txt").symlink_to(realdata / "classification" / "foiclass.txt")
+    progress = Progress(SimpleNamespace(requests_path=tmp_path / "requests.jsonl"), "mirror")
+
+    def resolve(**sources: bool):
+        overrides = _overrides(mirror=str(folder))
+        overrides["sources"] = {**overrides["sources"], **sources}
+        params = load_parameters("HWC", overrides={"from": "mirror", **overrides}).resolved()
+        return DEVICE.resolve(params, Mirror(folder), progress).resolution
+
+    off = resolve(maude=False)
+    codes = [c.product_code for c in off.comparators]
+    assert len(codes) == CAP and codes == sorted(codes + [c.product_code for c in off.comparators_left_out])[:CAP]
+    assert all(c.reports is None for c in off.comparators) and off.comparators_by_volume is False
+    assert "product-code order (not by report volume: device events are switched off" in off.comparators_rule
+    empty = resolve()
+    assert [c.product_code for c in empty.comparators] == codes and [c.reports for c in empty.comparators] == [0, 0]
+    assert empty.comparators_by_volume is True and "ties by code" in empty.comparators_rule
