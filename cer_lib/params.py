@@ -157,7 +157,9 @@ class SignalMethod(_Strict):
     truncation: Literal["whole-mixture", "per-component"] = Field(
         "whole-mixture", description="likelihood truncation at N* for the EBGM prior fit")
     stratify_by_year: bool = Field(
-        True, description="expected counts stratified by year received when per-year counts exist for every product")
+        True, description="expected counts stratified by year received when per-year counts exist for every product; "
+                          "false also collects each comparator's term counts once over the window instead of per year "
+                          "(two requests per comparator instead of two per comparator and year)")
 
 
 class ProblemMethod(_Strict):

@@ -19,7 +19,8 @@ What it implements (enough for `cer_lib.sources.openfda.OpenFDA` and for the sha
 
 - ``search`` with the syntax `cer_lib.sources.openfda.render_search` produces and common hand-written
   forms: ``field:"phrase"``, ``field.exact:"value"``, ``field:("A" OR "B")``, ``field:[20150101 TO 20151231]``
-  (dates with or without dashes), bare ``field:value``, ``NOT`` before a clause, clauses joined by ``AND``. Without ``.exact`` a phrase
+  (dates with or without dashes), bare ``field:value``, ``_exists_:field`` (a non-blank value), ``NOT`` before a
+  clause, clauses joined by ``AND``. Without ``.exact`` a phrase
   matches case-insensitively on word tokens (as openFDA's analysed fields); with ``.exact`` the whole value.
   Dotted fields reach into nested objects and lists (``device.device_report_product_code``,
   ``patient.patient_problems``, ``product_codes.code``). An endpoint without data behaves as empty.
@@ -286,7 +287,10 @@ class FakeOpenFDA:
         for field, kind, arg in parse_search(search) if search else []:
             exact = field.endswith(".exact")
             path = field[: -len(".exact")] if exact else field
-            if kind == "range":
+            if field == "_exists_" and kind == "match":
+                hits = {i for name in arg for i, vals in enumerate(data.values(name.removesuffix(".exact")))
+                        if any(v.strip() for v in vals)}
+            elif kind == "range":
                 start, end = (_date(a) for a in arg)
                 if not start or not end:
                     raise SearchSyntaxError(f"range on {field} needs dates")

@@ -71,7 +71,7 @@ ENDPOINTS = {
 # which tables a source feeds (rows removed when the source is unavailable)
 _SOURCE_TABLES = {
     "device_event": ("events", "event_devices", "event_problems", "event_texts", "patient_outcomes",
-                     "event_counts", "problem_counts", "report_totals"),
+                     "event_counts", "problem_counts", "report_totals", "summary_reports"),
     "device_recall": ("recalls",), "device_enforcement": ("enforcement",),
     "device_510k": ("submissions",), "device_pma": ("submissions",),
 }
@@ -276,13 +276,15 @@ def make_run_folder(
     for term, n in patient_term_n.items():
         problem_count_rows.append({"scope": "device", "product_code": CODE, "problem_type": "patient", "term": term,
                                    "period": "all", "n_reports": n, "truncated": False})
-    total_rows.append({"scope": "device", "product_code": CODE, "period": "all", "n_reports": device_total})
+    total_rows.append({"scope": "device", "product_code": CODE, "period": "all", "problem_type": "all",
+                       "n_reports": device_total})
     for j, (code, _, _) in enumerate(COMPARATORS):
         for term, n in device_term_n.items():
             problem_count_rows.append({"scope": "comparator", "product_code": code, "problem_type": "device",
                                        "term": term, "period": "all", "n_reports": max(1, n // (2 + j)),
                                        "truncated": False})
-        total_rows.append({"scope": "comparator", "product_code": code, "period": "all", "n_reports": 300 + 150 * j})
+        total_rows.append({"scope": "comparator", "product_code": code, "period": "all", "problem_type": "all",
+                           "n_reports": 300 + 150 * j})
 
     # -- recalls, enforcement --------------------------------------------------------------------
     recall_rows = []
@@ -382,7 +384,7 @@ def make_run_folder(
         "events": event_rows, "event_devices": device_rows, "event_problems": problem_rows, "event_texts": text_rows,
         "patient_outcomes": outcome_rows, "recalls": recall_rows, "enforcement": enforcement_rows,
         "submissions": submission_rows, "products": product_rows, "event_counts": count_rows,
-        "problem_counts": problem_count_rows, "report_totals": total_rows,
+        "problem_counts": problem_count_rows, "report_totals": total_rows, "summary_reports": [],
     }
     for source in unavailable:
         for name in _SOURCE_TABLES.get(source, ()):

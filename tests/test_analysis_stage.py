@@ -22,7 +22,7 @@ def _check_shape(analysis: dict, run: Path) -> None:
     for key in ("meta", "monthly_counts", "trend", "change_points", "forecast", "problems", "signals", "figures"):
         assert key in analysis, key
     assert analysis["schema_version"] == 1
-    assert {i["path"] for i in analysis["meta"]["inputs"]} == {f"tables/{t}.parquet" for t in ("event_counts", "problem_counts", "report_totals")}
+    assert {i["path"] for i in analysis["meta"]["inputs"]} == {f"tables/{t}.parquet" for t in ("event_counts", "problem_counts", "report_totals", "summary_reports")}
     monthly = analysis["monthly_counts"]
     totals = [r for r in monthly["rows"] if r["event_type"] == "total"]
     assert sum(r["n_reports"] for r in totals) == monthly["totals"]["all"]
@@ -39,6 +39,10 @@ def test_synthetic_demo_gives_a_complete_analysis(synthetic_demo_run: Path) -> N
     _check_shape(analysis, synthetic_demo_run)
     assert analysis["signals"]["status"] == "ok" and analysis["signals"]["rows"], "synthetic comparators have reports"
     assert all(r["product"] == "HWC" for r in analysis["signals"]["rows"])
+    # the synthetic summary reports are counted per year (issue 9 item 5)
+    summary = analysis["summary_reports"]
+    assert summary["status"] == "ok" and summary["n_summary_reports"] > 0 and summary["n_flag_not_recorded"] == 0
+    assert sum(r["summary_reports"] + r["other_reports"] for r in summary["by_year"]) == summary["n_reports"]
     # every signal row's cells add up to N, the report-product pairs of the family
     for row in analysis["signals"]["rows"]:
         assert row["a"] + row["b"] + row["c"] + row["d"] == row["N"]

@@ -119,16 +119,29 @@ def test_collect_in2bones_hwc_writes_the_contract(threaded_httpserver, datasets,
                         terms = [t for p in terms for t in p.get("patient_problems") or []]
                     expected.update(set(terms))
             assert {row["term"]: row["count"] for row in line["rows"]} == expected, (year, field)
+    # the comparators' term counts per year (for the stratified E), asked only for years with reports
     comparator_lines = [c for c in counts if c["scope"] == "comparator"]
-    assert len(comparator_lines) == 2 * 17 and all(c["period"] == "all" for c in comparator_lines)
+    assert len(comparator_lines) == 2 * 17 * len(years) and all(c["period"] != "all" for c in comparator_lines)
+    with_reports = {(t["product_code"], t["period"]) for t in totals
+                    if t["scope"] == "comparator" and t["subset"] == "all" and t["period"] != "all" and t["n_reports"]}
+    assert {(c["product_code"], c["period"]) for c in comparator_lines if "skipped" not in c} == with_reports
     for c in counts:
         assert set(c) >= {"name", "endpoint", "search", "field", "scope", "product_code", "period", "event_type", "limit", "truncated", "rows"}
         assert c["limit"] == 1000 and c["truncated"] is False
 
-    per_year = {t["period"]: t["n_reports"] for t in totals if t["scope"] == "device"}
+    per_year = {t["period"]: t["n_reports"] for t in totals if t["scope"] == "device" and t["subset"] == "all"}
     assert per_year["all"] == 13 and sum(v for k, v in per_year.items() if k != "all") == 13
     assert per_year == {"all": 13, **{y: sum(1 for r in events if r["date_received"][:4] == y) for y, _, _ in years}}
-    assert len([t for t in totals if t["scope"] == "comparator"]) == 17
+    assert len([t for t in totals if t["scope"] == "comparator" and t["subset"] == "all" and t["period"] == "all"]) == 17
+    assert len([t for t in totals if t["scope"] == "comparator" and t["subset"] == "all"]) == 17 * (len(years) + 1)
+    # the row totals of the disproportionality analysis: reports carrying a device / patient problem code (_exists_)
+    for subset, coded in (("device_problem", lambda r: any(str(t).strip() for t in r.get("product_problems") or [])),
+                          ("patient_problem", lambda r: any(str(t).strip() for p in r.get("patient") or []
+                                                            for t in p.get("patient_problems") or []))):
+        got = {t["period"]: t["n_reports"] for t in totals if t["scope"] == "device" and t["subset"] == subset}
+        assert got == {"all": sum(map(coded, events)),
+                       **{y: sum(1 for r in events if r["date_received"][:4] == y and coded(r)) for y, _, _ in years}}
+        assert len([t for t in totals if t["scope"] == "comparator" and t["subset"] == subset]) == 17 * (len(years) + 1)
 
     printed = capsys.readouterr().out
     assert "collect: device/event totals" in printed and "collect: done:" in printed
@@ -232,7 +245,7 @@ def test_requests_do_not_grow_with_the_number_of_events(threaded_httpserver, dat
         used[code] = summary.requests
         assert summary.from_cache == 0
         totals = read_jsonl(ctx.run_dir / "collected" / "totals.jsonl")
-        assert [t["n_reports"] for t in totals if t["scope"] == "device" and t["period"] == "all"] == [n]
+        assert [t["n_reports"] for t in totals if t["scope"] == "device" and t["period"] == "all" and t["subset"] == "all"] == [n]
         days = [c for c in read_jsonl(ctx.run_dir / "collected" / "counts.jsonl")
                 if c["scope"] == "device" and c["field"] == "date_received" and c["event_type"] == "all"]
         assert sum(row["count"] for c in days for row in c["rows"]) == n  # the series is complete

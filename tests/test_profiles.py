@@ -8,16 +8,26 @@ import datetime as dt
 import pytest
 
 from cer_lib.codes import Kind
-from cer_lib.collect.plan import CHUNK_DAYS, Count, EudamedLookup, LookupByRecords, Search, Total, window_chunks, window_years
+from cer_lib.collect.plan import (
+    CHUNK_DAYS,
+    Count,
+    EudamedLookup,
+    LookupByRecords,
+    Search,
+    Total,
+    TotalsByCode,
+    window_chunks,
+    window_years,
+)
 from cer_lib.errors import NoProfile
 from cer_lib.params import Sources, load_parameters
 from cer_lib.profiles import DEVICE, PROFILES, DeviceResolution, profile_for
-from cer_lib.profiles.device import BrandMatch, NameVariant
+from cer_lib.profiles.device import TERM_FIELDS, BrandMatch, NameVariant
 from cer_lib.report.document import provenance_items, section_html
 from cer_lib.report.meddev import TABLES as TABLE_SPECS
 from cer_lib.report.narrative import narrate
 from cer_lib.runfolder import Comparator, RunFolder
-from cer_lib.sources.base import Match
+from cer_lib.sources.base import Exists, Match
 from cer_lib.sources.registry import SOURCES, family
 from cer_lib.tables.schemas import TABLE_NAMES
 
@@ -79,10 +89,23 @@ def test_the_plan_of_a_product_code_lists_every_request_in_order() -> None:
     totals = [r for r in events.requests if isinstance(r, Total)]
     counts = [r for r in events.requests if isinstance(r, Count)]
     samples = [r for r in events.requests if isinstance(r, Search)]
-    assert [(t.scope, t.product_code, t.period) for t in totals] == (
-        [("device", "HWC", "all")] + [("device", "HWC", y) for y, _, _ in years]
-        + [("comparator", c, "all") for c in ("HTY", "JDW")])
-    assert len(counts) == 5 * len(chunks) + 2 * len(years) + 2 * 2
+    assert [(t.scope, t.product_code, t.period) for t in totals] == [("device", "HWC", "all")]
+    # device: 5 series per chunk, 2 term counts and the summary-report flag per year; comparators: 2 term counts per year
+    assert len(counts) == 5 * len(chunks) + 3 * len(years) + 2 * 2 * len(years)
+    assert [c.period for c in counts if c.field == "summary_report_flag.exact"] == [y for y, _, _ in years]
+    assert sorted((c.product_code, c.period) for c in counts if c.scope == "comparator" and c.field == TERM_FIELDS[0]) == \
+        sorted((code, y) for code in ("HTY", "JDW") for y, _, _ in years)
+    assert all(c.unless_empty == ("comparator", c.product_code, c.period) for c in counts if c.scope == "comparator")
+    # totals of many codes, one count by product code per period: the device's and the comparators', and the family's
+    # reports with a device / patient problem code for the window and per year (issue 9, item 5)
+    by_code = [r for r in events.requests if isinstance(r, TotalsByCode)]
+    family = (("HWC", "device"), ("HTY", "comparator"), ("JDW", "comparator"))
+    assert [(t.period, t.subset, t.codes) for t in by_code] == (
+        [("all", "all", family[1:])] + [(y, "all", family) for y, _, _ in years]
+        + [(p, subset, family) for subset in ("device_problem", "patient_problem") for p in ("all", *(y for y, _, _ in years))])
+    assert all(t.field == "device.device_report_product_code.exact" for t in by_code)
+    assert [c for t in by_code if t.subset == "device_problem" for c in t.query.clauses if isinstance(c, Exists)] == \
+        [Exists("product_problems")] * (len(years) + 1)
     assert all(c.span[1] - c.span[0] < dt.timedelta(days=CHUNK_DAYS) for c in counts if c.field.startswith("date_"))
     assert all(c.unless_empty is not None for c in counts)  # a period without reports asks nothing
     assert len(samples) == 1 and samples[0].limit == params.methods.review_sample_size and samples[0].sort == "date_received:desc"
@@ -92,6 +115,17 @@ def test_the_plan_of_a_product_code_lists_every_request_in_order() -> None:
     assert recalls.query.clauses[0].values == ("HWC", "HTY", "JDW") and not plan["device_recall"].required
     (eudamed,) = plan["eudamed"].requests
     assert isinstance(eudamed, EudamedLookup) and eudamed.dis == () and eudamed.dis_from == "device_udi"
+
+
+def test_comparator_term_counts_are_per_year_only_when_e_is_stratified_by_year() -> None:
+    comparators = [Comparator(product_code=c) for c in ("HTY", "JDW")]
+    resolution = _resolution(product_code="HWC", comparators=comparators)
+    pooled = DEVICE.plan(_params(methods={"signals": {"stratify_by_year": False}}), resolution)["device_event"]
+    lines = [(r.product_code, r.period, r.unless_empty) for r in pooled.requests
+             if isinstance(r, Count) and r.scope == "comparator"]
+    assert lines == [(c, "all", ("comparator", c, "all")) for c in ("HTY", "JDW") for _ in TERM_FIELDS]
+    stratified = DEVICE.plan(_params(), resolution)["device_event"]
+    assert len([r for r in stratified.requests if isinstance(r, Count) and r.scope == "comparator"]) > len(lines)
 
 
 def test_the_plan_does_not_grow_with_the_number_of_events_and_follows_the_switches() -> None:

@@ -17,6 +17,8 @@ import pytest
 from scipy import stats
 
 from cer_lib.analysis.changepoints import (
+    DEFAULT_SETTINGS_ONLY,
+    OPERATING_CHARACTERISTICS,
     CostPoisson,
     bic_penalty,
     change_points,
@@ -144,6 +146,13 @@ def test_change_points_report_dates_rates_and_json():
     assert data["pelt"]["segments"][1]["start"] == "2021-04-01"
     assert data["method"] and data["definition"] and data["parameters"]["penalty"] == "4 x ln(n_months)"
     assert data["intervals"].startswith("descriptive")
+    # the critical value each change beat: simulated under the fitted noise, never below the tabulated one
+    assert len(result.validation_critical_values) == 1 and result.validation_critical_values[0] >= 68.6
+    assert result.validation_statistics[0] > result.validation_critical_values[0]
+    # the methods text states the simulated operating characteristics of the default settings, and only of them
+    assert result.definition.endswith(OPERATING_CHARACTERISTICS) and "4.5% (95% CI 2.1% to 8.4%)" in result.definition
+    other = change_points(series_from(rng.poisson(per_day * days)), penalty_factor=6.0)
+    assert other.definition.endswith(DEFAULT_SETTINGS_ONLY) and OPERATING_CHARACTERISTICS not in other.definition
 
 
 def test_change_points_short_or_empty_series():

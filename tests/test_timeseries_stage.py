@@ -36,7 +36,10 @@ def test_analysis_json_carries_the_time_series_fields(synthetic_demo_run: Path) 
     assert {"monitoring", "false_alarm_probability_window_known"} <= set(trend["cusum"])
     shares = trend["shares"]
     assert shares["serious"]["measure"] == "serious share" and "robust_to_growth" in shares["serious"]
-    assert shares["family"]["status"] == "not available" and "per year" in shares["family"]["reason"]
+    # the comparators' yearly totals are collected (issue 9 item 5), so the family share is computed
+    family = analysis["details"]["shares"]["family"]
+    assert shares["family"]["status"] != "not available" and family["periods"]
+    assert all(0 < p["numerator"] <= p["denominator"] for p in family["periods"])
     assert [r["robust_to_growth_in_use"] for r in trend["robustness"]] == ["no", "partly", "yes", "partly"]
 
     method = analysis["change_point_method"]

@@ -411,6 +411,7 @@ class ChangePointAnalysis(Result):
     min_size: int
     candidates: list[dt.date]  # PELT's candidates before validation
     validation_statistics: list[float]  # local self-normalised statistic of each kept change
+    validation_critical_values: list[float]  # the critical value each beat (simulated under the fitted noise)
     dispersion: float | None  # residual long-run dispersion about the final PELT segments
     intervals: str  # how to read the before/after intervals (descriptive)
     change_points: list[ChangePoint]  # = pelt.change_points
@@ -459,6 +460,18 @@ class ProblemProfile(Result):
     recent_years: list[str]
     earlier_years: list[str]
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SummaryReportCounts(Result):
+    """The device's reports per year that are Voluntary Malfunction Summary Reports (``definition``: how they
+    are counted). ``status``: ok, "not recorded" (no report carries the flag) or "no reports"."""
+
+    status: str
+    by_year: pd.DataFrame  # year, n_reports, summary_reports, other_reports, flag_not_recorded
+    n_reports: int
+    n_summary_reports: int
+    n_flag_not_recorded: int
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,16 +34,18 @@ from .results import (
     MonthlySeries,
     ProblemProfile,
     ShareTrend,
+    SummaryReportCounts,
     TrendAnalysis,
     to_jsonable,
 )
 from .series import monthly_counts
 from .shares import ROBUSTNESS, family_share, serious_share
+from .summary_reports import summary_report_counts
 from .trend import trend_analysis
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = ("Death", "Injury", "Malfunction", "Other")
-INPUT_TABLES = ("event_counts", "problem_counts", "report_totals")
+INPUT_TABLES = ("event_counts", "problem_counts", "report_totals", "summary_reports")
 
 
 @dataclass
@@ -60,6 +62,7 @@ class AnalysisResults:
     changes: ChangePointAnalysis
     forecast: ForecastResult
     problems: ProblemProfile
+    summary_reports: SummaryReportCounts
     problem_counts_truncated: bool  # a term count returned openFDA's maximum number of terms
     signals: dict[str, SignalResult]  # by problem type (device, patient)
     signals_unavailable: str | None
@@ -101,7 +104,8 @@ class AnalysisResults:
                                "level": self.changes.parameters.get("validation_level"),
                                "critical_value": self.changes.parameters.get("validation_critical_value"),
                                "candidates": self.changes.candidates,
-                               "statistics": self.changes.validation_statistics},
+                               "statistics": self.changes.validation_statistics,
+                               "critical_values": self.changes.validation_critical_values},
                 "dispersion": self.changes.dispersion,
                 "intervals": self.changes.intervals,
                 "detectable_shift": self.changes.detectable_shift,
@@ -109,6 +113,7 @@ class AnalysisResults:
             },
             "forecast": _forecast_view(self.forecast),
             "problems": _problems_view(self.problems) | {"truncated": self.problem_counts_truncated},
+            "summary_reports": self.summary_reports.to_dict(),
             "signals": _signals_view(self.signals, self.signals_unavailable, self.code, self.comparators),
             # the headline signal count follows the primary screen (book and report summaries read it)
             "headline": {"n_signals": _count_signals(self.signals, self.code) if self.signals else None},
@@ -173,9 +178,9 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         dispersion_threshold=methods.trend.overdispersion_threshold,
         **windows,
     )
-    totals = tables["report_totals"]
+    all_totals = _row_totals(tables["report_totals"], None)  # product, period, n_reports of all reports
     shares = {"serious": serious_share(series, alpha=methods.trend.alpha, **windows),
-              "family": _family_share(totals, device, series, methods.trend.alpha)}
+              "family": _family_share(all_totals, device, series, methods.trend.alpha)}
     changes = change_points(series, penalty_factor=methods.changepoint.penalty_multiplier, min_size=methods.changepoint.min_segment_months,
                             validation_level=methods.changepoint.validation_level)
     forecast = forecast_counts(
@@ -184,19 +189,21 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         min_months=methods.forecast.min_months,
         n_origins=methods.forecast.backtest_origins,
     )
-    device_totals = totals[(totals["scope"] == "device") & (totals["period"] != "all")]
+    device_years = all_totals[(all_totals["scope"] == "device") & (all_totals["period"] != "all")]
+    reports_per_year = dict(zip(device_years["period"], device_years["n_reports"].astype(int)))
     truncated_terms = bool(tables["problem_counts"]["truncated"].fillna(False).any())
     problems = problem_profile(
         tables["problem_counts"],
         product_code=device,
-        reports_per_period=dict(zip(device_totals["period"], device_totals["n_reports"].astype(int))),
+        reports_per_period=reports_per_year,
         as_of=series.lag_guard_cutoff,
         top_n=methods.problems.top_n,
         recent_years=methods.problems.recent_years,
         q=methods.problems.fdr_q,
     )
     comparators = resolution.comparator_codes
-    signals, unavailable = _signals(tables["problem_counts"], totals, device, comparators, methods.signals)
+    summary_reports = summary_report_counts(tables["summary_reports"], reports_per_year, device)
+    signals, unavailable = _signals(tables["problem_counts"], tables["report_totals"], device, comparators, methods.signals)
     figures = make_figures(series, folder.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems)
     figures = [FigureRecord(id=f.id, title=f.title, caption=f.caption, png=folder.relative(f.png), svg=folder.relative(f.svg))
                for f in figures]
@@ -206,7 +213,7 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         notes.append("At least one problem-term count returned the maximum number of terms and may be truncated.")
     results = AnalysisResults(
         code=params.code, window=window, as_of=as_of, series=series, series_date_of_event=series_event,
-        trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems, problem_counts_truncated=truncated_terms, signals=signals,
+        trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems, summary_reports=summary_reports, problem_counts_truncated=truncated_terms, signals=signals,
         signals_unavailable=unavailable, comparators=comparators, figures=figures,
         inputs=[{"path": layout.table(name), "sha256": folder.sha256(layout.table(name))} for name in INPUT_TABLES],
         parameters=params.methods.model_dump(mode="json") | {"window": {"start": window[0], "end": window[1]}},
@@ -255,17 +262,17 @@ def _date_of_event_series(counts: pd.DataFrame, window: tuple[dt.date, dt.date],
 
 
 FAMILY_SHARE_NOT_COLLECTED = (
-    "not available: the comparator product codes' reports are collected for the whole window only, not per year "
-    "(report_totals has no per-year rows with scope = comparator), so the device's share of its family cannot be "
-    "followed over time"
+    "not available: report_totals has no per-year report totals of comparator product codes (the device has no "
+    "comparators with reports, or the run was collected before they were gathered per year), so the device's "
+    "share of its family cannot be followed over time"
 )
 
 
 def _family_share(totals: pd.DataFrame, device: str, series: MonthlySeries, alpha: float) -> ShareTrend:
     """The device's share of its comparator family's reports by complete calendar year (a PRR over time).
 
-    Uses ``report_totals`` rows per year: the device's (``scope = device``) and the comparators'
-    (``scope = comparator``). A year counts when it lies inside the series window and ends on or
+    Uses the totals of all reports (`_row_totals`) per year: the device's (``scope = device``) and the
+    comparators' (``scope = comparator``). A year counts when it lies inside the series window and ends on or
     before the reporting-lag cut-off. Without per-year comparator rows the result says what is missing.
     """
     yearly = totals[totals["period"] != "all"]
@@ -273,7 +280,7 @@ def _family_share(totals: pd.DataFrame, device: str, series: MonthlySeries, alph
     if others.empty:
         missing = family_share({}, {}, complete_periods=[], alpha=alpha)
         return dataclasses.replace(missing, status="not available", reason=FAMILY_SHARE_NOT_COLLECTED)
-    own = yearly[(yearly["scope"] == "device") & (yearly["product_code"] == device)]
+    own = yearly[(yearly["scope"] == "device") & (yearly["product"] == device)]
     device_by_year = own.groupby("period")["n_reports"].sum().astype(int).to_dict()
     family_by_year = pd.concat([own, others]).groupby("period")["n_reports"].sum().astype(int).to_dict()
     start, cutoff = series.window_start, series.lag_guard_cutoff
@@ -328,7 +335,7 @@ def _signals(
             product_totals = yearly_totals.rename(columns={"period": "stratum"})[["product", "stratum", "n_reports"]]
         else:
             # the device's terms per year (each report falls in one year, so the sum is exact);
-            # products without per-year counts (the comparators, as collected today) for the whole window
+            # products without per-year counts (runs collected before they were) for the whole window
             per_year = set(yearly_counts["product"])
             chosen = rows[((rows["period"] != "all") & rows["product"].isin(per_year))
                           | ((rows["period"] == "all") & ~rows["product"].isin(per_year))]
@@ -343,14 +350,14 @@ def _signals(
 
 
 def _row_totals(totals: pd.DataFrame, problem_type: str | None) -> pd.DataFrame:
-    """``product, period, n_reports`` of all reports (None) or of those coding a problem of the type."""
+    """``scope, product, period, n_reports`` of all reports (None) or of those coding a problem of the type."""
     frame = totals.rename(columns={"product_code": "product"})
     if "problem_type" in frame.columns:
         kind = frame["problem_type"].fillna("all").replace("", "all")
         frame = frame[kind == (problem_type or "all")]
     elif problem_type is not None:
-        return frame.iloc[0:0][["product", "period", "n_reports"]]
-    return frame[["product", "period", "n_reports"]]
+        return frame.iloc[0:0][["scope", "product", "period", "n_reports"]]
+    return frame[["scope", "product", "period", "n_reports"]]
 
 
 def _every_product_has_years(rows: pd.DataFrame, totals: pd.DataFrame, family: set[str]) -> bool:

@@ -25,7 +25,18 @@ from ..errors import CerError, MirrorError, SourceError, SourceUnavailable
 from ..sources.base import Match, Query, SearchResult, Source, SourceStatus
 from ..names import match_key
 from ..sources.openfda import search_text
-from .plan import CollectPlan, Count, EudamedLookup, LookupByRecords, Search, SourcePlan, Step, Total, TotalKey
+from .plan import (
+    CollectPlan,
+    Count,
+    EudamedLookup,
+    LookupByRecords,
+    Search,
+    SourcePlan,
+    Step,
+    Total,
+    TotalKey,
+    TotalsByCode,
+)
 
 __all__ = ["Collected", "Executor", "Progress"]
 
@@ -82,6 +93,7 @@ class _Answers:
     searches: list[SearchResult] = field(default_factory=list)
     counts: list[dict[str, Any]] = field(default_factory=list)
     totals: dict[TotalKey, int] = field(default_factory=dict)
+    truncated_totals: list[str] = field(default_factory=list)  # totals by code whose count hit its term limit
 
     def empty(self, key: TotalKey | None) -> bool:
         """Whether the total ``key`` names was found to be zero."""
@@ -114,7 +126,8 @@ class Executor:
     def _guarded(self, plan: SourcePlan, action: Callable[[], None]) -> None:
         """A required source's failure stops the run; an optional one's is its status."""
         if plan.required:
-            endpoint = next((r.endpoint for r in plan.requests if isinstance(r, (Total, Count, Search))), plan.source)
+            endpoint = next((r.endpoint for r in plan.requests if isinstance(r, (Total, TotalsByCode, Count, Search))),
+                            plan.source)
             self.progress.required(endpoint, action)
             return
         try:
@@ -144,16 +157,34 @@ class Executor:
         for request in step.requests:
             if isinstance(request, Total):
                 n = self.source.total(request.endpoint, request.query)
-                answers.totals[request.key] = n
+                if request.subset == "all":
+                    answers.totals[request.key] = n
                 self.collected.totals.append({
                     "scope": request.scope, "product_code": request.product_code, "period": request.period,
-                    "n_reports": n, "endpoint": request.endpoint, "search": search_text(request.query)})
+                    "subset": request.subset, "n_reports": n, "endpoint": request.endpoint,
+                    "search": search_text(request.query)})
+            elif isinstance(request, TotalsByCode):
+                self._totals_by_code(request, answers)
             elif isinstance(request, Count):
                 self._count(plan, request, answers)
             elif isinstance(request, Search) and not answers.empty(request.unless_empty):
                 result = self.source.search(request.endpoint, request.query, limit=request.limit, sort=request.sort)
                 answers.searches.append(result)
                 self.collected.records[plan.source] = list(result.records)
+
+    def _totals_by_code(self, request: TotalsByCode, answers: _Answers) -> None:
+        result = self.source.count(request.endpoint, request.query, request.field, limit=request.limit)
+        counted = {str(row.get("term")): int(row.get("count") or 0) for row in result.rows}
+        if result.truncated:
+            answers.truncated_totals.append(f"{request.field} {request.period} {request.subset}")
+        for code, scope in request.codes:
+            n = counted.get(code, None if result.truncated else 0)
+            if request.subset == "all" and n is not None:
+                answers.totals[(scope, code, request.period)] = n
+            self.collected.totals.append({
+                "scope": scope, "product_code": code, "period": request.period, "subset": request.subset,
+                "n_reports": n, "endpoint": request.endpoint, "search": search_text(request.query),
+                "counted_by": request.field, "truncated": result.truncated})
 
     def _count(self, plan: SourcePlan, request: Count, answers: _Answers) -> None:
         skip = answers.empty(request.unless_empty)
@@ -189,11 +220,14 @@ class Executor:
         sample = answers.searches[0] if answers.searches else None
         last = (sample.last_updated if sample else None) or next((c["last_updated"] for c in own if c["last_updated"]), None)
         details = {**plan.details, "count_queries": sum(1 for c in own if "skipped" not in c), "truncated_counts": flagged}
-        others = sorted({r.scope for r in plan.requests if isinstance(r, Total) and r.scope != headline.scope})
+        others = sorted({r.scope for r in plan.requests if isinstance(r, (Total, Count)) and r.scope != headline.scope})
         for scope in others:  # e.g. comparator_truncated_counts
-            details[f"{scope}_truncated_counts"] = [f"{c['field']} {c['product_code']}" for c in answers.counts
+            details[f"{scope}_truncated_counts"] = [f"{c['field']} {c['product_code']} {c['period']}" for c in answers.counts
                                                     if c["truncated"] and c["scope"] == scope]
-        truncated = bool(flagged) or any(details[f"{scope}_truncated_counts"] for scope in others)
+        if answers.truncated_totals:
+            details["truncated_totals"] = answers.truncated_totals
+        truncated = (bool(flagged) or bool(answers.truncated_totals)
+                     or any(details[f"{scope}_truncated_counts"] for scope in others))
         self._status(plan.source, "ok" if total else "empty", None if total else plan.empty_reason, last_updated=last,
                      total=total, fetched=len(sample.records) if sample else 0, truncated=truncated, details=details)
 

@@ -6,6 +6,8 @@ profile, in registry order. A source plan is either disabled (with the reason th
 a list of `Step`s, each a line of progress holding requests:
 
 - `Total`: how many records match (a ``limit=1`` search), kept in ``totals.jsonl``;
+- `TotalsByCode`: the totals of many product codes from one ``count`` on the code field, one line
+  each in ``totals.jsonl`` (the number of requests does not grow with the number of codes);
 - `Count`: an openFDA ``count=field`` query, kept in ``counts.jsonl``;
 - `Search`: records, kept in ``records/<source>.jsonl``;
 - `LookupByRecords`: records found through values of another source's records (enforcement reports
@@ -40,6 +42,7 @@ __all__ = [
     "Step",
     "Total",
     "TotalKey",
+    "TotalsByCode",
     "window_chunks",
     "window_years",
 ]
@@ -68,17 +71,40 @@ def window_years(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.da
 
 @dataclass(frozen=True)
 class Total:
-    """Number of records matching ``query`` (``limit=1``); one line of ``totals.jsonl``."""
+    """Number of records matching ``query`` (``limit=1``); one line of ``totals.jsonl``.
+
+    ``subset`` names the part of the period's reports counted (``"all"``, or e.g. the reports that carry
+    a device problem code); only the totals of all reports are what ``unless_empty`` refers to.
+    """
 
     endpoint: str
     query: Query
     scope: str
     product_code: str | None
     period: str
+    subset: str = "all"
 
     @property
     def key(self) -> TotalKey:
         return (self.scope, self.product_code, self.period)
+
+
+@dataclass(frozen=True)
+class TotalsByCode:
+    """The totals of several product codes from one ``count=field`` over ``query`` (``field`` is the
+    product-code field's ``.exact``): one line of ``totals.jsonl`` per ``(code, scope)`` of ``codes``,
+    0 when the count has no row for the code. openFDA counts a record once per distinct value, so a
+    code's count is the number of its records, as a `Total` would give; when the count returned its
+    full ``limit`` of terms, a code without a row has an unknown total (kept as null, never as 0).
+    """
+
+    endpoint: str
+    query: Query
+    field: str
+    codes: tuple[tuple[str, str], ...]  # (product code, scope)
+    period: str
+    subset: str = "all"
+    limit: int = COUNT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -142,7 +168,7 @@ class EudamedLookup:
     vigilance: str = "not public in Eudamed"
 
 
-Request = Total | Count | Search | LookupByRecords | EudamedLookup
+Request = Total | TotalsByCode | Count | Search | LookupByRecords | EudamedLookup
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ Resolution (asked of the run's `Source` before anything else):
 - a UDI-DI is first resolved to its product code through ``device/udi`` (GUDID): the first product
   code of the record whose identifiers include the DI;
 - a product code is looked up in ``device/classification``; its comparators are the other product
-  codes with the same regulation number, sorted by code, at most ``methods.signals.max_comparators``;
+  codes with the same regulation number, the ``methods.signals.max_comparators`` with the most device
+  event reports in the window (one count request; `cer_lib.profiles.comparators`);
 - a brand has no product code, hence no classification and no comparators. It is resolved to the
   way the data write it (`BrandMatch`): the device events in the window whose ``device.brand_name``
   has the brand's words (an analysed phrase search) are counted by ``device.brand_name.exact``; the
@@ -21,9 +22,13 @@ The collect plan (`DeviceProfile.plan`), for the sources of the ``device`` famil
   brand, and ``date_received`` in the window: report totals for the window and per calendar year;
   day counts of ``date_received`` per window chunk of at most `CHUNK_DAYS` days, for all reports and
   each of Death, Injury, Malfunction; ``date_of_event`` for all reports over the same chunks; per
-  calendar year ``product_problems.exact`` and ``patient.patient_problems.exact``; the review sample
-  (``methods.review_sample_size`` most recent reports); for each comparator its total and the two
-  term counts over the whole window;
+  calendar year ``product_problems.exact``, ``patient.patient_problems.exact`` and
+  ``summary_report_flag.exact`` (Voluntary Malfunction Summary Reports); the review sample
+  (``methods.review_sample_size`` most recent reports); for the comparators: each one's total over
+  the window, the totals per year of all comparators and the totals (window and per year) of the
+  reports of the device and the comparators that carry a device / patient problem code, each
+  period's totals from one count by product code (`TotalsByCode`), and each comparator's two term
+  counts per year with reports;
 - recalls: ``device/recall`` of the device and its comparators. Enforcement reports carry no product
   code (their ``openfda`` block is empty), so ``device/enforcement`` is searched by the recalls'
   numbers (``recall_number`` = the recall's ``product_res_number``);
@@ -35,6 +40,7 @@ The collect plan (`DeviceProfile.plan`), for the sources of the ``device`` famil
 """
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -51,6 +57,7 @@ from ..collect.plan import (
     SourcePlan,
     Step,
     Total,
+    TotalsByCode,
     window_chunks,
     window_years,
 )
@@ -62,17 +69,22 @@ from ..report import facts as F
 from ..report.meddev import MEDDEV_A9
 from ..runfolder import CollectedInputs, Comparator, Resolution, RunFileModel
 from ..settings import Settings
-from ..sources.base import DateRange, Match, Query, Source, SourceStatus
+from ..sources.base import DateRange, Exists, Match, Query, Source, SourceStatus
 from ..sources.openfda import render_search, search_text, unsendable_characters
 from ..sources.registry import SourceSpec, source_spec
 from ..tables import device as device_tables
 from ..tables.schemas import TABLE_NAMES
 from .base import Profile, Resolved
+from .comparators import CODE_FIELD, ComparatorChoice, choose_comparators
 
 __all__ = ["DEVICE", "DeviceProfile", "DeviceResolution"]
 
 EVENT_TYPES = ("Death", "Injury", "Malfunction")
 TERM_FIELDS = ("product_problems.exact", "patient.patient_problems.exact")
+#: Totals of the reports carrying a problem code of each type: the row totals of the disproportionality analysis.
+PROBLEM_SUBSETS = {"device_problem": "product_problems", "patient_problem": "patient.patient_problems"}
+#: openFDA's flag of a summary report (a Voluntary Malfunction Summary Report: one report, many events).
+SUMMARY_REPORT_FIELD = "summary_report_flag.exact"
 EUDAMED_MAX_LOOKUPS = 10
 ENFORCEMENT_BATCH = 50  # recall numbers OR-ed per enforcement search
 RESOLVING = ("device_classification",)  # asked while resolving the code, not planned
@@ -134,6 +146,9 @@ class DeviceResolution(Resolution):
     comparators_truncated: bool = False
     comparators_available: int = 0
     comparators_rule: str | None = None
+    comparators_by_volume: bool = False  # ranked by report volume (else in product-code order, the rule says why)
+    comparators_left_out: list[Comparator] = Field(default_factory=list)  # candidates beyond the cap, ranked
+    comparators_volume_search: str | None = None  # the search of the volume count
     udi_di_resolution: UdiResolution | None = None
     brand: BrandMatch | None = None
 
@@ -285,18 +300,22 @@ class DeviceProfile(Profile):
             )
         rec = rows[0]
         regulation = (rec.get("regulation_number") or "").strip()
-        others: list[dict[str, Any]] = []
+        choice = ComparatorChoice([], [], "no regulation number in the classification record, so no comparators",
+                                  by_volume=False)
         if regulation:
             same = Query((Match("regulation_number", (regulation,), exact=False),))
             peers = progress.required(endpoint, lambda: source.search(endpoint, same, limit=None))
-            by_code: dict[str, dict[str, Any]] = {}
+            by_code: dict[str, Comparator] = {}
             for r in peers.records:
                 pc = r.get("product_code")
                 if pc and pc != code and (r.get("regulation_number") or "").strip() == regulation:
-                    by_code.setdefault(pc, r)
-            others = [by_code[pc] for pc in sorted(by_code)]
-        cap = params.methods.signals.max_comparators
-        chosen = others[:cap]
+                    by_code.setdefault(pc, Comparator(product_code=pc, device_name=r.get("device_name") or None,
+                                                      device_class=r.get("device_class") or None))
+            assert params.window.end is not None, "resolve from resolved parameters (window end fixed)"
+            choice = choose_comparators(
+                code, list(by_code.values()), regulation, cap=params.methods.signals.max_comparators,
+                window=(params.window.start, params.window.end), source=source,
+                events_enabled=source_spec("device_event").enabled(params), step=progress.step)
         resolution = DeviceResolution(
             code=params.code, kind=params.kind.value, udi_di_resolution=udi,
             product_code=code,
@@ -308,22 +327,20 @@ class DeviceProfile(Profile):
             implant=_FLAG.get(str(rec.get("implant_flag") or "").upper()),
             life_sustaining=_FLAG.get(str(rec.get("life_sustain_support_flag") or "").upper()),
             definition=rec.get("definition") or None,
-            comparators=[Comparator(product_code=r["product_code"], device_name=r.get("device_name") or None,
-                                    device_class=r.get("device_class") or None) for r in chosen],
-            comparators_truncated=len(others) > len(chosen),
-            comparators_available=len(others),
-            comparators_rule=(
-                f"other product codes with regulation number {regulation} in device/classification, sorted by "
-                f"code, at most methods.signals.max_comparators = {cap}"
-                if regulation else "no regulation number in the classification record, so no comparators"
-            ),
+            comparators=choice.chosen,
+            comparators_truncated=bool(choice.left_out),
+            comparators_available=len(choice.chosen) + len(choice.left_out),
+            comparators_rule=choice.rule,
+            comparators_by_volume=choice.by_volume,
+            comparators_left_out=choice.left_out,
+            comparators_volume_search=choice.volume_search,
         )
         spec = source_spec("device_classification")
         note = None if spec.enabled(params) else \
             f"queried anyway: the product code is resolved through it (sources.{spec.switch}: false has no effect)"
         status = SourceStatus(spec.name, "ok", note, last_updated=found.last_updated, total=found.total,
-                              fetched=len(rows), details={"search": render_search(query), "comparators": len(chosen),
-                                                          "comparators_available": len(others)})
+                              fetched=len(rows), details={"search": render_search(query), "comparators": len(choice.chosen),
+                                                          "comparators_available": len(choice.chosen) + len(choice.left_out)})
         return Resolved(resolution, {spec.name: status}, {spec.name: rows})
 
     # -- the collect plan ----------------------------------------------------------------------
@@ -389,17 +406,22 @@ class DeviceProfile(Profile):
         assert end is not None
         pc = resolution.product_code
         if pc:
-            subject: tuple[Match, ...] = (Match("device.device_report_product_code", (pc,), exact=True),)
+            subject: tuple[Match, ...] = (Match(CODE_FIELD, (pc,), exact=True),)
         else:
             assert resolution.brand is not None, "a device without a product code is a brand, resolved first"
             subject = resolution.brand.clauses()
         window = DateRange("date_received", start, end)
         years = window_years(start, end)
         everything = ("device", pc, "all")
-        steps = [Step(f"{endpoint} totals {start}..{end} (all + {len(years)} years)", (
-            Total(endpoint, Query((*subject, window)), "device", pc, "all"),
-            *(Total(endpoint, Query((*subject, DateRange("date_received", a, b))), "device", pc, year) for year, a, b in years),
-        ))]
+        comparators = resolution.comparator_codes if pc else []
+        if comparators:  # the device's yearly totals come with the comparators', one count per period
+            totals: tuple[Any, ...] = _family_totals(endpoint, pc or "", comparators, start, end)
+            label = f"{endpoint} totals {start}..{end} (all + {len(years)} years; device and {len(comparators)} comparators)"
+        else:
+            totals = tuple(Total(endpoint, Query((*subject, DateRange("date_received", a, b))), "device", pc, year)
+                           for year, a, b in years)
+            label = f"{endpoint} totals {start}..{end} (all + {len(years)} years)"
+        steps = [Step(label, (Total(endpoint, Query((*subject, window)), "device", pc, "all"), *totals))]
         for a, b in window_chunks(start, end):
             span = DateRange("date_received", a, b)
             counts = [Count(endpoint, Query((*subject, span, *(() if t == "all" else (Match("event_type", (t,), exact=False),)))),
@@ -417,16 +439,13 @@ class DeviceProfile(Profile):
         if size > 0:
             steps.append(Step(f"{endpoint} review sample: {size} most recent", (
                 Search(endpoint, Query((*subject, window)), limit=size, sort="date_received:desc", unless_empty=everything),)))
-        comparators = resolution.comparator_codes
+        steps.append(Step(f"{endpoint} count {SUMMARY_REPORT_FIELD} per year ({len(years)} years)", tuple(
+            Count(endpoint, Query((*subject, DateRange("date_received", a, b))), SUMMARY_REPORT_FIELD, "device", pc, year,
+                  "all", (a, b), unless_empty=("device", pc, year))
+            for year, a, b in years)))
         if comparators:
-            requests: list[Any] = []
-            for code in comparators:
-                own = Match("device.device_report_product_code", (code,), exact=True)
-                requests.append(Total(endpoint, Query((own, window)), "comparator", code, "all"))
-                requests += [Count(endpoint, Query((own, window)), term, "comparator", code, "all", "all", (start, end),
-                                   unless_empty=("comparator", code, "all")) for term in TERM_FIELDS]
-            steps.append(Step(f"{endpoint} comparators: totals and {', '.join(TERM_FIELDS)} for {len(comparators)} codes",
-                              tuple(requests)))
+            steps += _comparator_steps(endpoint, pc or "", comparators, start, end,
+                                       per_year=params.methods.signals.stratify_by_year)
         return SourcePlan(
             spec.name, spec.required, steps=tuple(steps), outcome="series",
             empty_reason=f"no reports for {pc or params.code} received {start}..{end}",
@@ -456,6 +475,53 @@ class DeviceProfile(Profile):
         from ..analysis.stage import analyze  # the analysis package is heavy: imported when the stage runs
 
         return analyze(ctx)
+
+
+def _family(pc: str, comparators: list[str]) -> tuple[tuple[str, str], ...]:
+    """``(code, scope)`` of the device and its comparators."""
+    return ((pc, "device"), *((code, "comparator") for code in comparators))
+
+
+def _of(codes: tuple[tuple[str, str], ...]) -> Match:
+    return Match(CODE_FIELD, tuple(code for code, _ in codes), exact=True)
+
+
+def _family_totals(endpoint: str, pc: str, comparators: list[str], start: dt.date, end: dt.date) -> tuple[TotalsByCode, ...]:
+    """The report totals of the device and its comparators per year, and of the comparators over the
+    window (the device's own window total is the headline `Total`): one count by product code per period."""
+    family = _family(pc, comparators)
+    by_code = f"{CODE_FIELD}.exact"
+    window = DateRange("date_received", start, end)
+    return (TotalsByCode(endpoint, Query((_of(family[1:]), window)), by_code, family[1:], "all"),
+            *(TotalsByCode(endpoint, Query((_of(family), DateRange("date_received", a, b))), by_code, family, year)
+              for year, a, b in window_years(start, end)))
+
+
+def _comparator_steps(endpoint: str, pc: str, comparators: list[str], start: dt.date, end: dt.date,
+                      per_year: bool = True) -> list[Step]:
+    """The family's requests after its totals (`_family_totals`): the totals (window and per year) of the
+    device's and the comparators' reports that carry a device / patient problem code, the row totals of
+    the disproportionality analysis, one count by product code per period and problem type; then each
+    comparator's two term counts per year with reports (years without are skipped by the yearly totals),
+    or over the whole window when E is not stratified by year (``per_year`` false: two per comparator).
+    """
+    window = DateRange("date_received", start, end)
+    years = window_years(start, end)
+    spans = years if per_year else [("all", start, end)]
+    family = _family(pc, comparators)
+    coded = tuple(TotalsByCode(endpoint, Query((_of(family), span, Exists(field))), f"{CODE_FIELD}.exact", family, period,
+                               subset)
+                  for subset, field in PROBLEM_SUBSETS.items()
+                  for period, span in (("all", window), *((y, DateRange("date_received", a, b)) for y, a, b in years)))
+    counts = tuple(Count(endpoint, Query((Match(CODE_FIELD, (code,), exact=True), DateRange("date_received", a, b))),
+                         term, "comparator", code, year, "all", (a, b), unless_empty=("comparator", code, year))
+                   for code in comparators for year, a, b in spans for term in TERM_FIELDS)
+    return [
+        Step(f"{endpoint} reports with a device / patient problem code: device and {len(comparators)} comparators "
+             f"(all + {len(years)} years)", coded),
+        Step(f"{endpoint} comparators: {', '.join(TERM_FIELDS)} {'per year' if per_year else 'over the window'} for "
+             f"{len(comparators)} codes", counts),
+    ]
 
 
 DEVICE = DeviceProfile()

@@ -402,6 +402,7 @@ def device_facts(b: _Builder, run: RunData) -> None:
     b.add("n_comparators", len(r.comparators), "count", _ptr(src, "comparators") + " (number of entries)")
     b.add("comparator_codes", [c.product_code for c in r.comparators], "list", _ptr(src, "comparators") + " (product_code)")
     b.add("comparators_truncated", r.comparators_truncated, "flag", _ptr(src, "comparators_truncated"))
+    b.add("comparators_by_volume", r.comparators_by_volume, "flag", _ptr(src, "comparators_by_volume"))
     b.add("max_comparators", run.params.methods.signals.max_comparators, "count",
           _ptr(PARAMETERS, "methods", "signals", "max_comparators"))
     brand = r.brand  # how a brand was searched (issue 17): its normalised form, the variants found, the others
@@ -533,10 +534,11 @@ def maude_facts(b: _Builder, run: RunData) -> None:
     totals_table = tables.get("report_totals", pd.DataFrame())
     comp_total = None
     if {"scope", "period", "n_reports"} <= set(totals_table.columns):
-        rows = totals_table[(totals_table["scope"] == "comparator") & (totals_table["period"] == "all")]
+        rows = totals_table[(totals_table["scope"] == "comparator") & (totals_table["period"] == "all")
+                            & (totals_table.get("problem_type", "all") == "all")]
         comp_total = int(rows["n_reports"].sum()) if len(rows) else None
     b.add("reports_comparators", comp_total, "count",
-          f"{table('report_totals')} (sum of n_reports where scope = comparator, period = all)")
+          f"{table('report_totals')} (sum of n_reports where scope = comparator, period = all, problem_type = all)")
     b.using()
 
 

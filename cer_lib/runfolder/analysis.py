@@ -233,9 +233,10 @@ class ChangePointValidation(RunFileModel):
 
     test: str | None = None
     level: float | None = None
-    critical_value: float | None = None
+    critical_value: float | None = None  # the tabulated (asymptotic) value: the least a simulated one can be
     candidates: list[Any] = Field(default_factory=list)
     statistics: list[Any] = Field(default_factory=list)
+    critical_values: list[Any] = Field(default_factory=list)  # simulated under the fitted noise, per kept change
 
 
 class ChangePointMethod(RunFileModel):
@@ -377,6 +378,27 @@ class Signals(RunFileModel):
         return [(i, r) for i, r in enumerate(self.rows) if r.product == product]
 
 
+class SummaryReportYear(RunFileModel):
+    year: str
+    n_reports: int
+    summary_reports: int
+    other_reports: int
+    flag_not_recorded: int
+
+
+class SummaryReports(RunFileModel):
+    """Voluntary Malfunction Summary Reports among the device's reports (`cer_lib.analysis.summary_reports`)."""
+
+    method: str | None = None
+    definition: str | None = None  # how they are counted
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    status: str | None = None  # ok | not recorded | no reports; None: an older run without them
+    by_year: list[SummaryReportYear] = Field(default_factory=list)
+    n_reports: int | None = None
+    n_summary_reports: int | None = None
+    n_flag_not_recorded: int | None = None
+
+
 class Figure(RunFileModel):
     id: str
     title: str | None = None
@@ -403,6 +425,7 @@ class AnalysisFile(RunFileModel):
     change_point_method: ChangePointMethod = Field(default_factory=ChangePointMethod)
     forecast: Forecast = Field(default_factory=Forecast)
     problems: Problems = Field(default_factory=Problems)
+    summary_reports: SummaryReports = Field(default_factory=SummaryReports)
     signals: Signals = Field(default_factory=Signals)
     headline: Headline = Field(default_factory=lambda: Headline())
     figures: list[Figure] = Field(default_factory=list)

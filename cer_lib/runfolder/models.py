@@ -197,6 +197,7 @@ class Comparator(RunFileModel):
     product_code: str
     device_name: str | None = None
     device_class: str | None = None
+    reports: int | None = None  # device event reports in the window, when chosen by report volume
 
 
 class Resolution(RunFileModel):

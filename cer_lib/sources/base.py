@@ -37,12 +37,22 @@ class DateRange:
 
 
 @dataclass(frozen=True)
+class Exists:
+    """``field`` has a non-blank value: ``_exists_:field`` (e.g. reports that carry a problem code)."""
+
+    field: str
+
+
+Clause = Match | DateRange | Exists
+
+
+@dataclass(frozen=True)
 class Query:
     """All clauses AND-ed. An empty query matches everything."""
 
-    clauses: tuple[Match | DateRange, ...] = ()
+    clauses: tuple[Clause, ...] = ()
 
-    def and_(self, *more: Match | DateRange) -> "Query":
+    def and_(self, *more: Clause) -> "Query":
         return Query(self.clauses + tuple(more))
 
     def describe(self) -> str:
@@ -56,6 +66,8 @@ class Query:
                     parts.append(f"{c.field} in ({', '.join(c.values)})")
                 else:
                     parts.append(f"{c.field} = {c.values[0]}")
+            elif isinstance(c, Exists):
+                parts.append(f"{c.field} present")
             else:
                 parts.append(f"{c.field} in [{c.start:%Y-%m-%d}, {c.end:%Y-%m-%d}]")
         return " AND ".join(parts) or "(all records)"

@@ -38,7 +38,7 @@ from .mirror import MANIFEST_NAME
 __all__ = ["ensure_demo_mirror", "synthetic_events", "DEMO_PRODUCT_CODE"]
 
 DEMO_PRODUCT_CODE = "HWC"
-GENERATOR_VERSION = 1  # bump when the demo layout or the synthetic generator changes
+GENERATOR_VERSION = 2  # bump when the demo layout or the synthetic generator changes
 
 # (file under realdata, place in the mirror, role); a glob takes every match
 REAL_FILES: tuple[tuple[str, str, str], ...] = (
@@ -259,6 +259,9 @@ def _pick(rng: random.Random, weighted: tuple[tuple[str, int], ...], boost: dict
     return rng.choices(names, weights=weights, k=1)[0]
 
 
+_VMSR_START = dt.date(2017, 8, 1)  # FDA's Voluntary Malfunction Summary Reporting Program
+
+
 def synthetic_events(seed: int = 20190101) -> list[dict[str, Any]]:
     """Made-up device events in openFDA record shape (deterministic for a seed)."""
     rng = random.Random(seed)
@@ -285,6 +288,9 @@ def synthetic_events(seed: int = 20190101) -> list[dict[str, Any]]:
                 "date_of_event": event_date.strftime("%Y%m%d") if rng.random() > 0.1 else "",
                 "event_type": event_type,
                 "report_source_code": "Manufacturer report",
+                # every 25th malfunction received since the VMSR program (August 2017) is a summary report
+                "summary_report_flag": "Y" if event_type == "Malfunction" and received >= _VMSR_START
+                and serial % 25 == 0 else "N",
                 "adverse_event_flag": "N" if event_type == "Malfunction" else "Y",
                 "product_problem_flag": "Y",
                 "manufacturer_name": SYNTHETIC_FIRM,

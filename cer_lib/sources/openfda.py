@@ -16,7 +16,8 @@ Queries are `Query` objects rendered here into openFDA's search syntax::
   non-ASCII letter or any other such character is `NotExpressible` (a `ValueError` naming the
   characters), never sent altered;
 - ``Match.exact`` searches the field's ``.exact`` variant (the whole value, as for ``count=...exact``);
-  ``Match.negate`` puts ``NOT`` before the clause (none of the values);
+  ``Match.negate`` puts ``NOT`` before the clause (none of the values); ``Exists`` is
+  ``_exists_:field`` (the field has a value);
 - ``+`` is the separator openFDA expects (it decodes to a space), so the URL is assembled by hand;
   ``"``, ``[`` and ``]`` are sent as ``%22``, ``%5B``, ``%5D`` (urllib3 would encode them anyway), so
   `build_url` returns the exact bytes requested.
@@ -39,7 +40,7 @@ import requests
 
 from ..errors import SourceError
 from ..settings import OPENFDA_PUBLIC
-from .base import CountResult, DateRange, Match, Query, SearchResult
+from .base import Clause, CountResult, DateRange, Exists, Match, Query, SearchResult
 from .http import Fetched, HttpClient
 
 DEVICE_ENDPOINTS = ("event", "recall", "enforcement", "510k", "pma", "classification", "udi", "registrationlisting")
@@ -91,7 +92,7 @@ def render_value(value: str) -> str:
     return '"' + quote_plus(text, safe="") + '"'
 
 
-def _render_clause(clause: Match | DateRange) -> str:
+def _render_clause(clause: Clause) -> str:
     if isinstance(clause, Match):
         name = check_field(clause.field)
         if clause.exact and not name.endswith(".exact"):
@@ -103,6 +104,8 @@ def _render_clause(clause: Match | DateRange) -> str:
         if clause.end < clause.start:
             raise ValueError(f"date range on {clause.field} ends ({clause.end}) before it starts ({clause.start})")
         return f"{check_field(clause.field)}:[{clause.start:%Y%m%d}+TO+{clause.end:%Y%m%d}]"
+    if isinstance(clause, Exists):
+        return f"_exists_:{check_field(clause.field)}"
     raise TypeError(f"not a query clause: {clause!r}")
 
 

@@ -50,7 +50,7 @@ SOURCES: dict[str, SourceSpec] = {
     for spec in (
         SourceSpec("device_event", "device", "openFDA device adverse events (MAUDE)", "device/event", "maude",
                    ("events", "event_devices", "event_problems", "event_texts", "patient_outcomes", "event_counts",
-                    "problem_counts", "report_totals"), required=True),
+                    "problem_counts", "report_totals", "summary_reports"), required=True),
         SourceSpec("device_recall", "device", "openFDA device recalls", "device/recall", "recall", ("recalls",),
                    record_cap=5000),
         SourceSpec("device_enforcement", "device", "openFDA device enforcement reports", "device/enforcement",

@@ -73,6 +73,8 @@ _OUTCOME_WORDS.update({"life-threatening": "Life threatening", "congenital anoma
 _ENFORCEMENT_CLASSES = {"class i": "Class I", "class ii": "Class II", "class iii": "Class III"}
 _PRODUCT_CODE = re.compile(r"^([A-Z]{3})[\s\-_.*]*$")
 _PERIOD = re.compile(r"^(all|\d{4})$")
+#: A total line's ``subset`` and the ``problem_type`` of ``report_totals`` it gives.
+_SUBSET_PROBLEM_TYPES = {"all": "all", "device_problem": "device", "patient_problem": "patient"}
 _PROBLEM_FIELDS = {
     "product_problems": "device",
     "product_problems.exact": "device",
@@ -368,7 +370,8 @@ def events_table(records: Iterable[Any]) -> TidyTable:
     """``events``: one row per MAUDE report of the review sample. Key: ``mdr_report_key``.
 
     ``event_type`` is Death | Injury | Malfunction | Other ("No answer provided", blank and unknown
-    values are Other); the value as given is kept in ``event_type_raw``. ``manufacturer_name`` is the
+    values are Other); the value as given is kept in ``event_type_raw``. ``summary_report`` is openFDA's
+    ``summary_report_flag``: True for a Voluntary Malfunction Summary Report (one report for many events). ``manufacturer_name`` is the
     report's ``manufacturer_name`` or, when that is blank (manufacturer reports fill section G1
     instead), ``manufacturer_g1_name``. ``source_type`` joins the reporter source types with ``"; "``.
     Reports that share a ``report_number`` under different keys are kept and counted in the notes.
@@ -385,6 +388,7 @@ def events_table(records: Iterable[Any]) -> TidyTable:
             "event_type_raw": raw_type,
             "adverse_event_flag": parse_flag(record.get("adverse_event_flag")),
             "product_problem_flag": parse_flag(record.get("product_problem_flag")),
+            "summary_report": parse_flag(record.get("summary_report_flag")),
             "report_source": clean_text(record.get("report_source_code")),
             "source_type": clean_text(record.get("source_type")),
             "manufacturer_name": _first_name(record.get("manufacturer_name"), record.get("manufacturer_g1_name")),
@@ -1108,22 +1112,63 @@ def problem_counts_table(count_queries: Iterable[Any]) -> TidyTable:
 
 
 def report_totals_table(totals: Iterable[Any]) -> TidyTable:
-    """``report_totals``: reports of one product code in one period. Key: (``scope``, ``product_code``, ``period``)."""
+    """``report_totals``: reports of one product code in one period. Key: (``scope``, ``product_code``, ``period``,
+    ``problem_type``).
+
+    A total line's ``subset`` (missing: ``all``) gives ``problem_type``: ``all`` reports, or those carrying a
+    ``device`` (``device_problem``) or ``patient`` (``patient_problem``) problem code. A line without a count
+    (a total by code whose count query was truncated) is skipped and counted in the notes.
+    """
     issues = _Issues()
     rows = []
     for line in _mappings(totals, issues):
         scope = clean_text(line.get("scope"))
         period = clean_text(line.get("period")) or "all"
+        problem_type = _SUBSET_PROBLEM_TYPES.get(clean_text(line.get("subset")) or "all")
         count, _bad = parse_count(line.get("n_reports"))
-        if scope not in ("device", "comparator") or not _PERIOD.match(period) or count is None:
-            issues.add("total line(s) with an unknown scope or period or no count (skipped)", example=f"{scope}/{period}/{line.get('n_reports')}")
+        if scope not in ("device", "comparator") or not _PERIOD.match(period) or problem_type is None or count is None:
+            issues.add("total line(s) with an unknown scope, period or subset or no count (skipped)",
+                       example=f"{scope}/{period}/{line.get('subset')}/{line.get('n_reports')}")
             continue
-        rows.append({"scope": scope, "product_code": normalise_product_code(line.get("product_code"))[0], "period": period, "n_reports": count})
+        rows.append({"scope": scope, "product_code": normalise_product_code(line.get("product_code"))[0], "period": period,
+                     "problem_type": problem_type, "n_reports": count})
     frame, removed = _dedupe(_frame("report_totals", rows), TABLES["report_totals"].key)
     notes = issues.notes()
     if removed:
         notes.append(f"{removed} repeated total(s) removed (first kept)")
     return TidyTable("report_totals", frame, removed, notes, dict(issues.counters))
+
+
+def summary_reports_table(count_queries: Iterable[Any]) -> TidyTable:
+    """``summary_reports``: the device's reports per year by ``summary_report_flag`` (Y / N). Key: (``scope``,
+    ``product_code``, ``period``, ``summary_report_flag``).
+
+    Read from the count queries on ``summary_report_flag(.exact)``. Reports without the flag (a source that does
+    not carry it) have no row, so Y + N below the period's total means the flag is unknown for the rest.
+    """
+    issues = _Issues()
+    rows = []
+    for line in _mappings(count_queries, issues):
+        if (clean_text(line.get("field")) or "").removesuffix(".exact") != "summary_report_flag":
+            continue
+        scope, period = clean_text(line.get("scope")), clean_text(line.get("period")) or "all"
+        if scope not in ("device", "comparator") or not _PERIOD.match(period):
+            issues.add("summary-report count line(s) with an unknown scope or period (skipped)", example=f"{scope}/{period}")
+            continue
+        code, _ = normalise_product_code(line.get("product_code"))
+        for item in _rows(line, issues):
+            flag = clean_text(item.get("term")) if isinstance(item, Mapping) else None
+            count, _bad = parse_count(item.get("count")) if isinstance(item, Mapping) else (None, True)
+            if flag is None or flag.upper() not in ("Y", "N") or count is None:
+                issues.add("summary_report_flag count row(s) other than Y / N with a count (skipped)", example=item)
+                continue
+            rows.append({"scope": scope, "product_code": code, "period": period, "summary_report_flag": flag.upper(),
+                         "n_reports": count})
+    frame, removed = _dedupe(_frame("summary_reports", rows), TABLES["summary_reports"].key)
+    notes = issues.notes()
+    if removed:
+        notes.append(f"{removed} repeated summary-report count(s) removed (first kept)")
+    return TidyTable("summary_reports", frame, removed, notes, dict(issues.counters))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1158,6 +1203,7 @@ def build_device_tables(
         event_counts_table(counts),
         problem_counts_table(counts),
         report_totals_table(totals),
+        summary_reports_table(counts),
     ]
     return {table.name: table for table in tables}
 

@@ -35,6 +35,8 @@ EVENT_TYPES = ("Death", "Injury", "Malfunction", "Other")
 COUNT_EVENT_TYPES = ("all",) + EVENT_TYPES
 DATE_FIELDS = ("date_received", "date_of_event")
 PROBLEM_TYPES = ("device", "patient")
+TOTAL_PROBLEM_TYPES = ("all",) + PROBLEM_TYPES  # report totals: all reports, or those carrying a problem code of the type
+SUMMARY_REPORT_FLAGS = ("Y", "N")
 SCOPES = ("device", "comparator")
 # Words for MAUDE patient outcome codes (see device.OUTCOME_CODES for the source).
 OUTCOMES = (
@@ -159,6 +161,7 @@ TABLES: dict[str, TableSpec] = {
                 "event_type_raw": _s(),
                 "adverse_event_flag": _flag(),
                 "product_problem_flag": _flag(),
+                "summary_report": _flag(),
                 "report_source": _s(),
                 "source_type": _s(),
                 "manufacturer_name": _s(),
@@ -340,12 +343,27 @@ TABLES: dict[str, TableSpec] = {
         ),
         TableSpec(
             "report_totals",
-            "reports of one product code in one period",
-            ("scope", "product_code", "period"),
+            "reports of one product code in one period: all of them (problem_type all), or those carrying a "
+            "device / patient problem code",
+            ("scope", "product_code", "period", "problem_type"),
             {
                 "scope": _in(SCOPES),
                 "product_code": _s(),
                 "period": _s(False, pa.Check.str_matches(r"^(all|\d{4})$")),
+                "problem_type": _in(TOTAL_PROBLEM_TYPES),
+                "n_reports": _count(),
+            },
+        ),
+        TableSpec(
+            "summary_reports",
+            "reports of the device in one year by openFDA's summary_report_flag (Y: a Voluntary Malfunction Summary "
+            "Report, one report that stands for many events); reports without the flag have no row",
+            ("scope", "product_code", "period", "summary_report_flag"),
+            {
+                "scope": _in(SCOPES),
+                "product_code": _s(),
+                "period": _s(False, pa.Check.str_matches(r"^(all|\d{4})$")),
+                "summary_report_flag": _in(SUMMARY_REPORT_FLAGS),
                 "n_reports": _count(),
             },
         ),

@@ -36,7 +36,8 @@ def _tab_comparators(run: ReportRun) -> str:
         code = c.product_code
         n = None
         if {"product_code", "period", "n_reports"} <= set(totals.columns):
-            sel = totals[(totals["product_code"] == code) & (totals["period"] == "all")]
+            sel = totals[(totals["product_code"] == code) & (totals["period"] == "all")
+                         & (totals.get("problem_type", "all") == "all")]
             n = int(sel["n_reports"].sum()) if len(sel) else None
         r = int((recalls["product_code"] == code).sum()) if "product_code" in recalls else None
         rows.append({"Product code": code, "Device name": c.device_name, "Class": c.device_class,
@@ -44,7 +45,8 @@ def _tab_comparators(run: ReportRun) -> str:
     body = frame_html(pd.DataFrame(rows), "tab-comparators")
     if run.resolution.comparators_truncated:  # type: ignore[attr-defined]
         body += notice("The comparator list was truncated to the maximum set in the parameters.", "cer-notice")
-    return body
+    rule = run.resolution.comparators_rule  # type: ignore[attr-defined]
+    return body + (notice(f"Comparators: {rule}.", "cer-source") if rule else "")
 
 
 
@@ -73,7 +75,7 @@ TABLES: tuple[TableExhibit, ...] = (
           (table("products"),), _tab_products),
     TableExhibit("tab-comparators", "Comparator product codes (same classification regulation)",
           ("device_classification", "device_event", "device_recall"),
-          (pointer(layout.RESOLUTION, "comparators"), f"{table('report_totals')} (period = all)",
+          (pointer(layout.RESOLUTION, "comparators"), f"{table('report_totals')} (period = all, problem_type = all)",
            f"{table('recalls')} (count by product_code)"),
           (layout.RESOLUTION, table("report_totals"), table("recalls")), _tab_comparators),
 )

@@ -28,6 +28,15 @@ def _narrative_html(label: str, full: str, key: str) -> str:
             f'<p class="cer-print-only cer-source">Excerpt of {len(full):,} characters; the whole text is in {esc(where)}.</p>')
 
 
+VMSR_MARK = " (summary report, VMSR)"
+
+
+def _summary(event: pd.Series) -> bool:
+    """Whether a report of the sample is a Voluntary Malfunction Summary Report (``events.summary_report``)."""
+    flag = event.get("summary_report")
+    return flag is not None and not pd.isna(flag) and bool(flag)
+
+
 def _tab_case_sample(run: ReportRun) -> str:
     """The most recent reports with narratives, one row per event: reports of one event
     (`cer_lib.tables.event_groups`) share a row, and their narrative is printed once."""
@@ -66,7 +75,7 @@ def _tab_case_sample(run: ReportRun) -> str:
         numbers = "<br>".join(esc(m["report_number"]) for m in members)
         rows.append(
             f"<tr><td>{numbers}</td><td>{date(members[0]['date_received'])}</td>"
-            f"<td>{esc('; '.join(dict.fromkeys(str(m['event_type']) for m in members)))}</td>"
+            f"<td>{esc('; '.join(dict.fromkeys(str(m['event_type']) + (VMSR_MARK if _summary(m) else '') for m in members)))}</td>"
             f"<td>{esc('; '.join(dict.fromkeys(map(str, terms))) or None)}</td><td>{''.join(parts)}</td></tr>"
         )
     head = "".join(f"<th>{h}</th>" for h in ("Report", "Received", "Event type", "Device problems", "Narrative (as submitted, unverified)"))
@@ -78,6 +87,9 @@ def _tab_case_sample(run: ReportRun) -> str:
                      f"event another report also describes, so they describe {n_events:,} events. Rule: {RULE}.")
     else:
         notes.append(f"No two reports with narratives describe one event. Rule: {RULE}.")
+    if any(_summary(e) for _, e in chosen.iterrows()):
+        notes.append(f"{VMSR_MARK.strip()}: a Voluntary Malfunction Summary Report, one report that summarises many "
+                     "malfunction events of one kind; it counts as one report in every count of this report.")
     more = len(with_text) - len(chosen)
     if more > 0:
         notes.append(f"{more:,} further reports with narratives are in {layout.table('event_texts')}.")

@@ -34,11 +34,24 @@ def _tab_maude_counts(run: ReportRun) -> str:
         out[col if col != "total" else "Total"] = pivot[col].map(lambda v: fmt(int(v), "count")) if col in pivot else "0"
     out["Complete months"] = [f"{int(months.loc[y, 'sum'])} of {int(months.loc[y, 'count'])}" for y in out.index]
     totals = run.analysis.monthly_counts.totals
-    out.loc["All"] = [fmt(totals.get(k), "count") for k in ("Death", "Injury", "Malfunction", "Other", "all")] + [""]
+    summary = run.analysis.summary_reports
+    by_year = {r.year: r for r in summary.by_year}
+    if summary.status == "ok":
+        out["Summary reports (VMSR)"] = [fmt(by_year[y].summary_reports, "count") if y in by_year else "" for y in out.index]
+    out.loc["All"] = ([fmt(totals.get(k), "count") for k in ("Death", "Injury", "Malfunction", "Other", "all")] + [""]
+                      + ([fmt(summary.n_summary_reports, "count")] if summary.status == "ok" else []))
     out = out.reset_index().rename(columns={"year": "Year received"})
+    vmsr = ""
+    if summary.status == "ok":
+        vmsr = f" {summary.definition}"
+        if summary.n_flag_not_recorded:
+            vmsr += f" The summary-report flag is not recorded for {summary.n_flag_not_recorded:,} of the reports."
+    elif summary.status == "not recorded":
+        vmsr = (" The source does not record which reports are Voluntary Malfunction Summary Reports (one report for "
+                "many events), so they cannot be told apart here.")
     return frame_html(out, "tab-maude-counts") + notice(
         "Reports by the year FDA received them (date_received) and the event type given by the reporter. "
-        "Counts of reports, not of events or patients (Limitation L1).", "cer-source")
+        "Counts of reports, not of events or patients (Limitation L1)." + vmsr, "cer-source")
 
 
 def _tab_outcomes(run: ReportRun) -> str:

@@ -81,7 +81,7 @@ DEVICE_ENDPOINTS: dict[str, EndpointSpec] = {spec.name: spec for spec in (
         "device/event",
         field_specs(
             "mdr_report_key report_number event_key event_type adverse_event_flag product_problem_flag "
-            "report_source_code manufacturer_name product_problems patient.patient_problems "
+            "report_source_code summary_report_flag manufacturer_name product_problems patient.patient_problems "
             "patient.sequence_number_outcome device.device_report_product_code device.brand_name "
             "device.generic_name device.manufacturer_d_name device.model_number device.catalog_number "
             "device.openfda.device_name device.openfda.device_class device.openfda.regulation_number "

@@ -5,6 +5,7 @@
   are OR-ed; ``negate`` keeps the records with none of them; clauses are AND-ed. Fields with a dotted path look into lists (``device.brand_name``
   matches any device of the report). Empty values never match.
 - ``DateRange`` compares ``YYYYMMDD`` values, bounds included.
+- ``Exists`` keeps the records with a non-blank value in the field (blank values are never stored).
 - ``sort="field:desc"`` (or ``:asc``) orders by that field (a record's largest value for desc,
   smallest for asc), then by the record key (compared as a number when it is one) in the same
   direction, so ties are deterministic. Without ``sort`` records come in file order, the fullest
@@ -18,7 +19,7 @@ import re
 from typing import Any
 
 from ...errors import MirrorError
-from ..base import DateRange, Match, Query
+from ..base import DateRange, Exists, Match, Query
 from .endpoints import EndpointSpec, FieldSpec
 from .record_tables import clean_values
 
@@ -69,8 +70,11 @@ def where_sql(endpoint: EndpointSpec, query: Query) -> tuple[str, list[Any]]:
                 any_of = " OR ".join("regexp_matches(lower(value), ?)" for _ in patterns)
                 parts.append(f"r.rec_id {among} (SELECT rec_id FROM fields WHERE field = ? AND ({any_of}))")
                 params += [spec.name, *patterns]
+        elif isinstance(clause, Exists):
+            parts.append("r.rec_id IN (SELECT rec_id FROM fields WHERE field = ?)")
+            params.append(spec.name)
         else:
-            raise MirrorError(f"unsupported query clause {clause!r}; use Match or DateRange")
+            raise MirrorError(f"unsupported query clause {clause!r}; use Match, DateRange or Exists")
     return " AND ".join(parts), params
 
 
