@@ -203,18 +203,18 @@ def plot_monthly_counts(series: MonthlySeries, out_dir: str | os.PathLike[str], 
 
 
 def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str], *,
-                       figure_id: str = "control_chart") -> FigureRecord | None:
+                       unit: str = "reports", figure_id: str = "control_chart") -> FigureRecord | None:
     """c-chart by phase: history grey, baseline (phase I) and monitoring window (phase II) shaded, each
     month's centre and limits; phase-I months set aside marked x, phase-II signals circled. ``None``
     when the chart could not be computed."""
     if chart.status != "ok" or chart.points is None:
         return None
-    title = "c-chart of monthly reports (phase I baseline, phase II monitoring)"
+    title = f"c-chart of monthly {unit} (phase I baseline, phase II monitoring)"
     with _style():
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(chart)})")
-        ax.set_ylabel("reports per month")
+        ax.set_ylabel(f"{unit} per month")
         _count_axis(ax)
         points = chart.points
         for phase, colour, label in (("baseline", OKABE_ITO["sky_blue"], "phase I: baseline"),
@@ -228,7 +228,7 @@ def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str
                     linewidth=0.8, label="earlier months (not charted)")
         charted = points.loc[points["phase"] != "history"]
         ax.plot(charted["month"], charted["count"], color=_LINE, marker="o", markersize=3, linewidth=1,
-                label="reports")
+                label=unit)
         steps = dict(where="mid", linewidth=1)
         ax.step(charted["month"], charted["center"], color=_ACCENT,
                 label=f"centre ({chart.center:.1f} per average month)", **{**steps, "linewidth": 1.2})
@@ -249,8 +249,8 @@ def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str
         reduced = " (a reduced baseline)" if chart.reduced_baseline else ""
         fa = chart.false_alarm_probability_window_estimated
         caption = (
-            f"c-chart of monthly reports (complete months). Phase I: the baseline {_fmt_month(chart.baseline_start)} "
-            f"to {_fmt_month(chart.baseline_end)}{reduced} sets the centre, its reports per day times the month's "
+            f"c-chart of monthly {unit} (complete months). Phase I: the baseline {_fmt_month(chart.baseline_start)} "
+            f"to {_fmt_month(chart.baseline_end)}{reduced} sets the centre, its {unit} per day times the month's "
             f"days ({chart.center:.1f} in an average month), limits centre +/- {chart.sigma_multiplier:g} "
             f"sqrt(centre) (average month: UCL {chart.ucl:.1f}, LCL {chart.lcl:.1f}); "
             f"{len(chart.phase_one_excluded)} baseline month(s) outside the trial limits were set aside. Phase II: "
@@ -266,16 +266,16 @@ def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str
 
 
 def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
-               figure_id: str = "cusum") -> FigureRecord | None:
+               unit: str = "reports", figure_id: str = "cusum") -> FigureRecord | None:
     """Upper Poisson CUSUM path over the monitoring window with the decision interval h and alarms."""
     if cusum.status != "ok" or cusum.path is None or cusum.path.empty:
         return None
-    title = "Poisson CUSUM for an increase in monthly reports"
+    title = f"Poisson CUSUM for an increase in monthly {unit}"
     with _style():
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(cusum)})")
-        ax.set_ylabel("CUSUM (reports)")
+        ax.set_ylabel(f"CUSUM ({unit})")
         path = cusum.path
         ax.plot(path["month"], path["cusum"], color=_LINE, linewidth=1.2, marker="o", markersize=2.5,
                 label="CUSUM S_t")
@@ -292,7 +292,7 @@ def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
                 else "over 100,000")
         fa = cusum.false_alarm_probability_window_estimated
         caption = (
-            f"Upper Poisson CUSUM of monthly reports over the monitoring window {_fmt_month(cusum.monitoring_start)} "
+            f"Upper Poisson CUSUM of monthly {unit} over the monitoring window {_fmt_month(cusum.monitoring_start)} "
             f"to {_fmt_month(cusum.monitoring_end)}, after the baseline {_fmt_month(cusum.baseline_start)} "
             f"to {_fmt_month(cusum.baseline_end)} (in-control mean {cusum.in_control_mean:.1f} per month). "
             f"Tuned to a {cusum.shift_ratio:g}-fold increase: k = {cusum.k:.3g}, h = {cusum.h:.3g}, "
@@ -305,21 +305,21 @@ def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
 
 
 def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
-                       out_dir: str | os.PathLike[str], *, figure_id: str = "change_points") -> FigureRecord | None:
+                       out_dir: str | os.PathLike[str], *, unit: str = "reports", figure_id: str = "change_points") -> FigureRecord | None:
     """Monthly totals with PELT segment means (descriptive 95% CI bands) and change dates; Binseg dates as
     ticks. ``None`` when the series was too short to search."""
     if changes.status != "ok":
         return None
-    title = "Change points in monthly reports"
+    title = f"Change points in monthly {unit}"
     table = series.complete()
     with _style():
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(series)})")
-        ax.set_ylabel("reports per month")
+        ax.set_ylabel(f"{unit} per month")
         _count_axis(ax)
         ax.plot(table["month"], table[changes.event_type], color=OKABE_ITO["grey"], marker="o",
-                markersize=3, linewidth=0.8, label="reports (complete months)")
+                markersize=3, linewidth=0.8, label=f"{unit} (complete months)")
         if changes.pelt is not None:
             for row in changes.pelt.segments.itertuples():
                 x = [row.start, row.end + pd.offsets.MonthEnd(0)]
@@ -345,11 +345,11 @@ def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
             found = f"{checked}: no change point."
         else:
             found = f"{checked}; change points: " + "; ".join(
-                f"{_fmt_month(p.date)} ({p.rate_before:.1f} to {p.rate_after:.1f} reports per month"
+                f"{_fmt_month(p.date)} ({p.rate_before:.1f} to {p.rate_after:.1f} {unit} per month"
                 + (f", ratio {p.rate_ratio:.2f}" if p.rate_ratio is not None and np.isfinite(p.rate_ratio)
                    else "") + ")" for p in points) + ". Intervals are descriptive (the dates were chosen from the data)."
         caption = (
-            f"Monthly reports (complete months) with segments of constant mean found by PELT "
+            f"Monthly {unit} (complete months) with segments of constant mean found by PELT "
             f"(Poisson cost scaled by the residual dispersion, penalty {changes.penalty:.2f} = "
             f"{changes.parameters.get('penalty_factor', 4):g} ln n, segments of at least {changes.min_size} months); "
             f"triangles mark binary segmentation's dates. {found} "
@@ -359,12 +359,12 @@ def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
 
 
 def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str | os.PathLike[str], *,
-                  figure_id: str = "forecast") -> FigureRecord | None:
+                  unit: str = "reports", figure_id: str = "forecast") -> FigureRecord | None:
     """History (complete months; incomplete hollow), forecast mean and 80%/95% prediction bands; ``None``
     without a forecast."""
     if forecast.status != "ok" or forecast.forecast is None:
         return None
-    title = f"Forecast of monthly reports ({forecast.horizon} months)"
+    title = f"Forecast of monthly {unit} ({forecast.horizon} months)"
     table = series.table
     done = table.loc[table["complete"]]
     partial = table.loc[~table["complete"]]
@@ -372,7 +372,7 @@ def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str 
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(series)})")
-        ax.set_ylabel("reports per month")
+        ax.set_ylabel(f"{unit} per month")
         _count_axis(ax)
         ax.plot(done["month"], done[forecast.event_type], color=_LINE, linewidth=1.1, marker="o",
                 markersize=2.5, label="observed")
@@ -390,8 +390,8 @@ def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str 
         mase, naive = backtest.get("mase"), backtest.get("naive_mase")
         mase_text = f"{mase:.2f}" if mase is not None else "not available"
         caption = (
-            f"Monthly reports to {_fmt_month(forecast.train_end)} and a {forecast.horizon}-month "
-            f"{forecast.model} forecast (selected by AICc, fitted to log(reports + 1)): bias-adjusted mean with 80% "
+            f"Monthly {unit} to {_fmt_month(forecast.train_end)} and a {forecast.horizon}-month "
+            f"{forecast.model} forecast (selected by AICc, fitted to log({unit} + 1)): bias-adjusted mean with 80% "
             f"and 95% prediction intervals transformed back from the log scale (asymmetric, never below zero). "
             f"Rolling-origin back-test over {backtest.get('n_origins', 0)} origins at horizons 1 to "
             f"{backtest.get('horizon', forecast.horizon)} months: MASE {mase_text}"
@@ -506,18 +506,24 @@ def make_figures(
     changes: ChangePointAnalysis | None = None,
     forecast: ForecastResult | None = None,
     problems: ProblemProfile | None = None,
+    reports: MonthlySeries | None = None,
+    unit: str = "reports",
 ) -> list[FigureRecord]:
-    """Every figure the given results allow, in report order (results without a figure are skipped)."""
-    records = [plot_monthly_counts(series, out_dir)]
+    """Every figure the given results allow, in report order (results without a figure are skipped).
+
+    ``series`` is what the models counted (``unit``: ``reports``, or ``events`` when reports of one
+    event were merged); ``reports`` the same months counting reports as received, drawn as the
+    monthly-counts figure beside the report-count table (``series`` when not given)."""
+    records = [plot_monthly_counts(reports if reports is not None else series, out_dir)]
     if trend is not None:
-        records.append(plot_control_chart(trend.control_chart, out_dir))
-        records.append(plot_cusum(trend.cusum, out_dir))
+        records.append(plot_control_chart(trend.control_chart, out_dir, unit=unit))
+        records.append(plot_cusum(trend.cusum, out_dir, unit=unit))
     if shares is not None:
         records.append(plot_share_trends(shares, out_dir))
     if changes is not None:
-        records.append(plot_change_points(series, changes, out_dir))
+        records.append(plot_change_points(series, changes, out_dir, unit=unit))
     if forecast is not None:
-        records.append(plot_forecast(series, forecast, out_dir))
+        records.append(plot_forecast(series, forecast, out_dir, unit=unit))
     if problems is not None:
         records.append(plot_top_problems(problems, out_dir))
     return [record for record in records if record is not None]

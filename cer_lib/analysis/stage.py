@@ -24,6 +24,7 @@ from ..dates import parse_date
 from ..runfolder import CollectStatus, layout
 from .changepoints import change_points
 from .disproportionality import SignalResult, SignalSettings, score_device_problems
+from .events_once import EventMerge, count_events_once, count_problem_events_once
 from .figures import make_figures
 from .forecast import forecast_counts
 from .problems import problem_profile
@@ -43,7 +44,7 @@ from .trend import trend_analysis
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = ("Death", "Injury", "Malfunction", "Other")
-INPUT_TABLES = ("event_counts", "problem_counts", "report_totals")
+INPUT_TABLES = ("event_counts", "problem_counts", "report_totals", "events", "event_problems")
 
 
 @dataclass
@@ -53,8 +54,10 @@ class AnalysisResults:
     code: str
     window: tuple[dt.date, dt.date]
     as_of: dt.date
-    series: MonthlySeries
+    series: MonthlySeries  # the series the models use: events (each counted once) when merging applied
+    series_reports: MonthlySeries  # the same months counting reports, as received
     series_date_of_event: MonthlySeries | None
+    event_merge: dict[str, EventMerge]  # series, problems: what counting each event once merged
     trend: TrendAnalysis
     shares: dict[str, ShareTrend]  # serious, family
     changes: ChangePointAnalysis
@@ -84,7 +87,8 @@ class AnalysisResults:
                 "parameters": self.parameters,
                 "notes": self.notes,
             },
-            "monthly_counts": _monthly_counts_view(self.series),
+            "monthly_counts": _monthly_counts_view(self.series_reports),
+            "event_counting": _event_counting_view(self.event_merge, self.series),
             "monthly_counts_date_of_event": _monthly_counts_view(self.series_date_of_event) if self.series_date_of_event else None,
             "trend": _trend_view(self.trend) | {"shares": {k: _share_view(v) for k, v in self.shares.items()},
                                                 "robustness": list(ROBUSTNESS.values())},
@@ -156,12 +160,17 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     as_of = _as_of(status, window[1])
     device = resolution.product_code or params.code
 
-    counts = tables["event_counts"]
-    received = counts[(counts["date_field"] == "date_received") & counts["event_type"].isin(EVENT_TYPES)]
-    modelled, notes = _series_window(received, window, methods.series_start)
+    reported = tables["event_counts"]
+    modelled, notes = _series_window(_received(reported), window, methods.series_start)
     guard = methods.lag_guard_months
-    series = monthly_counts(received, date_field="date_received", window_start=modelled[0], window_end=modelled[1], as_of=as_of,
-                            lag_guard_months=guard)
+    series_reports = monthly_counts(_received(reported), date_field="date_received", window_start=modelled[0],
+                                    window_end=modelled[1], as_of=as_of, lag_guard_months=guard)
+    counts, series_merge = count_events_once(reported, tables["events"], pd.Timestamp(modelled[0]),
+                                             pd.Timestamp(min(modelled[1], as_of)))
+    series = monthly_counts(_received(counts), date_field="date_received", window_start=modelled[0], window_end=modelled[1],
+                            as_of=as_of, lag_guard_months=guard)
+    if series_merge.applied:
+        series = dataclasses.replace(series, definition=series.definition + " " + _events_once_text(series_merge))
     series_event = _date_of_event_series(counts, modelled, as_of, guard)
 
     windows = dict(recent_months=methods.trend.recent_months, baseline_months=methods.trend.baseline_months,
@@ -173,7 +182,8 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         dispersion_threshold=methods.trend.overdispersion_threshold,
         **windows,
     )
-    totals = tables["report_totals"]
+    problem_counts, totals, problems_merge = count_problem_events_once(
+        tables["problem_counts"], tables["report_totals"], tables["events"], tables["event_problems"], device)
     shares = {"serious": serious_share(series, alpha=methods.trend.alpha, **windows),
               "family": _family_share(totals, device, series, methods.trend.alpha)}
     changes = change_points(series, penalty_factor=methods.changepoint.penalty_multiplier, min_size=methods.changepoint.min_segment_months,
@@ -185,9 +195,9 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         n_origins=methods.forecast.backtest_origins,
     )
     device_totals = totals[(totals["scope"] == "device") & (totals["period"] != "all")]
-    truncated_terms = bool(tables["problem_counts"]["truncated"].fillna(False).any())
+    truncated_terms = bool(problem_counts["truncated"].fillna(False).any())
     problems = problem_profile(
-        tables["problem_counts"],
+        problem_counts,
         product_code=device,
         reports_per_period=dict(zip(device_totals["period"], device_totals["n_reports"].astype(int))),
         as_of=series.lag_guard_cutoff,
@@ -196,8 +206,9 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         q=methods.problems.fdr_q,
     )
     comparators = resolution.comparator_codes
-    signals, unavailable = _signals(tables["problem_counts"], totals, device, comparators, methods.signals)
-    figures = make_figures(series, folder.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems)
+    signals, unavailable = _signals(problem_counts, totals, device, comparators, methods.signals)
+    figures = make_figures(series, folder.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast,
+                           problems=problems, reports=series_reports, unit="events" if series_merge.applied else "reports")
     figures = [FigureRecord(id=f.id, title=f.title, caption=f.caption, png=folder.relative(f.png), svg=folder.relative(f.svg))
                for f in figures]
 
@@ -205,7 +216,8 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     if truncated_terms:
         notes.append("At least one problem-term count returned the maximum number of terms and may be truncated.")
     results = AnalysisResults(
-        code=params.code, window=window, as_of=as_of, series=series, series_date_of_event=series_event,
+        code=params.code, window=window, as_of=as_of, series=series, series_reports=series_reports,
+        series_date_of_event=series_event, event_merge={"series": series_merge, "problems": problems_merge},
         trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems, problem_counts_truncated=truncated_terms, signals=signals,
         signals_unavailable=unavailable, comparators=comparators, figures=figures,
         inputs=[{"path": layout.table(name), "sha256": folder.sha256(layout.table(name))} for name in INPUT_TABLES],
@@ -224,6 +236,19 @@ def _as_of(status: CollectStatus, window_end: dt.date) -> dt.date:
     """The data's ``last_updated`` (device events), never later than the window end."""
     events = status.source("device_event")
     return min(parse_date(events.last_updated if events else None) or window_end, window_end)
+
+
+def _received(counts: pd.DataFrame) -> pd.DataFrame:
+    """The daily counts by date received, per event type (the rows the monthly series read)."""
+    return counts[(counts["date_field"] == "date_received") & counts["event_type"].isin(EVENT_TYPES)]
+
+
+def _events_once_text(merge: EventMerge) -> str:
+    """The sentence the series' method gains when reports of one event were merged."""
+    return (f"Each event is counted once: {merge.n_reports:,} reports describe {merge.n_events:,} events "
+            f"({merge.n_reports_merged:,} reports merged into {merge.n_groups:,} events reported more than once; "
+            "an event counts on the day its earliest report was received, under the most serious event type of its "
+            "reports).")
 
 
 def _series_window(received: pd.DataFrame, window: tuple[dt.date, dt.date], series_start: str) -> tuple[tuple[dt.date, dt.date], list[str]]:
@@ -393,6 +418,19 @@ def _monthly_counts_view(series: MonthlySeries) -> dict[str, Any]:
         "lag_guard_cutoff": series.lag_guard_cutoff,
         "guarded_months": series.guarded_months,
         "notes": series.notes,
+    }
+
+
+def _event_counting_view(merge: dict[str, EventMerge], series: MonthlySeries) -> dict[str, Any]:
+    """How the models count: ``unit`` events (each counted once) or reports, per family of counts, and the
+    monthly totals of events when they differ from the reports of ``monthly_counts``."""
+    counted = merge["series"]
+    return {
+        "unit": "events" if counted.applied else "reports",
+        "series": counted.to_dict(),
+        "problems": merge["problems"].to_dict(),
+        "monthly_events": ([{"month": m, "n_events": int(n)} for m, n in zip(series.table["month"], series.table["total"])]
+                           if counted.applied else []),
     }
 
 

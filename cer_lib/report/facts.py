@@ -538,6 +538,24 @@ def maude_facts(b: _Builder, run: RunData) -> None:
     b.add("reports_comparators", comp_total, "count",
           f"{table('report_totals')} (sum of n_reports where scope = comparator, period = all)")
     b.using()
+    events_once_facts(b, run)
+
+
+def events_once_facts(b: _Builder, run: RunData) -> None:
+    """Reports of one event counted once (`cer_lib.analysis.events_once`): in the series the models use
+    (``series``) and in the device's term counts and totals the signals and problem profiles use (``problems``)."""
+    counting = run.analysis.event_counting
+    b.add("count_unit", "event" if counting.series.applied else "report", "text",
+          _ptr(ANALYSIS, "event_counting", "unit") + " (singular)")
+    for name, merge in (("series", counting.series), ("problems", counting.problems)):
+        src = ("event_counting", name)
+        b.add(f"events_once_{name}_applied", merge.applied, "flag", _ptr(ANALYSIS, *src, "applied"))
+        b.add(f"events_once_{name}_reason", merge.reason, "text", _ptr(ANALYSIS, *src, "reason"))
+        b.add(f"events_once_{name}_reports", merge.n_reports, "count", _ptr(ANALYSIS, *src, "n_reports"))
+        b.add(f"events_once_{name}_events", merge.n_events, "count", _ptr(ANALYSIS, *src, "n_events"))
+        b.add(f"events_once_{name}_merged", merge.n_reports_merged, "count", _ptr(ANALYSIS, *src, "n_reports_merged"))
+        b.add(f"events_once_{name}_groups", merge.n_groups, "count", _ptr(ANALYSIS, *src, "n_groups"))
+    b.add("events_once_rule", counting.series.rule or counting.problems.rule, "text", _ptr(ANALYSIS, "event_counting", "series", "rule"))
 
 
 def trend_facts(b: _Builder, run: RunData) -> None:

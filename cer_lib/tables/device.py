@@ -19,6 +19,7 @@ Conventions for every table
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from ..dates import parse_date as read_date
+from .event_groups import event_groups
 from .schemas import COUNT_EVENT_TYPES, DATE_FIELDS, EVENT_TYPES, TABLES, empty_table
 
 Record = Mapping[str, Any]
@@ -1130,6 +1132,18 @@ def report_totals_table(totals: Iterable[Any]) -> TidyTable:
 # all tables at once
 
 
+def grouped_events(events: TidyTable, texts: pd.DataFrame) -> TidyTable:
+    """``events`` with the reports of one event marked (`cer_lib.tables.event_groups`): ``event_group``
+    (the key of the group's earliest report), ``event_group_size`` and ``grouped_by``."""
+    frame = events.frame.copy()
+    if len(frame):
+        groups = event_groups(frame, texts)
+        dtypes = TABLES["events"].dtypes
+        for column, source in (("event_group", "group"), ("event_group_size", "group_size"), ("grouped_by", "grouped_by")):
+            frame[column] = pd.Series(groups[source].to_numpy(), index=frame.index).astype(dtypes[column])
+    return dataclasses.replace(events, frame=frame)
+
+
 def build_device_tables(
     records: Mapping[str, Sequence[Any]],
     counts: Sequence[Any] = (),
@@ -1139,11 +1153,12 @@ def build_device_tables(
     """Every device table from the collected inputs (records by source name, as in ``collected/records``)."""
     events = records.get("device_event") or []
     recalls = recalls_table(records.get("device_recall") or [], resolution)
+    texts = event_texts_table(events)
     tables = [
-        events_table(events),
+        grouped_events(events_table(events), texts.frame),
         event_devices_table(events),
         event_problems_table(events),
-        event_texts_table(events),
+        texts,
         patient_outcomes_table(events),
         recalls,
         enforcement_table(records.get("device_enforcement") or [], resolution, recalls.frame),
@@ -1180,6 +1195,7 @@ __all__ = [
     "event_problems_table",
     "event_texts_table",
     "events_table",
+    "grouped_events",
     "normalise_event_type",
     "normalise_product_code",
     "other_reports_per_day",

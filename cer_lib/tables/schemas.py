@@ -166,6 +166,9 @@ TABLES: dict[str, TableSpec] = {
                 "n_devices": _seq(),
                 "n_patients": _seq(),
                 "event_key": _s(),
+                "event_group": _s(),
+                "event_group_size": _seq(),
+                "grouped_by": _s(),
             },
         ),
         TableSpec(
