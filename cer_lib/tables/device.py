@@ -788,6 +788,24 @@ def eu_risk_class(value: Any) -> str | None:
     return tail
 
 
+def emdn(nomenclatures: Any) -> dict[str, str | None]:
+    """``emdn_code`` and ``emdn_term`` of an Eudamed detail record's ``cndNomenclatures`` (EMDN entries
+    ``{"code": "P09120601", "description": {"texts": [{"language": {"isoCode": "en"}, "text": ...}]}}``),
+    several joined with ``"; "``; the English text when there is one, else the first."""
+    entries = [n for n in nomenclatures if isinstance(n, Mapping)] if isinstance(nomenclatures, list) else []
+    codes, terms = [], []
+    for entry in entries:
+        code = clean_text(entry.get("code"))
+        if code is None:
+            continue
+        texts = (entry.get("description") or {}).get("texts") if isinstance(entry.get("description"), Mapping) else None
+        texts = [t for t in texts if isinstance(t, Mapping)] if isinstance(texts, list) else []
+        english = [t for t in texts if isinstance(t.get("language"), Mapping) and t["language"].get("isoCode") == "en"]
+        codes.append(code)
+        terms.append(clean_text((english or texts or [{}])[0].get("text")) or "")
+    return {"emdn_code": "; ".join(codes) or None, "emdn_term": "; ".join(terms) if any(terms) else None}
+
+
 def eu_status(value: Any) -> str | None:
     """``"refdata.device-model-status.on-the-market"`` -> ``"on the market"``."""
     code = _eudamed_value(value)
@@ -929,6 +947,8 @@ def products_table(
                 "basic_udi_di": _eudamed_value(record.get("basicUdi")),
                 "eu_risk_class": eu_risk_class(record.get("riskClass")),
                 "eu_status": eu_status(record.get("deviceStatusType")),
+                "manufacturer_srn": _eudamed_value(record.get("manufacturerSrn")),
+                **emdn(record.get("cndNomenclatures")),
                 "record_key": key,
             }
         )
@@ -1188,6 +1208,7 @@ __all__ = [
     "codes_in_scope",
     "distinct_event_records",
     "enforcement_table",
+    "emdn",
     "eu_risk_class",
     "eu_status",
     "event_counts_table",
