@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,7 @@ _SIGNAL = OKABE_ITO["vermillion"]
 _LINE = OKABE_ITO["black"]
 _ACCENT = OKABE_ITO["blue"]
 _DPI = 150
+TERM_LABEL_WIDTH = 34  # characters per line of a problem term's label
 _SIZE = (8.0, 4.6)
 
 _RC = {
@@ -241,8 +243,9 @@ def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str
             ax.scatter(excluded["month"], excluded["count"], s=36, marker="x", color=OKABE_ITO["reddish_purple"],
                        linewidth=1.4, zorder=5, label="phase I: set aside (not a signal)")
         signals = points.loc[points["signal"]]
-        ax.scatter(signals["month"], signals["count"], s=44, facecolor="none", edgecolor=_SIGNAL,
-                   linewidth=1.5, zorder=6, label="phase II signal")
+        if not signals.empty:
+            ax.scatter(signals["month"], signals["count"], s=44, facecolor="none", edgecolor=_SIGNAL,
+                       linewidth=1.5, zorder=6, label="phase II signal")
         _date_axis(ax)
         ax.set_ylim(bottom=0)
         _legend(fig, ax, ncols=3)
@@ -281,7 +284,8 @@ def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
                 label="CUSUM S_t")
         ax.axhline(cusum.h, color=_SIGNAL, linestyle="--", linewidth=1, label=f"h = {cusum.h:.3g}")
         alarms = path.loc[path["alarm"]]
-        ax.scatter(alarms["month"], alarms["cusum"], s=30, color=_SIGNAL, zorder=5, label="alarm")
+        if not alarms.empty:
+            ax.scatter(alarms["month"], alarms["cusum"], s=30, color=_SIGNAL, zorder=5, label="alarm")
         if cusum.first_alarm is not None:
             ax.axvline(pd.Timestamp(cusum.first_alarm), color=_SIGNAL, linewidth=0.8, alpha=0.6)
         _date_axis(ax)
@@ -320,16 +324,15 @@ def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
         _count_axis(ax)
         ax.plot(table["month"], table[changes.event_type], color=OKABE_ITO["grey"], marker="o",
                 markersize=3, linewidth=0.8, label=f"{unit} (complete months)")
-        if changes.pelt is not None:
-            for row in changes.pelt.segments.itertuples():
+        if changes.pelt is not None:  # one legend entry per kind of mark, on the first mark drawn
+            for i, row in enumerate(changes.pelt.segments.itertuples()):
                 x = [row.start, row.end + pd.offsets.MonthEnd(0)]
                 ax.fill_between(x, row.ci_low, row.ci_high, color=_ACCENT, alpha=0.15, linewidth=0)
-                ax.plot(x, [row.rate, row.rate], color=_ACCENT, linewidth=2)
-            ax.plot([], [], color=_ACCENT, linewidth=2, label="segment mean (descriptive 95% CI)")
-            for point in changes.pelt.change_points:
-                ax.axvline(pd.Timestamp(point.date), color=_SIGNAL, linewidth=1.2)
-            if changes.pelt.change_points:
-                ax.plot([], [], color=_SIGNAL, linewidth=1.2, label="change point (PELT)")
+                ax.plot(x, [row.rate, row.rate], color=_ACCENT, linewidth=2,
+                        label="segment mean (descriptive 95% CI)" if i == 0 else "_nolegend_")
+            for i, point in enumerate(changes.pelt.change_points):
+                ax.axvline(pd.Timestamp(point.date), color=_SIGNAL, linewidth=1.2,
+                           label="change point (PELT)" if i == 0 else "_nolegend_")
         if changes.binseg is not None and changes.binseg.change_points:
             dates = [pd.Timestamp(p.date) for p in changes.binseg.change_points]
             ax.plot(dates, np.zeros(len(dates)), linestyle="none", marker="^", color=OKABE_ITO["orange"],
@@ -410,7 +413,8 @@ def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], 
     """Horizontal bars of the top device- and patient-problem terms, share of reports (%)."""
     title = f"Top problem terms, {profile.product_code} (share of reports)"
     top = profile.top_terms
-    n_rows = max(1, int(top.groupby("problem_type").size().max()) if not top.empty else 1)
+    lines = top.assign(lines=[_wrapped(t).count("\n") + 1 for t in top["term"]]) if not top.empty else top
+    n_rows = max(1, int(lines.groupby("problem_type")["lines"].sum().max()) if not top.empty else 1)
     with _style():
         fig, axes = _new_figure(ncols=2, size=(9.0, max(3.0, 0.32 * n_rows + 1.4)))
         for ax, ptype, colour in zip(axes, ("device", "patient"), (_ACCENT, OKABE_ITO["bluish_green"]),
@@ -422,7 +426,7 @@ def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], 
                 _note(ax, "no terms")
                 ax.set_yticks([])
                 continue
-            labels = [_shorten(t) for t in rows["term"]]
+            labels = [_wrapped(t) for t in rows["term"]]
             shares = rows["share"].to_numpy(dtype=float) * 100
             positions = np.arange(len(rows))[::-1]
             ax.barh(positions, shares, color=colour, height=0.7)
@@ -446,9 +450,9 @@ def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], 
         return _save(fig, out_dir, figure_id, title, caption)
 
 
-def _shorten(term: str, width: int = 38) -> str:
-    text = str(term)
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
+def _wrapped(term: str, width: int = TERM_LABEL_WIDTH) -> str:
+    """A problem term on lines of at most ``width`` characters, broken between words: never cut short."""
+    return textwrap.fill(str(term), width=width, break_long_words=False, break_on_hyphens=False)
 
 
 def plot_share_trends(shares: dict[str, ShareTrend], out_dir: str | os.PathLike[str], *,

@@ -143,7 +143,8 @@ class AnalysisResults:
         if self.run_dir is not None:
             for figure in self.figures:
                 data = base64.b64encode((self.run_dir / figure.png).read_bytes()).decode()
-                images += (f'<figure><img alt="{html.escape(figure.title)}" src="data:image/png;base64,{data}" '
+                images += (f'<figure data-cer-figure="{html.escape(figure.id)}"><img alt="{html.escape(figure.title)}" '
+                           f'src="data:image/png;base64,{data}" '
                            f'style="max-width:100%"><figcaption>{html.escape(figure.caption)}</figcaption></figure>')
         return f"<table>{table}</table>{images}"
 

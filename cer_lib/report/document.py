@@ -45,6 +45,7 @@ __all__ = [
     "ReportBlock",
     "exhibit_ids",
     "exhibit_provenance",
+    "figure_anchors",
     "front_matter",
     "provenance_items",
     "report_html",
@@ -140,6 +141,16 @@ def _labels(run: ReportRun) -> dict[str, str]:
 
 def _figures(run: ReportRun) -> list[FigureExhibit]:
     return run.structure.figure_exhibits(list(_drawn(run)))
+
+
+def figure_anchors(folder: RunFolder) -> dict[str, tuple[str, str]]:
+    """``{analysis figure id: (its anchor in the report, its label "Figure 3")}`` for every figure the report shows."""
+    from ..profiles import profile_of  # the profiles import the report package
+
+    structure = profile_of(folder.parameters()).report
+    drawn = [fig.id for fig in folder.analysis().figures]
+    labels = structure.exhibit_labels(drawn)
+    return {exhibit.figure: (exhibit.id, labels[exhibit.id]) for exhibit in structure.figure_exhibits(drawn)}
 
 
 def _queries(run: ReportRun, exhibit: Exhibit) -> tuple[SourceQuery, ...]:
