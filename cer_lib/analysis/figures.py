@@ -409,9 +409,9 @@ def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str 
 
 
 def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], *,
-                      figure_id: str = "top_problems") -> FigureRecord:
+                      unit: str = "reports", figure_id: str = "top_problems") -> FigureRecord:
     """Horizontal bars of the top device- and patient-problem terms, share of reports (%)."""
-    title = f"Top problem terms, {profile.product_code} (share of reports)"
+    title = f"Top problem terms, {profile.product_code} (share of {unit})"
     top = profile.top_terms
     lines = top.assign(lines=[_wrapped(t).count("\n") + 1 for t in top["term"]]) if not top.empty else top
     n_rows = max(1, int(lines.groupby("problem_type")["lines"].sum().max()) if not top.empty else 1)
@@ -421,7 +421,7 @@ def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], 
                                      strict=True):
             rows = top.loc[top["problem_type"] == ptype]
             ax.set_title(f"{ptype} problems", loc="left", fontsize=10)
-            ax.set_xlabel("share of reports (%)")
+            ax.set_xlabel(f"share of {unit} (%)")
             if rows.empty:
                 _note(ax, "no terms")
                 ax.set_yticks([])
@@ -442,7 +442,7 @@ def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], 
         span = f"{recent[0]}-{recent[-1]}" if len(recent) > 1 else (recent[0] if recent else "recent years")
         caption = (
             f"Most frequent device-problem and patient-problem terms for {profile.product_code}, as a share "
-            f"of its {profile.n_reports:,} reports (numbers at the bar ends are reports). A report can carry "
+            f"of its {profile.n_reports:,} {unit} (numbers at the bar ends are {unit}). A report can carry "
             f"several terms, so shares do not add up to 100%. {len(significant)} term(s) changed share "
             f"between {span} and earlier "
             f"years at FDR q = {profile.parameters.get('q', 0.05):g} (Fisher exact, Benjamini-Hochberg)."
@@ -512,12 +512,14 @@ def make_figures(
     problems: ProblemProfile | None = None,
     reports: MonthlySeries | None = None,
     unit: str = "reports",
+    problems_unit: str = "reports",
 ) -> list[FigureRecord]:
     """Every figure the given results allow, in report order (results without a figure are skipped).
 
     ``series`` is what the models counted (``unit``: ``reports``, or ``events`` when reports of one
     event were merged); ``reports`` the same months counting reports as received, drawn as the
-    monthly-counts figure beside the report-count table (``series`` when not given)."""
+    monthly-counts figure beside the report-count table (``series`` when not given); ``problems_unit``
+    what the problem profile counted."""
     records = [plot_monthly_counts(reports if reports is not None else series, out_dir)]
     if trend is not None:
         records.append(plot_control_chart(trend.control_chart, out_dir, unit=unit))
@@ -529,5 +531,5 @@ def make_figures(
     if forecast is not None:
         records.append(plot_forecast(series, forecast, out_dir, unit=unit))
     if problems is not None:
-        records.append(plot_top_problems(problems, out_dir))
+        records.append(plot_top_problems(problems, out_dir, unit=problems_unit))
     return [record for record in records if record is not None]

@@ -171,7 +171,8 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     series = monthly_counts(_received(counts), date_field="date_received", window_start=modelled[0], window_end=modelled[1],
                             as_of=as_of, lag_guard_months=guard)
     if series_merge.applied:
-        series = dataclasses.replace(series, definition=series.definition + " " + _events_once_text(series_merge))
+        series = dataclasses.replace(series, definition=series.definition + " " + _events_once_text(
+            series_merge, "on the day its earliest report was received, under the most serious event type of its reports"))
     series_event = _date_of_event_series(counts, modelled, as_of, guard)
 
     windows = dict(recent_months=methods.trend.recent_months, baseline_months=methods.trend.baseline_months,
@@ -206,10 +207,14 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         recent_years=methods.problems.recent_years,
         q=methods.problems.fdr_q,
     )
+    if problems_merge.n_reports_merged:
+        problems = dataclasses.replace(problems, notes=[*problems.notes, _events_once_text(
+            problems_merge, "in the year of its earliest report, with every term any of its reports carries")])
     comparators = resolution.comparator_codes
     signals, unavailable = _signals(problem_counts, totals, device, comparators, methods.signals)
     figures = make_figures(series, folder.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast,
-                           problems=problems, reports=series_reports, unit="events" if series_merge.applied else "reports")
+                           problems=problems, reports=series_reports, unit="events" if series_merge.applied else "reports",
+                           problems_unit="events" if problems_merge.applied else "reports")
     figures = [FigureRecord(id=f.id, title=f.title, caption=f.caption, png=folder.relative(f.png), svg=folder.relative(f.svg))
                for f in figures]
 
@@ -244,12 +249,11 @@ def _received(counts: pd.DataFrame) -> pd.DataFrame:
     return counts[(counts["date_field"] == "date_received") & counts["event_type"].isin(EVENT_TYPES)]
 
 
-def _events_once_text(merge: EventMerge) -> str:
-    """The sentence the series' method gains when reports of one event were merged."""
+def _events_once_text(merge: EventMerge, how: str) -> str:
+    """The sentence a method gains when reports of one event were merged (``how``: where the event counts)."""
     return (f"Each event is counted once: {merge.n_reports:,} reports describe {merge.n_events:,} events "
             f"({merge.n_reports_merged:,} reports merged into {merge.n_groups:,} events reported more than once; "
-            "an event counts on the day its earliest report was received, under the most serious event type of its "
-            "reports).")
+            f"an event counts {how}).")
 
 
 def _series_window(received: pd.DataFrame, window: tuple[dt.date, dt.date], series_start: str) -> tuple[tuple[dt.date, dt.date], list[str]]:

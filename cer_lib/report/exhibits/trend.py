@@ -76,9 +76,9 @@ def _tab_forecast(run: ReportRun) -> str:
 TABLES: tuple[TableExhibit, ...] = (
     TableExhibit("tab-trend", "Trend, trend-reporting verdict, control chart and CUSUM", ("device_event",),
           (pointer(ANALYSIS, "trend"),), (ANALYSIS,), _tab_trend),
-    TableExhibit("tab-change-points", "Change points in monthly report counts", ("device_event",),
+    TableExhibit("tab-change-points", "Change points in the monthly series", ("device_event",),
           (pointer(ANALYSIS, "change_points"), pointer(ANALYSIS, "change_point_method")), (ANALYSIS,), _tab_change_points),
-    TableExhibit("tab-forecast", "Forecast of monthly report counts", ("device_event",),
+    TableExhibit("tab-forecast", "Forecast of the monthly series", ("device_event",),
           (pointer(ANALYSIS, "forecast"),), (ANALYSIS,), _tab_forecast),
 )
 
