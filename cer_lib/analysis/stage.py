@@ -127,18 +127,27 @@ class AnalysisResults:
             },
         }
 
-    def _repr_html_(self) -> str:
+    def _summary(self) -> list[tuple[str, str]]:
         verdict = self.trend.primary
-        rows = [
-            ("reports in window", f"{self.series.n_reports:,}"),
+        return [
+            ("reports in window", f"{self.series_reports.n_reports:,}"),
+            ("events the models count (reports of one event once)", f"{self.series.n_reports:,}"
+             if self.event_merge["series"].applied else f"not merged: {self.event_merge['series'].reason}"),
             ("complete months", str(self.series.n_complete_months)),
             ("trend model", str(self.trend.glm["total"].model or self.trend.glm["total"].status)),
             ("trend-reporting verdict", verdict.verdict),
             ("change points (PELT)", ", ".join(str(c.date) for c in self.changes.change_points) or "none"),
             ("forecast", self.forecast.status + (f": {self.forecast.warning}" if self.forecast.warning else "")),
-            (f"signals ({_primary_rule(self.signals)}, the primary screen)", str(_count_signals(self.signals, self.code))),
+            (f"signals ({_primary_rule(self.signals)}, the primary screen)", _signals_headline(self.signals, self.code,
+                                                                                                 self.signals_unavailable)),
         ]
-        table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+
+    def __repr__(self) -> str:
+        """What the notebook shows as plain text: the summary, never the dataclass's repr of every table."""
+        return f"Analysis of {self.code}: " + "; ".join(f"{k}: {v}" for k, v in self._summary())
+
+    def _repr_html_(self) -> str:
+        table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in self._summary())
         images = ""
         if self.run_dir is not None:
             for figure in self.figures:
@@ -638,6 +647,14 @@ def _count_signals(signals: dict[str, SignalResult], device: str) -> int | None:
     """The device's pairs flagged by the primary screen; None when it could not be applied."""
     counts = [r.n_signals(device) for r in signals.values()]
     return None if any(c is None for c in counts) else sum(counts)  # type: ignore[misc]
+
+
+def _signals_headline(signals: dict[str, SignalResult], device: str, unavailable: str | None) -> str:
+    """The signal count, or why there is none: "not computed" is never shown as 0."""
+    if not signals:
+        return f"not computed: {unavailable}"
+    count = _count_signals(signals, device)
+    return "not applicable (the primary screen could not be applied)" if count is None else str(count)
 
 
 def _primary_rule(signals: dict[str, SignalResult]) -> str:

@@ -931,10 +931,9 @@ def eu_view_facts(b: _Builder, run: RunData, eu: pd.DataFrame) -> None:
                                for m, srn in zip(makers["company_name"], makers["manufacturer_srn"]) if isinstance(srn, str)] or None,
           "list", f"{where}: company_name with manufacturer_srn")
     entry = run.status.source("eudamed")
-    if not len(eu):
-        said = (entry.reason or STATUS_WORDS.get(entry.status, entry.status)) if entry else "EUDAMED was not queried"
-        why = f"no EUDAMED device record was found for this device; {said}" if entry and entry.status == "empty" else \
-            f"EUDAMED device data were not available for this run; {said}"
+    if not len(eu):  # the source's status line, printed beside it, gives the look-ups or the failure
+        why = "no EUDAMED device record was found for this device" if entry and entry.status == "empty" else \
+            "EUDAMED's device data were not available for this run (see the source status above)"
     elif not codes:
         why = ("its EUDAMED records carry no EMDN code: Eudamed's device search does not return it, only each device's "
                "detail record does, and " + ("the mirror's records are search records" if run.status.origin == "mirror"

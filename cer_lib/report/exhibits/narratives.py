@@ -39,6 +39,8 @@ def _tab_case_sample(run: ReportRun) -> str:
         return notice("No case narratives in the review sample.", "cer-notice")
     with_text = events[events["mdr_report_key"].isin(texts["mdr_report_key"])]
     groups = events.set_index(events["mdr_report_key"].astype(str))[["event_group", "event_group_size", "grouped_by"]]
+    ungrouped = groups["event_group"].isna()  # a report integrate did not mark is an event of its own
+    groups.loc[ungrouped, "event_group"] = groups.index[ungrouped]
     ordered = with_text.sort_values(["date_received", "mdr_report_key"], ascending=[False, True])
     chosen = ordered.head(CASE_SAMPLE_REPORTS)
     rows, shown_groups = [], {}
