@@ -63,7 +63,7 @@ def _tab_forecast(run: ReportRun) -> str:
     if fc.status != "ok" or not rows:
         return notice(f"No forecast: {fc.warning or 'not computed for this run'}.", "cer-notice")
     frame = pd.DataFrame([{
-        "Month": fmt(r.month, "month"), "Mean (reports)": fmt(r.mean, "rate"),
+        "Month": fmt(r.month, "month"), f"Mean ({run.analysis.event_counting.unit})": fmt(r.mean, "rate"),
         "80% prediction interval": ci(r.pi80_low, r.pi80_high, "rate"),
         "95% prediction interval": ci(r.pi95_low, r.pi95_high, "rate"),
     } for r in rows])
