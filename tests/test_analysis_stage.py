@@ -22,7 +22,8 @@ def _check_shape(analysis: dict, run: Path) -> None:
     for key in ("meta", "monthly_counts", "trend", "change_points", "forecast", "problems", "signals", "figures"):
         assert key in analysis, key
     assert analysis["schema_version"] == 1
-    assert {i["path"] for i in analysis["meta"]["inputs"]} == {f"tables/{t}.parquet" for t in ("event_counts", "problem_counts", "report_totals", "summary_reports")}
+    assert {i["path"] for i in analysis["meta"]["inputs"]} == {f"tables/{t}.parquet" for t in (
+        "event_counts", "problem_counts", "report_totals", "summary_reports", "events", "event_problems")}
     monthly = analysis["monthly_counts"]
     totals = [r for r in monthly["rows"] if r["event_type"] == "total"]
     assert sum(r["n_reports"] for r in totals) == monthly["totals"]["all"]

@@ -4,6 +4,7 @@ class; no host path in the report; a sparse run says so first and presents no mo
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,60 @@ def test_the_collect_summary_shows_as_its_lines_in_a_notebook_not_as_a_python_re
     shown = repr(summary)
     assert shown == str(summary) and shown.startswith("collected HWC (product_code) from mirror: 3 counts, 2 totals")
     assert "SourceStatus(" not in shown and "PosixPath(" not in shown and f"-> {tmp_path}" not in shown
+
+
+RAW_REPR = re.compile(r"\{'|\[np\.|np\.float|Timestamp\(|dtype|datetime\.date\(|<IPython\.core\.display\.\w+ object>")
+
+
+def raw_reprs(run: Path) -> list[str]:
+    """Python reprs in any text output of the run's executed notebooks (plain-text alternatives included)."""
+    import nbformat
+
+    found = []
+    for path in sorted(run.glob("0*.ipynb")):
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                texts = [output.get("text", "")] + [v for k, v in output.get("data", {}).items() if k.startswith("text/")]
+                for text in texts:
+                    text = "".join(text) if isinstance(text, list) else str(text)
+                    found += [f"{path.name} cell {index}: {text[max(0, m.start() - 40):m.end() + 40]!r}"
+                              for m in RAW_REPR.finditer(text)]
+    return found
+
+
+@pytest.mark.realdata
+def test_the_demo_notebooks_show_no_raw_python_repr(demo_run: Path) -> None:
+    assert raw_reprs(demo_run) == []
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_a_drug_runs_notebooks_show_no_raw_python_repr_and_no_zero_for_not_assessed(realdata: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from cer_lib.settings import PROJECT_ROOT
+
+    outputs = tmp_path / "outputs"
+    done = subprocess.run([sys.executable, "-m", "cer_lib", "report", "RISPERDAL", "--kind", "drug", "--from", "mirror",
+                           "--mirror", str(realdata / "faers" / "faers_ascii_2017q2")], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "CER_OUTPUTS_DIR": str(outputs), "CER_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = outputs / "drug-RISPERDAL" / "latest"
+    assert raw_reprs(run) == []
+    analyze = (run / "03_analyze.ipynb").read_text(encoding="utf-8")
+    assert "listedness not assessed" in analyze and "0 unlisted" not in analyze  # a mirror holds no label
+
+
+@pytest.mark.realdata
+def test_template_sentences_agree_with_the_demo_data(demo_run: Path) -> None:
+    """"tabulated below" only above a table (before the next heading), no zero counts with breakdowns."""
+    html = (demo_run / "cer.html").read_text(encoding="utf-8")
+    body = html[:html.index('id="annex-1"')]
+    for match in re.finditer("tabulated below", body):
+        following = re.split(r"<h[1-6][ >]", body[match.end():], maxsplit=1)[0]
+        assert "<table" in following, body[match.start() - 300:match.end()]
+    for wrong in ("0 device identifier records (0 brand names)", "returned 0 records", "lists 0 recalled products",
+                  "Signals: 0"):
+        assert wrong not in body, wrong

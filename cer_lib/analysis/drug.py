@@ -202,9 +202,11 @@ class DrugAnalysis:
     def __repr__(self) -> str:
         d = self.data["details"]["drug"]
         rows = d["signals"]["rows"]
+        assessed = any(r.get("listedness") in ("listed", "unlisted") for r in rows)
+        unlisted = f"{len(d['unlisted_signals']):,} unlisted" if assessed else "listedness not assessed"
         return (f"<drug analysis of {d['subject']}: {sum(d['series']['all']['reports']):,} reports in the modelled months, "
                 f"trend {self.data['trend'].get('status')}, {len(rows):,} reactions scored, "
-                f"{sum(r['signal'] for r in rows):,} flagged by the primary screen, {len(d['unlisted_signals']):,} unlisted; "
+                f"{sum(r['signal'] for r in rows):,} flagged by the primary screen, {unlisted}; "
                 "written to results/analysis.json>")
 
 

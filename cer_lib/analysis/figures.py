@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,7 @@ _SIGNAL = OKABE_ITO["vermillion"]
 _LINE = OKABE_ITO["black"]
 _ACCENT = OKABE_ITO["blue"]
 _DPI = 150
+TERM_LABEL_WIDTH = 34  # characters per line of a problem term's label
 _SIZE = (8.0, 4.6)
 
 _RC = {
@@ -203,18 +205,18 @@ def plot_monthly_counts(series: MonthlySeries, out_dir: str | os.PathLike[str], 
 
 
 def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str], *,
-                       figure_id: str = "control_chart") -> FigureRecord | None:
+                       unit: str = "reports", figure_id: str = "control_chart") -> FigureRecord | None:
     """c-chart by phase: history grey, baseline (phase I) and monitoring window (phase II) shaded, each
     month's centre and limits; phase-I months set aside marked x, phase-II signals circled. ``None``
     when the chart could not be computed."""
     if chart.status != "ok" or chart.points is None:
         return None
-    title = "c-chart of monthly reports (phase I baseline, phase II monitoring)"
+    title = f"c-chart of monthly {unit} (phase I baseline, phase II monitoring)"
     with _style():
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(chart)})")
-        ax.set_ylabel("reports per month")
+        ax.set_ylabel(f"{unit} per month")
         _count_axis(ax)
         points = chart.points
         for phase, colour, label in (("baseline", OKABE_ITO["sky_blue"], "phase I: baseline"),
@@ -228,7 +230,7 @@ def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str
                     linewidth=0.8, label="earlier months (not charted)")
         charted = points.loc[points["phase"] != "history"]
         ax.plot(charted["month"], charted["count"], color=_LINE, marker="o", markersize=3, linewidth=1,
-                label="reports")
+                label=unit)
         steps = dict(where="mid", linewidth=1)
         ax.step(charted["month"], charted["center"], color=_ACCENT,
                 label=f"centre ({chart.center:.1f} per average month)", **{**steps, "linewidth": 1.2})
@@ -241,16 +243,17 @@ def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str
             ax.scatter(excluded["month"], excluded["count"], s=36, marker="x", color=OKABE_ITO["reddish_purple"],
                        linewidth=1.4, zorder=5, label="phase I: set aside (not a signal)")
         signals = points.loc[points["signal"]]
-        ax.scatter(signals["month"], signals["count"], s=44, facecolor="none", edgecolor=_SIGNAL,
-                   linewidth=1.5, zorder=6, label="phase II signal")
+        if not signals.empty:
+            ax.scatter(signals["month"], signals["count"], s=44, facecolor="none", edgecolor=_SIGNAL,
+                       linewidth=1.5, zorder=6, label="phase II signal")
         _date_axis(ax)
         ax.set_ylim(bottom=0)
         _legend(fig, ax, ncols=3)
         reduced = " (a reduced baseline)" if chart.reduced_baseline else ""
         fa = chart.false_alarm_probability_window_estimated
         caption = (
-            f"c-chart of monthly reports (complete months). Phase I: the baseline {_fmt_month(chart.baseline_start)} "
-            f"to {_fmt_month(chart.baseline_end)}{reduced} sets the centre, its reports per day times the month's "
+            f"c-chart of monthly {unit} (complete months). Phase I: the baseline {_fmt_month(chart.baseline_start)} "
+            f"to {_fmt_month(chart.baseline_end)}{reduced} sets the centre, its {unit} per day times the month's "
             f"days ({chart.center:.1f} in an average month), limits centre +/- {chart.sigma_multiplier:g} "
             f"sqrt(centre) (average month: UCL {chart.ucl:.1f}, LCL {chart.lcl:.1f}); "
             f"{len(chart.phase_one_excluded)} baseline month(s) outside the trial limits were set aside. Phase II: "
@@ -266,22 +269,23 @@ def plot_control_chart(chart: ControlChartResult, out_dir: str | os.PathLike[str
 
 
 def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
-               figure_id: str = "cusum") -> FigureRecord | None:
+               unit: str = "reports", figure_id: str = "cusum") -> FigureRecord | None:
     """Upper Poisson CUSUM path over the monitoring window with the decision interval h and alarms."""
     if cusum.status != "ok" or cusum.path is None or cusum.path.empty:
         return None
-    title = "Poisson CUSUM for an increase in monthly reports"
+    title = f"Poisson CUSUM for an increase in monthly {unit}"
     with _style():
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(cusum)})")
-        ax.set_ylabel("CUSUM (reports)")
+        ax.set_ylabel(f"CUSUM ({unit})")
         path = cusum.path
         ax.plot(path["month"], path["cusum"], color=_LINE, linewidth=1.2, marker="o", markersize=2.5,
                 label="CUSUM S_t")
         ax.axhline(cusum.h, color=_SIGNAL, linestyle="--", linewidth=1, label=f"h = {cusum.h:.3g}")
         alarms = path.loc[path["alarm"]]
-        ax.scatter(alarms["month"], alarms["cusum"], s=30, color=_SIGNAL, zorder=5, label="alarm")
+        if not alarms.empty:
+            ax.scatter(alarms["month"], alarms["cusum"], s=30, color=_SIGNAL, zorder=5, label="alarm")
         if cusum.first_alarm is not None:
             ax.axvline(pd.Timestamp(cusum.first_alarm), color=_SIGNAL, linewidth=0.8, alpha=0.6)
         _date_axis(ax)
@@ -292,7 +296,7 @@ def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
                 else "over 100,000")
         fa = cusum.false_alarm_probability_window_estimated
         caption = (
-            f"Upper Poisson CUSUM of monthly reports over the monitoring window {_fmt_month(cusum.monitoring_start)} "
+            f"Upper Poisson CUSUM of monthly {unit} over the monitoring window {_fmt_month(cusum.monitoring_start)} "
             f"to {_fmt_month(cusum.monitoring_end)}, after the baseline {_fmt_month(cusum.baseline_start)} "
             f"to {_fmt_month(cusum.baseline_end)} (in-control mean {cusum.in_control_mean:.1f} per month). "
             f"Tuned to a {cusum.shift_ratio:g}-fold increase: k = {cusum.k:.3g}, h = {cusum.h:.3g}, "
@@ -305,31 +309,30 @@ def plot_cusum(cusum: CusumResult, out_dir: str | os.PathLike[str], *,
 
 
 def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
-                       out_dir: str | os.PathLike[str], *, figure_id: str = "change_points") -> FigureRecord | None:
+                       out_dir: str | os.PathLike[str], *, unit: str = "reports", figure_id: str = "change_points") -> FigureRecord | None:
     """Monthly totals with PELT segment means (descriptive 95% CI bands) and change dates; Binseg dates as
     ticks. ``None`` when the series was too short to search."""
     if changes.status != "ok":
         return None
-    title = "Change points in monthly reports"
+    title = f"Change points in monthly {unit}"
     table = series.complete()
     with _style():
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(series)})")
-        ax.set_ylabel("reports per month")
+        ax.set_ylabel(f"{unit} per month")
         _count_axis(ax)
         ax.plot(table["month"], table[changes.event_type], color=OKABE_ITO["grey"], marker="o",
-                markersize=3, linewidth=0.8, label="reports (complete months)")
-        if changes.pelt is not None:
-            for row in changes.pelt.segments.itertuples():
+                markersize=3, linewidth=0.8, label=f"{unit} (complete months)")
+        if changes.pelt is not None:  # one legend entry per kind of mark, on the first mark drawn
+            for i, row in enumerate(changes.pelt.segments.itertuples()):
                 x = [row.start, row.end + pd.offsets.MonthEnd(0)]
                 ax.fill_between(x, row.ci_low, row.ci_high, color=_ACCENT, alpha=0.15, linewidth=0)
-                ax.plot(x, [row.rate, row.rate], color=_ACCENT, linewidth=2)
-            ax.plot([], [], color=_ACCENT, linewidth=2, label="segment mean (descriptive 95% CI)")
-            for point in changes.pelt.change_points:
-                ax.axvline(pd.Timestamp(point.date), color=_SIGNAL, linewidth=1.2)
-            if changes.pelt.change_points:
-                ax.plot([], [], color=_SIGNAL, linewidth=1.2, label="change point (PELT)")
+                ax.plot(x, [row.rate, row.rate], color=_ACCENT, linewidth=2,
+                        label="segment mean (descriptive 95% CI)" if i == 0 else "_nolegend_")
+            for i, point in enumerate(changes.pelt.change_points):
+                ax.axvline(pd.Timestamp(point.date), color=_SIGNAL, linewidth=1.2,
+                           label="change point (PELT)" if i == 0 else "_nolegend_")
         if changes.binseg is not None and changes.binseg.change_points:
             dates = [pd.Timestamp(p.date) for p in changes.binseg.change_points]
             ax.plot(dates, np.zeros(len(dates)), linestyle="none", marker="^", color=OKABE_ITO["orange"],
@@ -345,11 +348,11 @@ def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
             found = f"{checked}: no change point."
         else:
             found = f"{checked}; change points: " + "; ".join(
-                f"{_fmt_month(p.date)} ({p.rate_before:.1f} to {p.rate_after:.1f} reports per month"
+                f"{_fmt_month(p.date)} ({p.rate_before:.1f} to {p.rate_after:.1f} {unit} per month"
                 + (f", ratio {p.rate_ratio:.2f}" if p.rate_ratio is not None and np.isfinite(p.rate_ratio)
                    else "") + ")" for p in points) + ". Intervals are descriptive (the dates were chosen from the data)."
         caption = (
-            f"Monthly reports (complete months) with segments of constant mean found by PELT "
+            f"Monthly {unit} (complete months) with segments of constant mean found by PELT "
             f"(Poisson cost scaled by the residual dispersion, penalty {changes.penalty:.2f} = "
             f"{changes.parameters.get('penalty_factor', 4):g} ln n, segments of at least {changes.min_size} months); "
             f"triangles mark binary segmentation's dates. {found} "
@@ -359,12 +362,12 @@ def plot_change_points(series: MonthlySeries, changes: ChangePointAnalysis,
 
 
 def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str | os.PathLike[str], *,
-                  figure_id: str = "forecast") -> FigureRecord | None:
+                  unit: str = "reports", figure_id: str = "forecast") -> FigureRecord | None:
     """History (complete months; incomplete hollow), forecast mean and 80%/95% prediction bands; ``None``
     without a forecast."""
     if forecast.status != "ok" or forecast.forecast is None:
         return None
-    title = f"Forecast of monthly reports ({forecast.horizon} months)"
+    title = f"Forecast of monthly {unit} ({forecast.horizon} months)"
     table = series.table
     done = table.loc[table["complete"]]
     partial = table.loc[~table["complete"]]
@@ -372,7 +375,7 @@ def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str 
         fig, ax = _new_figure()
         ax.set_title(title, loc="left")
         ax.set_xlabel(f"month ({_field_label(series)})")
-        ax.set_ylabel("reports per month")
+        ax.set_ylabel(f"{unit} per month")
         _count_axis(ax)
         ax.plot(done["month"], done[forecast.event_type], color=_LINE, linewidth=1.1, marker="o",
                 markersize=2.5, label="observed")
@@ -390,8 +393,8 @@ def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str 
         mase, naive = backtest.get("mase"), backtest.get("naive_mase")
         mase_text = f"{mase:.2f}" if mase is not None else "not available"
         caption = (
-            f"Monthly reports to {_fmt_month(forecast.train_end)} and a {forecast.horizon}-month "
-            f"{forecast.model} forecast (selected by AICc, fitted to log(reports + 1)): bias-adjusted mean with 80% "
+            f"Monthly {unit} to {_fmt_month(forecast.train_end)} and a {forecast.horizon}-month "
+            f"{forecast.model} forecast (selected by AICc, fitted to log({unit} + 1)): bias-adjusted mean with 80% "
             f"and 95% prediction intervals transformed back from the log scale (asymmetric, never below zero). "
             f"Rolling-origin back-test over {backtest.get('n_origins', 0)} origins at horizons 1 to "
             f"{backtest.get('horizon', forecast.horizon)} months: MASE {mase_text}"
@@ -406,23 +409,24 @@ def plot_forecast(series: MonthlySeries, forecast: ForecastResult, out_dir: str 
 
 
 def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], *,
-                      figure_id: str = "top_problems") -> FigureRecord:
+                      unit: str = "reports", figure_id: str = "top_problems") -> FigureRecord:
     """Horizontal bars of the top device- and patient-problem terms, share of reports (%)."""
-    title = f"Top problem terms, {profile.product_code} (share of reports)"
+    title = f"Top problem terms, {profile.product_code} (share of {unit})"
     top = profile.top_terms
-    n_rows = max(1, int(top.groupby("problem_type").size().max()) if not top.empty else 1)
+    lines = top.assign(lines=[_wrapped(t).count("\n") + 1 for t in top["term"]]) if not top.empty else top
+    n_rows = max(1, int(lines.groupby("problem_type")["lines"].sum().max()) if not top.empty else 1)
     with _style():
         fig, axes = _new_figure(ncols=2, size=(9.0, max(3.0, 0.32 * n_rows + 1.4)))
         for ax, ptype, colour in zip(axes, ("device", "patient"), (_ACCENT, OKABE_ITO["bluish_green"]),
                                      strict=True):
             rows = top.loc[top["problem_type"] == ptype]
             ax.set_title(f"{ptype} problems", loc="left", fontsize=10)
-            ax.set_xlabel("share of reports (%)")
+            ax.set_xlabel(f"share of {unit} (%)")
             if rows.empty:
                 _note(ax, "no terms")
                 ax.set_yticks([])
                 continue
-            labels = [_shorten(t) for t in rows["term"]]
+            labels = [_wrapped(t) for t in rows["term"]]
             shares = rows["share"].to_numpy(dtype=float) * 100
             positions = np.arange(len(rows))[::-1]
             ax.barh(positions, shares, color=colour, height=0.7)
@@ -438,7 +442,7 @@ def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], 
         span = f"{recent[0]}-{recent[-1]}" if len(recent) > 1 else (recent[0] if recent else "recent years")
         caption = (
             f"Most frequent device-problem and patient-problem terms for {profile.product_code}, as a share "
-            f"of its {profile.n_reports:,} reports (numbers at the bar ends are reports). A report can carry "
+            f"of its {profile.n_reports:,} {unit} (numbers at the bar ends are {unit}). A report can carry "
             f"several terms, so shares do not add up to 100%. {len(significant)} term(s) changed share "
             f"between {span} and earlier "
             f"years at FDR q = {profile.parameters.get('q', 0.05):g} (Fisher exact, Benjamini-Hochberg)."
@@ -446,9 +450,9 @@ def plot_top_problems(profile: ProblemProfile, out_dir: str | os.PathLike[str], 
         return _save(fig, out_dir, figure_id, title, caption)
 
 
-def _shorten(term: str, width: int = 38) -> str:
-    text = str(term)
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
+def _wrapped(term: str, width: int = TERM_LABEL_WIDTH) -> str:
+    """A problem term on lines of at most ``width`` characters, broken between words: never cut short."""
+    return textwrap.fill(str(term), width=width, break_long_words=False, break_on_hyphens=False)
 
 
 def plot_share_trends(shares: dict[str, ShareTrend], out_dir: str | os.PathLike[str], *,
@@ -506,18 +510,26 @@ def make_figures(
     changes: ChangePointAnalysis | None = None,
     forecast: ForecastResult | None = None,
     problems: ProblemProfile | None = None,
+    reports: MonthlySeries | None = None,
+    unit: str = "reports",
+    problems_unit: str = "reports",
 ) -> list[FigureRecord]:
-    """Every figure the given results allow, in report order (results without a figure are skipped)."""
-    records = [plot_monthly_counts(series, out_dir)]
+    """Every figure the given results allow, in report order (results without a figure are skipped).
+
+    ``series`` is what the models counted (``unit``: ``reports``, or ``events`` when reports of one
+    event were merged); ``reports`` the same months counting reports as received, drawn as the
+    monthly-counts figure beside the report-count table (``series`` when not given); ``problems_unit``
+    what the problem profile counted."""
+    records = [plot_monthly_counts(reports if reports is not None else series, out_dir)]
     if trend is not None:
-        records.append(plot_control_chart(trend.control_chart, out_dir))
-        records.append(plot_cusum(trend.cusum, out_dir))
+        records.append(plot_control_chart(trend.control_chart, out_dir, unit=unit))
+        records.append(plot_cusum(trend.cusum, out_dir, unit=unit))
     if shares is not None:
         records.append(plot_share_trends(shares, out_dir))
     if changes is not None:
-        records.append(plot_change_points(series, changes, out_dir))
+        records.append(plot_change_points(series, changes, out_dir, unit=unit))
     if forecast is not None:
-        records.append(plot_forecast(series, forecast, out_dir))
+        records.append(plot_forecast(series, forecast, out_dir, unit=unit))
     if problems is not None:
-        records.append(plot_top_problems(problems, out_dir))
+        records.append(plot_top_problems(problems, out_dir, unit=problems_unit))
     return [record for record in records if record is not None]

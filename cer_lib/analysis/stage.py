@@ -24,6 +24,7 @@ from ..dates import parse_date
 from ..runfolder import CollectStatus, layout
 from .changepoints import change_points
 from .disproportionality import SignalResult, SignalSettings, score_device_problems
+from .events_once import EventMerge, count_events_once, count_problem_events_once
 from .figures import make_figures
 from .forecast import forecast_counts
 from .problems import problem_profile
@@ -45,7 +46,7 @@ from .trend import trend_analysis
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = ("Death", "Injury", "Malfunction", "Other")
-INPUT_TABLES = ("event_counts", "problem_counts", "report_totals", "summary_reports")
+INPUT_TABLES = ("event_counts", "problem_counts", "report_totals", "summary_reports", "events", "event_problems")
 
 
 @dataclass
@@ -55,8 +56,10 @@ class AnalysisResults:
     code: str
     window: tuple[dt.date, dt.date]
     as_of: dt.date
-    series: MonthlySeries
+    series: MonthlySeries  # the series the models use: events (each counted once) when merging applied
+    series_reports: MonthlySeries  # the same months counting reports, as received
     series_date_of_event: MonthlySeries | None
+    event_merge: dict[str, EventMerge]  # series, problems: what counting each event once merged
     trend: TrendAnalysis
     shares: dict[str, ShareTrend]  # serious, family
     changes: ChangePointAnalysis
@@ -87,7 +90,8 @@ class AnalysisResults:
                 "parameters": self.parameters,
                 "notes": self.notes,
             },
-            "monthly_counts": _monthly_counts_view(self.series),
+            "monthly_counts": _monthly_counts_view(self.series_reports),
+            "event_counting": _event_counting_view(self.event_merge, self.series),
             "monthly_counts_date_of_event": _monthly_counts_view(self.series_date_of_event) if self.series_date_of_event else None,
             "trend": _trend_view(self.trend) | {"shares": {k: _share_view(v) for k, v in self.shares.items()},
                                                 "robustness": list(ROBUSTNESS.values())},
@@ -128,23 +132,33 @@ class AnalysisResults:
             },
         }
 
-    def _repr_html_(self) -> str:
+    def _summary(self) -> list[tuple[str, str]]:
         verdict = self.trend.primary
-        rows = [
-            ("reports in window", f"{self.series.n_reports:,}"),
+        return [
+            ("reports in window", f"{self.series_reports.n_reports:,}"),
+            ("events the models count (reports of one event once)", f"{self.series.n_reports:,}"
+             if self.event_merge["series"].applied else f"not merged: {self.event_merge['series'].reason}"),
             ("complete months", str(self.series.n_complete_months)),
             ("trend model", str(self.trend.glm["total"].model or self.trend.glm["total"].status)),
             ("trend-reporting verdict", verdict.verdict),
             ("change points (PELT)", ", ".join(str(c.date) for c in self.changes.change_points) or "none"),
             ("forecast", self.forecast.status + (f": {self.forecast.warning}" if self.forecast.warning else "")),
-            (f"signals ({_primary_rule(self.signals)}, the primary screen)", str(_count_signals(self.signals, self.code))),
+            (f"signals ({_primary_rule(self.signals)}, the primary screen)", _signals_headline(self.signals, self.code,
+                                                                                                 self.signals_unavailable)),
         ]
-        table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+
+    def __repr__(self) -> str:
+        """What the notebook shows as plain text: the summary, never the dataclass's repr of every table."""
+        return f"Analysis of {self.code}: " + "; ".join(f"{k}: {v}" for k, v in self._summary())
+
+    def _repr_html_(self) -> str:
+        table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in self._summary())
         images = ""
         if self.run_dir is not None:
             for figure in self.figures:
                 data = base64.b64encode((self.run_dir / figure.png).read_bytes()).decode()
-                images += (f'<figure><img alt="{html.escape(figure.title)}" src="data:image/png;base64,{data}" '
+                images += (f'<figure data-cer-figure="{html.escape(figure.id)}"><img alt="{html.escape(figure.title)}" '
+                           f'src="data:image/png;base64,{data}" '
                            f'style="max-width:100%"><figcaption>{html.escape(figure.caption)}</figcaption></figure>')
         return f"<table>{table}</table>{images}"
 
@@ -161,12 +175,18 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     as_of = _as_of(status, window[1])
     device = resolution.product_code or params.code
 
-    counts = tables["event_counts"]
-    received = counts[(counts["date_field"] == "date_received") & counts["event_type"].isin(EVENT_TYPES)]
-    modelled, notes = _series_window(received, window, methods.series_start)
+    reported = tables["event_counts"]
+    modelled, notes = _series_window(_received(reported), window, methods.series_start)
     guard = methods.lag_guard_months
-    series = monthly_counts(received, date_field="date_received", window_start=modelled[0], window_end=modelled[1], as_of=as_of,
-                            lag_guard_months=guard)
+    series_reports = monthly_counts(_received(reported), date_field="date_received", window_start=modelled[0],
+                                    window_end=modelled[1], as_of=as_of, lag_guard_months=guard)
+    counts, series_merge = count_events_once(reported, tables["events"], pd.Timestamp(modelled[0]),
+                                             pd.Timestamp(min(modelled[1], as_of)))
+    series = monthly_counts(_received(counts), date_field="date_received", window_start=modelled[0], window_end=modelled[1],
+                            as_of=as_of, lag_guard_months=guard)
+    if series_merge.applied:
+        series = dataclasses.replace(series, definition=series.definition + " " + _events_once_text(
+            series_merge, "on the day its earliest report was received, under the most serious event type of its reports"))
     series_event = _date_of_event_series(counts, modelled, as_of, guard)
 
     windows = dict(recent_months=methods.trend.recent_months, baseline_months=methods.trend.baseline_months,
@@ -178,7 +198,9 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         dispersion_threshold=methods.trend.overdispersion_threshold,
         **windows,
     )
-    all_totals = _row_totals(tables["report_totals"], None)  # product, period, n_reports of all reports
+    problem_counts, totals, problems_merge = count_problem_events_once(
+        tables["problem_counts"], tables["report_totals"], tables["events"], tables["event_problems"], device)
+    all_totals = _row_totals(totals, None)  # product, period, n_reports (events once for the device) of all reports
     shares = {"serious": serious_share(series, alpha=methods.trend.alpha, **windows),
               "family": _family_share(all_totals, device, series, methods.trend.alpha)}
     changes = change_points(series, penalty_factor=methods.changepoint.penalty_multiplier, min_size=methods.changepoint.min_segment_months,
@@ -190,21 +212,29 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         n_origins=methods.forecast.backtest_origins,
     )
     device_years = all_totals[(all_totals["scope"] == "device") & (all_totals["period"] != "all")]
-    reports_per_year = dict(zip(device_years["period"], device_years["n_reports"].astype(int)))
-    truncated_terms = bool(tables["problem_counts"]["truncated"].fillna(False).any())
+    counted_per_year = dict(zip(device_years["period"], device_years["n_reports"].astype(int)))
+    truncated_terms = bool(problem_counts["truncated"].fillna(False).any())
     problems = problem_profile(
-        tables["problem_counts"],
+        problem_counts,
         product_code=device,
-        reports_per_period=reports_per_year,
+        reports_per_period=counted_per_year,
         as_of=series.lag_guard_cutoff,
         top_n=methods.problems.top_n,
         recent_years=methods.problems.recent_years,
         q=methods.problems.fdr_q,
     )
+    if problems_merge.n_reports_merged:
+        problems = dataclasses.replace(problems, notes=[*problems.notes, _events_once_text(
+            problems_merge, "in the year of its earliest report, with every term any of its reports carries")])
     comparators = resolution.comparator_codes
-    summary_reports = summary_report_counts(tables["summary_reports"], reports_per_year, device)
-    signals, unavailable = _signals(tables["problem_counts"], tables["report_totals"], device, comparators, methods.signals)
-    figures = make_figures(series, folder.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems)
+    raw_years = _row_totals(tables["report_totals"], None)
+    raw_years = raw_years[(raw_years["scope"] == "device") & (raw_years["period"] != "all")]
+    summary_reports = summary_report_counts(tables["summary_reports"],
+                                            dict(zip(raw_years["period"], raw_years["n_reports"].astype(int))), device)
+    signals, unavailable = _signals(problem_counts, totals, device, comparators, methods.signals)
+    figures = make_figures(series, folder.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast,
+                           problems=problems, reports=series_reports, unit="events" if series_merge.applied else "reports",
+                           problems_unit="events" if problems_merge.applied else "reports")
     figures = [FigureRecord(id=f.id, title=f.title, caption=f.caption, png=folder.relative(f.png), svg=folder.relative(f.svg))
                for f in figures]
 
@@ -212,8 +242,10 @@ def analyze(ctx: RunContext) -> AnalysisResults:
     if truncated_terms:
         notes.append("At least one problem-term count returned the maximum number of terms and may be truncated.")
     results = AnalysisResults(
-        code=params.code, window=window, as_of=as_of, series=series, series_date_of_event=series_event,
-        trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems, summary_reports=summary_reports, problem_counts_truncated=truncated_terms, signals=signals,
+        code=params.code, window=window, as_of=as_of, series=series, series_reports=series_reports,
+        series_date_of_event=series_event, event_merge={"series": series_merge, "problems": problems_merge},
+        trend=trend, shares=shares, changes=changes, forecast=forecast, problems=problems, summary_reports=summary_reports,
+        problem_counts_truncated=truncated_terms, signals=signals,
         signals_unavailable=unavailable, comparators=comparators, figures=figures,
         inputs=[{"path": layout.table(name), "sha256": folder.sha256(layout.table(name))} for name in INPUT_TABLES],
         parameters=params.methods.model_dump(mode="json") | {"window": {"start": window[0], "end": window[1]}},
@@ -231,6 +263,18 @@ def _as_of(status: CollectStatus, window_end: dt.date) -> dt.date:
     """The data's ``last_updated`` (device events), never later than the window end."""
     events = status.source("device_event")
     return min(parse_date(events.last_updated if events else None) or window_end, window_end)
+
+
+def _received(counts: pd.DataFrame) -> pd.DataFrame:
+    """The daily counts by date received, per event type (the rows the monthly series read)."""
+    return counts[(counts["date_field"] == "date_received") & counts["event_type"].isin(EVENT_TYPES)]
+
+
+def _events_once_text(merge: EventMerge, how: str) -> str:
+    """The sentence a method gains when reports of one event were merged (``how``: where the event counts)."""
+    return (f"Each event is counted once: {merge.n_reports:,} reports describe {merge.n_events:,} events "
+            f"({merge.n_reports_merged:,} reports merged into {merge.n_groups:,} events reported more than once; "
+            f"an event counts {how}).")
 
 
 def _series_window(received: pd.DataFrame, window: tuple[dt.date, dt.date], series_start: str) -> tuple[tuple[dt.date, dt.date], list[str]]:
@@ -400,6 +444,19 @@ def _monthly_counts_view(series: MonthlySeries) -> dict[str, Any]:
         "lag_guard_cutoff": series.lag_guard_cutoff,
         "guarded_months": series.guarded_months,
         "notes": series.notes,
+    }
+
+
+def _event_counting_view(merge: dict[str, EventMerge], series: MonthlySeries) -> dict[str, Any]:
+    """How the models count: ``unit`` events (each counted once) or reports, per family of counts, and the
+    monthly totals of events when they differ from the reports of ``monthly_counts``."""
+    counted = merge["series"]
+    return {
+        "unit": "events" if counted.applied else "reports",
+        "series": counted.to_dict(),
+        "problems": merge["problems"].to_dict(),
+        "monthly_events": ([{"month": m, "n_events": int(n)} for m, n in zip(series.table["month"], series.table["total"])]
+                           if counted.applied else []),
     }
 
 
@@ -602,6 +659,14 @@ def _count_signals(signals: dict[str, SignalResult], device: str) -> int | None:
     """The device's pairs flagged by the primary screen; None when it could not be applied."""
     counts = [r.n_signals(device) for r in signals.values()]
     return None if any(c is None for c in counts) else sum(counts)  # type: ignore[misc]
+
+
+def _signals_headline(signals: dict[str, SignalResult], device: str, unavailable: str | None) -> str:
+    """The signal count, or why there is none: "not computed" is never shown as 0."""
+    if not signals:
+        return f"not computed: {unavailable}"
+    count = _count_signals(signals, device)
+    return "not applicable (the primary screen could not be applied)" if count is None else str(count)
 
 
 def _primary_rule(signals: dict[str, SignalResult]) -> str:

@@ -307,7 +307,7 @@ class Executor:
                      details={"rule": rule, "lookups": lookups, "mirror_records": len(held), "vigilance": lookup.vigilance})
 
     def _eudamed_online(self, plan: SourcePlan, lookup: EudamedLookup) -> None:
-        from ..sources.eudamed import Eudamed
+        from ..sources.eudamed import Eudamed, is_eudamed_uuid
 
         name = plan.source
         rule, lookups, keep = self._eudamed_targets(lookup, lookup.max_lookups)
@@ -317,6 +317,8 @@ class Executor:
         eu = Eudamed.for_run(self.ctx)
         found: dict[str, dict[str, Any]] = {}
 
+        details = {"read": 0, "missing": 0}
+
         def run() -> None:
             for item in lookups:
                 key, _, value = item.partition("=")
@@ -324,6 +326,12 @@ class Executor:
                 for r in page.records:
                     if keep(r):
                         found.setdefault(str(r.get("uuid") or len(found)), r)
+            # the EMDN codes (cndNomenclatures) are only in a device's detail record: one request each, bounded
+            for uuid, record in list(found.items())[:lookup.max_details]:
+                detail = eu.device(uuid) if is_eudamed_uuid(uuid) else None
+                details["read" if detail else "missing"] += 1
+                if detail:
+                    record["cndNomenclatures"] = detail.get("cndNomenclatures") or []
 
         (step,) = plan.steps
         try:
@@ -333,4 +341,5 @@ class Executor:
         self.collected.records[name] = list(found.values())
         self._status(name, "ok" if found else "empty", None if found else f"no Eudamed device record for {len(lookups)} look-up(s)",
                      total=len(found), fetched=len(found),
-                     details={"lookups": lookups, "rule": rule, "base_url": eu.base_url, "vigilance": lookup.vigilance})
+                     details={"lookups": lookups, "rule": rule, "base_url": eu.base_url, "vigilance": lookup.vigilance,
+                              "detail_records": details["read"], "detail_records_missing": details["missing"]})

@@ -157,13 +157,15 @@ class LookupByRecords:
 @dataclass(frozen=True)
 class EudamedLookup:
     """EUDAMED device records by ``trade_name``, or by primary DI: ``dis`` then the primary DIs of
-    ``dis_from``'s records (GUDID), at most ``max_lookups`` look-ups online."""
+    ``dis_from``'s records (GUDID), at most ``max_lookups`` look-ups online; online, the detail record
+    of at most ``max_details`` of the devices found (it alone holds the EMDN codes)."""
 
     rule: str
     trade_name: str | None = None
     dis: tuple[str, ...] = ()
     dis_from: str | None = None
     max_lookups: int | None = None
+    max_details: int = 10  # detail records read (one request each) for the EMDN codes of the devices found
     nothing_to_look_up: str = "no UDI-DI to look up"
     vigilance: str = "not public in Eudamed"
 

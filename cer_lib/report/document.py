@@ -45,6 +45,7 @@ __all__ = [
     "ReportBlock",
     "exhibit_ids",
     "exhibit_provenance",
+    "figure_anchors",
     "front_matter",
     "provenance_items",
     "report_html",
@@ -140,6 +141,16 @@ def _labels(run: ReportRun) -> dict[str, str]:
 
 def _figures(run: ReportRun) -> list[FigureExhibit]:
     return run.structure.figure_exhibits(list(_drawn(run)))
+
+
+def figure_anchors(folder: RunFolder) -> dict[str, tuple[str, str]]:
+    """``{analysis figure id: (its anchor in the report, its label "Figure 3")}`` for every figure the report shows."""
+    from ..profiles import profile_of  # the profiles import the report package
+
+    structure = profile_of(folder.parameters()).report
+    drawn = [fig.id for fig in folder.analysis().figures]
+    labels = structure.exhibit_labels(drawn)
+    return {exhibit.figure: (exhibit.id, labels[exhibit.id]) for exhibit in structure.figure_exhibits(drawn)}
 
 
 def _queries(run: ReportRun, exhibit: Exhibit) -> tuple[SourceQuery, ...]:
@@ -350,11 +361,25 @@ def section_html(ctx: Any, key: str, *, embed_figures: bool = True) -> str:
     return f'<div class="cer-report">{_style()}{blocks}</div>'
 
 
+def _section_label(ctx: Any, key: str, embed_figures: bool) -> str:
+    """The plain-text stand-in of a displayed section: "Section 4.6 Analysis of the clinical data"."""
+    if key in ("front", "0", ""):
+        return "Front matter of the report"
+    section = next((s for s in _load(ctx, embed_figures).structure.sections if key in (s.number, s.id)), None)
+    return f"Section {section.number} {section.title}" if section else f"Section {key}"
+
+
+def _display_section(ctx: Any, key: str, embed_figures: bool) -> None:
+    """Show a section as HTML with its title as the plain-text alternative (never an object's repr)."""
+    from IPython.display import display
+
+    html = section_html(ctx, key, embed_figures=embed_figures)
+    display({"text/html": html, "text/plain": _section_label(ctx, key, embed_figures)}, raw=True)
+
+
 def show_section(ctx: Any, key: str, *, embed_figures: bool = True) -> None:
     """Display a section (with its subsections) in the notebook: ``show_section(ctx, "4")``."""
-    from IPython.display import HTML, display
-
-    display(HTML(section_html(ctx, key, embed_figures=embed_figures)))
+    _display_section(ctx, key, embed_figures)
 
 
 def report_html(ctx: Any, *, embed_figures: bool = True) -> str:
@@ -367,11 +392,9 @@ def report_html(ctx: Any, *, embed_figures: bool = True) -> str:
 
 def show_report(ctx: Any, *, embed_figures: bool = True) -> None:
     """Display the whole report, section by section."""
-    from IPython.display import HTML, display
-
-    display(HTML(section_html(ctx, "front", embed_figures=embed_figures)))
+    _display_section(ctx, "front", embed_figures)
     for top in _load(ctx, embed_figures).structure.top_level():
-        display(HTML(section_html(ctx, top.number, embed_figures=embed_figures)))
+        _display_section(ctx, top.number, embed_figures)
 
 
 

@@ -540,6 +540,24 @@ def maude_facts(b: _Builder, run: RunData) -> None:
     b.add("reports_comparators", comp_total, "count",
           f"{table('report_totals')} (sum of n_reports where scope = comparator, period = all, problem_type = all)")
     b.using()
+    events_once_facts(b, run)
+
+
+def events_once_facts(b: _Builder, run: RunData) -> None:
+    """Reports of one event counted once (`cer_lib.analysis.events_once`): in the series the models use
+    (``series``) and in the device's term counts and totals the signals and problem profiles use (``problems``)."""
+    counting = run.analysis.event_counting
+    b.add("count_unit", "event" if counting.series.applied else "report", "text",
+          _ptr(ANALYSIS, "event_counting", "unit") + " (singular)")
+    for name, merge in (("series", counting.series), ("problems", counting.problems)):
+        src = ("event_counting", name)
+        b.add(f"events_once_{name}_applied", merge.applied, "flag", _ptr(ANALYSIS, *src, "applied"))
+        b.add(f"events_once_{name}_reason", merge.reason, "text", _ptr(ANALYSIS, *src, "reason"))
+        b.add(f"events_once_{name}_reports", merge.n_reports, "count", _ptr(ANALYSIS, *src, "n_reports"))
+        b.add(f"events_once_{name}_events", merge.n_events, "count", _ptr(ANALYSIS, *src, "n_events"))
+        b.add(f"events_once_{name}_merged", merge.n_reports_merged, "count", _ptr(ANALYSIS, *src, "n_reports_merged"))
+        b.add(f"events_once_{name}_groups", merge.n_groups, "count", _ptr(ANALYSIS, *src, "n_groups"))
+    b.add("events_once_rule", counting.series.rule or counting.problems.rule, "text", _ptr(ANALYSIS, "event_counting", "series", "rule"))
 
 
 def trend_facts(b: _Builder, run: RunData) -> None:
@@ -890,6 +908,41 @@ def product_facts(b: _Builder, run: RunData) -> None:
     classes = sorted(eu["eu_risk_class"].dropna().unique()) if "eu_risk_class" in eu else []
     b.add("eu_risk_classes", classes, "list", f"{where} (distinct eu_risk_class where source = eudamed)",
           needs=("eudamed",))
+    eu_view_facts(b, run, eu)
+
+
+def _distinct(rows: pd.DataFrame, column: str) -> list[str]:
+    return list(dict.fromkeys(v for value in rows[column].dropna() for v in str(value).split("; ") if v)) if column in rows else []
+
+
+def eu_view_facts(b: _Builder, run: RunData, eu: pd.DataFrame) -> None:
+    """The EU view of the device (issue 12.4): EMDN codes, EU risk class, Basic UDI-DI and manufacturer SRN
+    of its EUDAMED records, and, where there are none, why (from the EUDAMED source's status)."""
+    where = f"{table('products')} (where source = eudamed)"
+    codes = _distinct(eu, "emdn_code")
+    terms: dict[str, str] = {}
+    for code, term in zip(eu.get("emdn_code", []), eu.get("emdn_term", [])):
+        if isinstance(code, str) and isinstance(term, str):
+            for c, t in zip(code.split("; "), term.split("; ")):
+                terms.setdefault(c, t)
+    b.add("eu_emdn", [f"{c} ({terms[c]})" if terms.get(c) else c for c in codes] or None, "list",
+          f"{where}: distinct emdn_code with emdn_term")
+    b.add("eu_basic_udi", _distinct(eu, "basic_udi_di") or None, "list", f"{where}: distinct basic_udi_di")
+    makers = eu.drop_duplicates("manufacturer_srn") if "manufacturer_srn" in eu else eu.iloc[0:0]
+    b.add("eu_manufacturers", [f"{m} (SRN {srn})" if isinstance(m, str) else f"SRN {srn}"
+                               for m, srn in zip(makers["company_name"], makers["manufacturer_srn"]) if isinstance(srn, str)] or None,
+          "list", f"{where}: company_name with manufacturer_srn")
+    entry = run.status.source("eudamed")
+    if not len(eu):  # the source's status line, printed beside it, gives the look-ups or the failure
+        why = "no EUDAMED device record was found for this device" if entry and entry.status == "empty" else \
+            "EUDAMED's device data were not available for this run (see the source status above)"
+    elif not codes:
+        why = ("its EUDAMED records carry no EMDN code: Eudamed's device search does not return it, only each device's "
+               "detail record does, and " + ("the mirror's records are search records" if run.status.origin == "mirror"
+                                            else "no detail record with an EMDN code was returned"))
+    else:
+        why = None
+    b.add("eu_view_missing", why, "text", f"{COLLECT_STATUS}#/sources/eudamed and {where}", needs=())
 
 
 def citation_facts(b: _Builder, run: RunData) -> None:

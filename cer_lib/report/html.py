@@ -37,7 +37,7 @@ from .. import __version__
 from ..errors import CerError, ReportError
 from ..runfolder import RunFolder, RunRecord
 from ..runfolder.layout import STAGES
-from .document import exhibit_provenance
+from .document import exhibit_provenance, figure_anchors
 from .facts import device_class_text
 from .notebooks import clean_notebook_outputs, mentions_reproduce, prepare_appendix, prepare_report, read_notebook
 from .sanitize import audit_html, sanitize_fragment, sanitize_html
@@ -282,7 +282,8 @@ def render_cer_html(run_dir: Path) -> str:
                                seen_styles=seen_styles)
     page_ids = set(report.ids)
 
-    # annex 1: the five notebooks
+    # annex 1: the five notebooks (figures the report shows become links to them)
+    figures = figure_anchors(folder)
     appendix = []
     for number, stage in enumerate(STAGES, start=1):
         path = folder.notebook_path(stage)
@@ -290,8 +291,8 @@ def render_cer_html(run_dir: Path) -> str:
                  "title": STAGE_TITLES.get(stage, stage), "html": None}
         used_ids.add(entry["id"])
         if path.is_file():
-            nb = clean_notebook_outputs(read_notebook(path), base_dir=run_dir)
-            nb = prepare_appendix(nb, number, shown if stage == REPORT_STAGE else {})
+            nb = prepare_appendix(read_notebook(path), number, shown if stage == REPORT_STAGE else {}, figures)
+            nb = clean_notebook_outputs(nb, base_dir=run_dir)
             body = renderer.fragment(renderer.appendix, nb, run_dir, stage, fold_code=False)
             entry["html"] = sanitize_fragment(body, base_dir=run_dir, used_ids=used_ids, id_prefix=f"a{number}-",
                                               heading_shift=2, seen_styles=seen_styles).html

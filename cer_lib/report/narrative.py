@@ -522,6 +522,11 @@ class Narrative:
             "facts": self.facts.to_dict(),
         }
 
+    def __repr__(self) -> str:
+        """What the notebook shows as plain text: a summary, never the whole text as a Python repr."""
+        return (f"Narrative: {len(self.sections)} sections rendered from {len(self.facts)} facts; "
+                f"limitations {', '.join(c['label'] for c in self.caveats)}")
+
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{html_lib.escape(s.number)}</td><td>{html_lib.escape(s.title)}</td>"

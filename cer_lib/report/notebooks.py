@@ -5,8 +5,8 @@ outputs, and sends every HTML and SVG output through the sanitiser (`cer_lib.rep
 ``text/plain`` stays text (every renderer escapes it). `prepare_report` keeps the cells of the
 report part (jupyter-book tags and `ANNEX_ONLY` honoured); `prepare_appendix` gives the annex copy
 of a notebook, where outputs already shown in the report become a link to them and figures
-already shown in the report (``image/png`` outputs of the analysis) become a note that says
-where they are, so that nothing is printed twice.
+already shown in the report (the analyze stage's ``<figure data-cer-figure=…>`` outputs) become a
+link to the numbered figure, so that nothing is printed twice.
 """
 from __future__ import annotations
 
@@ -102,13 +102,36 @@ def prepare_report(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, di
     return nb, anchors
 
 
-def prepare_appendix(nb: nbformat.NotebookNode, number: int, shown_in_report: dict[int, str]) -> nbformat.NotebookNode:
-    """Annex copy: every cell; for 05, outputs already in the report become a link to them."""
+#: A figure an output draws: ``<figure data-cer-figure="<analysis figure id>">…</figure>`` (the analyze stage's display).
+_DRAWN_FIGURE = re.compile(r'<figure data-cer-figure="([^"]+)">.*?</figure>', re.S)
+
+
+def _figure_link(anchor: str, label: str) -> str:
+    return f'<p class="cer-source">Figure drawn here; it is shown once, in the report: <a href="#{anchor}">{label}</a>.</p>'
+
+
+def prepare_appendix(nb: nbformat.NotebookNode, number: int, shown_in_report: dict[int, str],
+                     figures_in_report: dict[str, tuple[str, str]] | None = None) -> nbformat.NotebookNode:
+    """Annex copy: every cell; for 05, outputs already in the report become a link to them; a figure an
+    output draws that the report shows (``figures_in_report``: analysis figure id -> (anchor, label))
+    becomes a link to it. Call before `clean_notebook_outputs` (the sanitiser drops the figure's id)."""
+    figures = figures_in_report or {}
+
+    def link(match: re.Match[str]) -> str:
+        return _figure_link(*figures[match.group(1)]) if match.group(1) in figures else match.group(0)
+
     for index, cell in enumerate(nb.cells, start=1):
         cell.metadata["cer_anchor"] = f"a{number}-c{index}"
-        if cell.cell_type == "code" and index in shown_in_report:
+        if cell.cell_type != "code":
+            continue
+        if index in shown_in_report:
             cell.outputs = []
             cell.metadata["cer_output_ref"] = shown_in_report[index]
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}) if output.get("output_type") in ("display_data", "execute_result") else {}
+            if "text/html" in data:
+                value = data["text/html"]
+                data["text/html"] = _DRAWN_FIGURE.sub(link, "".join(value) if isinstance(value, list) else str(value))
     return nb
 
 

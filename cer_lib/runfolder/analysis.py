@@ -62,6 +62,42 @@ class MonthlyCounts(RunFileModel):
     notes: list[str] = Field(default_factory=list)
 
 
+class MergedEvent(RunFileModel):
+    event: str  # the key of the event's earliest report
+    reports: list[str] = Field(default_factory=list)
+    report_numbers: list[str | None] = Field(default_factory=list)
+    date_received: dt.date | None = None
+    grouped_by: str | None = None
+    event_type: str | None = None
+
+
+class EventMerge(RunFileModel):
+    """What counting each event once did to one family of counts (`cer_lib.analysis.events_once`)."""
+
+    applied: bool = False
+    reason: str | None = None
+    rule: str | None = None
+    n_reports: int | None = None
+    n_events: int | None = None
+    n_groups: int = 0
+    n_reports_merged: int = 0
+    groups: list[MergedEvent] = Field(default_factory=list)
+
+
+class MonthEvents(RunFileModel):
+    month: dt.date
+    n_events: int
+
+
+class EventCounting(RunFileModel):
+    """``unit``: what the models count (``events`` when reports of one event were merged, else ``reports``)."""
+
+    unit: str = "reports"
+    series: EventMerge = Field(default_factory=EventMerge)
+    problems: EventMerge = Field(default_factory=EventMerge)
+    monthly_events: list[MonthEvents] = Field(default_factory=list)
+
+
 class Period(RunFileModel):
     start: dt.date | None = None
     end: dt.date | None = None
@@ -420,6 +456,7 @@ class AnalysisFile(RunFileModel):
     meta: Meta = Field(default_factory=Meta)
     monthly_counts: MonthlyCounts = Field(default_factory=MonthlyCounts)
     monthly_counts_date_of_event: MonthlyCounts | None = None
+    event_counting: EventCounting = Field(default_factory=EventCounting)
     trend: Trend = Field(default_factory=Trend)
     change_points: list[ChangePoint] | None = None  # None: not analysed; []: none found
     change_point_method: ChangePointMethod = Field(default_factory=ChangePointMethod)

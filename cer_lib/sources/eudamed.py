@@ -35,6 +35,11 @@ FILTERS = {"primary_di": "primaryDi", "basic_udi": "basicUdi", "trade_name": "tr
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+def is_eudamed_uuid(value: str) -> bool:
+    """Whether ``value`` has the form of an Eudamed record uuid (the only thing a detail URL may carry)."""
+    return bool(_UUID.fullmatch(value or ""))
+
+
 @dataclass
 class EudamedPage:
     """Records of a paged Eudamed search and the server's ``totalElements``."""
@@ -142,7 +147,7 @@ class Eudamed:
 
     def device(self, uuid: str) -> dict[str, Any] | None:
         """Full device record by Eudamed ``uuid`` (from a search result); None when Eudamed has none."""
-        if not _UUID.fullmatch(uuid or ""):
+        if not is_eudamed_uuid(uuid):
             raise ValueError(f"{uuid!r} is not an Eudamed uuid")
         fetched = self.client.get(f"{self.base_url}/devices/udiDiData/{uuid}?languageIso2Code=en")
         return self._json(fetched, f"device {uuid}", missing_ok=True)

@@ -19,6 +19,7 @@ Conventions for every table
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from ..dates import parse_date as read_date
+from .event_groups import event_groups
 from .schemas import COUNT_EVENT_TYPES, DATE_FIELDS, EVENT_TYPES, TABLES, empty_table
 
 Record = Mapping[str, Any]
@@ -790,6 +792,24 @@ def eu_risk_class(value: Any) -> str | None:
     return tail
 
 
+def emdn(nomenclatures: Any) -> dict[str, str | None]:
+    """``emdn_code`` and ``emdn_term`` of an Eudamed detail record's ``cndNomenclatures`` (EMDN entries
+    ``{"code": "P09120601", "description": {"texts": [{"language": {"isoCode": "en"}, "text": ...}]}}``),
+    several joined with ``"; "``; the English text when there is one, else the first."""
+    entries = [n for n in nomenclatures if isinstance(n, Mapping)] if isinstance(nomenclatures, list) else []
+    codes, terms = [], []
+    for entry in entries:
+        code = clean_text(entry.get("code"))
+        if code is None:
+            continue
+        texts = (entry.get("description") or {}).get("texts") if isinstance(entry.get("description"), Mapping) else None
+        texts = [t for t in texts if isinstance(t, Mapping)] if isinstance(texts, list) else []
+        english = [t for t in texts if isinstance(t.get("language"), Mapping) and t["language"].get("isoCode") == "en"]
+        codes.append(code)
+        terms.append(clean_text((english or texts or [{}])[0].get("text")) or "")
+    return {"emdn_code": "; ".join(codes) or None, "emdn_term": "; ".join(terms) if any(terms) else None}
+
+
 def eu_status(value: Any) -> str | None:
     """``"refdata.device-model-status.on-the-market"`` -> ``"on the market"``."""
     code = _eudamed_value(value)
@@ -931,6 +951,8 @@ def products_table(
                 "basic_udi_di": _eudamed_value(record.get("basicUdi")),
                 "eu_risk_class": eu_risk_class(record.get("riskClass")),
                 "eu_status": eu_status(record.get("deviceStatusType")),
+                "manufacturer_srn": _eudamed_value(record.get("manufacturerSrn")),
+                **emdn(record.get("cndNomenclatures")),
                 "record_key": key,
             }
         )
@@ -1175,6 +1197,18 @@ def summary_reports_table(count_queries: Iterable[Any]) -> TidyTable:
 # all tables at once
 
 
+def grouped_events(events: TidyTable, texts: pd.DataFrame) -> TidyTable:
+    """``events`` with the reports of one event marked (`cer_lib.tables.event_groups`): ``event_group``
+    (the key of the group's earliest report), ``event_group_size`` and ``grouped_by``."""
+    frame = events.frame.copy()
+    if len(frame):
+        groups = event_groups(frame, texts)
+        dtypes = TABLES["events"].dtypes
+        for column, source in (("event_group", "group"), ("event_group_size", "group_size"), ("grouped_by", "grouped_by")):
+            frame[column] = pd.Series(groups[source].to_numpy(), index=frame.index).astype(dtypes[column])
+    return dataclasses.replace(events, frame=frame)
+
+
 def build_device_tables(
     records: Mapping[str, Sequence[Any]],
     counts: Sequence[Any] = (),
@@ -1184,11 +1218,12 @@ def build_device_tables(
     """Every device table from the collected inputs (records by source name, as in ``collected/records``)."""
     events = records.get("device_event") or []
     recalls = recalls_table(records.get("device_recall") or [], resolution)
+    texts = event_texts_table(events)
     tables = [
-        events_table(events),
+        grouped_events(events_table(events), texts.frame),
         event_devices_table(events),
         event_problems_table(events),
-        event_texts_table(events),
+        texts,
         patient_outcomes_table(events),
         recalls,
         enforcement_table(records.get("device_enforcement") or [], resolution, recalls.frame),
@@ -1219,6 +1254,7 @@ __all__ = [
     "codes_in_scope",
     "distinct_event_records",
     "enforcement_table",
+    "emdn",
     "eu_risk_class",
     "eu_status",
     "event_counts_table",
@@ -1226,6 +1262,7 @@ __all__ = [
     "event_problems_table",
     "event_texts_table",
     "events_table",
+    "grouped_events",
     "normalise_event_type",
     "normalise_product_code",
     "other_reports_per_day",

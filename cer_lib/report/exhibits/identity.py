@@ -61,7 +61,8 @@ def _tab_products(run: ReportRun) -> str:
         "Database": p["source"].map({"udi": "GUDID (US)", "registrationlisting": "FDA registration and listing",
                                      "eudamed": "EUDAMED (EU)"}).fillna(p["source"]),
         "Brand": p["brand_name"], "Model": p["model_number"], "Company": p["company_name"], "UDI-DI": p["udi_di"],
-        "Basic UDI-DI": p["basic_udi_di"], "EU risk class": p["eu_risk_class"], "EU status": p["eu_status"],
+        "Basic UDI-DI": p["basic_udi_di"], "EU risk class": p["eu_risk_class"], "EMDN code": p["emdn_code"],
+        "Manufacturer SRN": p["manufacturer_srn"], "EU status": p["eu_status"],
     }).reset_index(drop=True)
     return "".join(notice(n) for n in notes) + frame_html(frame, "tab-products")
 

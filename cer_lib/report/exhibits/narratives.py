@@ -5,7 +5,7 @@ import pandas as pd
 
 from ...runfolder import layout
 from ...runfolder.layout import table
-from ...tables.event_groups import RULE, event_groups
+from ...tables.event_groups import RULE
 from ..text import EXCERPT_CHARS, FULL_TEXT_CHARS, excerpt
 from .base import ReportRun, TableExhibit, date, esc, notice, unavailable
 
@@ -47,12 +47,14 @@ def _tab_case_sample(run: ReportRun) -> str:
     if texts.empty or events.empty:
         return notice("No case narratives in the review sample.", "cer-notice")
     with_text = events[events["mdr_report_key"].isin(texts["mdr_report_key"])]
-    groups = event_groups(with_text, texts).set_index("mdr_report_key")
+    groups = events.set_index(events["mdr_report_key"].astype(str))[["event_group", "event_group_size", "grouped_by"]]
+    ungrouped = groups["event_group"].isna()  # a report integrate did not mark is an event of its own
+    groups.loc[ungrouped, "event_group"] = groups.index[ungrouped]
     ordered = with_text.sort_values(["date_received", "mdr_report_key"], ascending=[False, True])
     chosen = ordered.head(CASE_SAMPLE_REPORTS)
     rows, shown_groups = [], {}
     for _, e in chosen.iterrows():
-        group = groups.loc[str(e["mdr_report_key"]), "group"]
+        group = groups.loc[str(e["mdr_report_key"]), "event_group"]
         shown_groups.setdefault(group, []).append(e)
     for group, members in shown_groups.items():
         keys = [str(m["mdr_report_key"]) for m in members]
@@ -80,13 +82,14 @@ def _tab_case_sample(run: ReportRun) -> str:
         )
     head = "".join(f"<th>{h}</th>" for h in ("Report", "Received", "Event type", "Device problems", "Narrative (as submitted, unverified)"))
     notes = []
-    n_grouped = int((groups["group_size"] > 1).sum())
-    if n_grouped:
-        n_events = groups["group"].nunique()
-        notes.append(f"Near-duplicates: of the {len(groups):,} reports with narratives, {n_grouped:,} are reports of an "
-                     f"event another report also describes, so they describe {n_events:,} events. Rule: {RULE}.")
+    repeated = groups[groups["event_group_size"].fillna(1) > 1]
+    if len(repeated):
+        n_repeated = repeated["event_group"].nunique()
+        notes.append(f"Reports of one event: {len(repeated):,} of the {len(groups):,} reports of the review sample describe "
+                     f"{n_repeated:,} event{'' if n_repeated == 1 else 's'} reported more than once, so the sample describes "
+                     f"{groups['event_group'].nunique():,} events. Rule: {RULE}.")
     else:
-        notes.append(f"No two reports with narratives describe one event. Rule: {RULE}.")
+        notes.append(f"No two reports of the review sample describe one event. Rule: {RULE}.")
     if any(_summary(e) for _, e in chosen.iterrows()):
         notes.append(f"{VMSR_MARK.strip()}: a Voluntary Malfunction Summary Report, one report that summarises many "
                      "malfunction events of one kind; it counts as one report in every count of this report.")

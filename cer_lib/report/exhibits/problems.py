@@ -14,8 +14,9 @@ def _tab_problems(kind: str) -> Callable[[ReportRun], str]:
         top = run.analysis.problems.top.get(kind, [])
         if not top:
             return notice(f"No {kind} problem terms for this run.", "cer-notice")
-        frame = pd.DataFrame([{"Term": t.term, "Reports": fmt(t.n_reports, "count"),
-                               "Share of reports": fmt(t.share, "share")} for t in top])
+        unit = "Events" if run.analysis.event_counting.problems.applied else "Reports"  # reports of one event counted once
+        frame = pd.DataFrame([{"Term": t.term, unit: fmt(t.n_reports, "count"),
+                               f"Share of {unit.lower()}": fmt(t.share, "share")} for t in top])
         return frame_html(frame, f"tab-problems-{kind}")
     return build
 
@@ -40,7 +41,7 @@ TABLES: tuple[TableExhibit, ...] = (
           (pointer(ANALYSIS, "problems", "top", "device"),), (ANALYSIS,), _tab_problems("device")),
     TableExhibit("tab-problems-patient", "Patient problem terms coded most often", ("device_event",),
           (pointer(ANALYSIS, "problems", "top", "patient"),), (ANALYSIS,), _tab_problems("patient")),
-    TableExhibit("tab-problem-changes", "Changes in the share of reports per problem term", ("device_event",),
+    TableExhibit("tab-problem-changes", "Changes in the share per problem term", ("device_event",),
           (pointer(ANALYSIS, "problems", "changes"),), (ANALYSIS,), _tab_problem_changes),
 )
 

@@ -18,6 +18,7 @@ def _tab_trend(run: ReportRun) -> str:
     v = t.verdict
     cc = t.control_chart
     cu = t.cusum
+    unit = run.analysis.event_counting.unit  # events when reports of one event were merged, else reports
     rows = [
         ("Model", f["trend_model"].text, t.method),
         ("Ratio of monthly counts per year (95% CI)", with_ci(t.rate_ratio_per_year, t.ci_low, t.ci_high),
@@ -25,8 +26,8 @@ def _tab_trend(run: ReportRun) -> str:
         ("p-value (trend)", f["trend_p"].text, ""),
         ("Pearson dispersion", f["trend_dispersion"].text, "chi-squared / degrees of freedom; above the threshold the negative binomial replaces Poisson"),
         ("Trend-reporting verdict", f["verdict"].text, v.method),
-        ("Recent window", f"{f['verdict_recent_start'].text} to {f['verdict_recent_end'].text} ({f['verdict_recent_n'].text} reports)", ""),
-        ("Baseline window", f"{f['verdict_baseline_start'].text} to {f['verdict_baseline_end'].text} ({f['verdict_baseline_n'].text} reports)", ""),
+        ("Recent window", f"{f['verdict_recent_start'].text} to {f['verdict_recent_end'].text} ({f['verdict_recent_n'].text} {unit})", ""),
+        ("Baseline window", f"{f['verdict_baseline_start'].text} to {f['verdict_baseline_end'].text} ({f['verdict_baseline_n'].text} {unit})", ""),
         ("Recent / baseline ratio (95% CI)", with_ci(v.rate_ratio, v.ci_low, v.ci_high),
          "ratio of mean monthly counts"),
         ("p-value (verdict), alpha", f"{f['verdict_p'].text}, alpha {f['verdict_alpha'].text}", ""),
@@ -43,7 +44,7 @@ def _tab_change_points(run: ReportRun) -> str:
     method = run.analysis.change_point_method
     note = notice(f"Method: {method.text or NOT_AVAILABLE} Cost: {method.cost or NOT_AVAILABLE}; "
                    f"penalty {fmt(method.penalty, 'decimal')}; minimum segment "
-                   f"{fmt(method.min_segment_months, 'count')} months. Means are reports per month.", "cer-source")
+                   f"{fmt(method.min_segment_months, 'count')} months. Means are {run.analysis.event_counting.unit} per month.", "cer-source")
     if not points:
         analysed = run.analysis.change_points is not None
         return notice("No change point found." if analysed else "Change points not analysed.", "cer-notice") + note
@@ -62,7 +63,7 @@ def _tab_forecast(run: ReportRun) -> str:
     if fc.status != "ok" or not rows:
         return notice(f"No forecast: {fc.warning or 'not computed for this run'}.", "cer-notice")
     frame = pd.DataFrame([{
-        "Month": fmt(r.month, "month"), "Mean (reports)": fmt(r.mean, "rate"),
+        "Month": fmt(r.month, "month"), f"Mean ({run.analysis.event_counting.unit})": fmt(r.mean, "rate"),
         "80% prediction interval": ci(r.pi80_low, r.pi80_high, "rate"),
         "95% prediction interval": ci(r.pi95_low, r.pi95_high, "rate"),
     } for r in rows])
@@ -75,9 +76,9 @@ def _tab_forecast(run: ReportRun) -> str:
 TABLES: tuple[TableExhibit, ...] = (
     TableExhibit("tab-trend", "Trend, trend-reporting verdict, control chart and CUSUM", ("device_event",),
           (pointer(ANALYSIS, "trend"),), (ANALYSIS,), _tab_trend),
-    TableExhibit("tab-change-points", "Change points in monthly report counts", ("device_event",),
+    TableExhibit("tab-change-points", "Change points in the monthly series", ("device_event",),
           (pointer(ANALYSIS, "change_points"), pointer(ANALYSIS, "change_point_method")), (ANALYSIS,), _tab_change_points),
-    TableExhibit("tab-forecast", "Forecast of monthly report counts", ("device_event",),
+    TableExhibit("tab-forecast", "Forecast of the monthly series", ("device_event",),
           (pointer(ANALYSIS, "forecast"),), (ANALYSIS,), _tab_forecast),
 )
 
