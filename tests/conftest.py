@@ -81,43 +81,11 @@ def book_site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return build_book_site(tmp_path_factory.mktemp("book"))
 
 
-# ----------------------------------------------------------------------------------------------
-# two workers: `make test` runs pytest-xdist with ``-n 2 --dist loadgroup``; a group runs whole in one worker
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: `make test` runs two workers
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``: whole groups of tests per worker, the longest first (`xdist_groups`)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist_groups import GroupScheduling
 
-# What a worker builds once and several modules read: every module that reads one of them joins one
-# group, so each is built once in one worker rather than once per worker. (One group, not one per
-# build: test_html reads both shared_run and synthetic_demo_run, test_end_to_end both demo runs.)
-SHARED_BUILDS = ("demo_run", "synthetic_demo_run", "book_site", "shared_run")
-SHARED_GROUP = "shared-runs"
-# nbval runs the stage notebooks in order in one lab folder of the worker's outputs
-NOTEBOOK_GROUP = "notebooks"
-# The groups that take longest start first, so that both workers finish at about the same time
-# (seconds from `pytest --durations=0` on the 2-core CI machine, listed in the README's Development).
-LONGEST_FIRST = (SHARED_GROUP, "tests/test_names.py", "tests/test_refresh.py", "tests/test_deploy_stack.py",
-                 NOTEBOOK_GROUP, "tests/test_service_api.py")
-
-
-def _group(item: pytest.Item, shared_modules: set[Any]) -> str:
-    if item.path.suffix == ".ipynb":
-        return NOTEBOOK_GROUP
-    if item.module in shared_modules:
-        return SHARED_GROUP
-    return item.nodeid.split("::", 1)[0]  # the module: its module-scoped fixtures are built once
-
-
-def _reads_a_shared_build(item: pytest.Item) -> bool:
-    module = getattr(item, "module", None)
-    return any(name in getattr(item, "fixturenames", ()) or name in vars(module) for name in SHARED_BUILDS)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into the node ids' groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup``: mark every test with its group, the longest groups first."""
-    if getattr(config.option, "dist", "no") != "loadgroup":
-        return
-    shared_modules = {item.module for item in items if item.path.suffix == ".py" and _reads_a_shared_build(item)}
-    groups = {item.nodeid: _group(item, shared_modules) for item in items}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-    rank = {group: position for position, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))  # stable: in order within a group
+    return GroupScheduling(config, log)
