@@ -28,8 +28,11 @@ from xdist.scheduler import LoadScopeScheduling
 SHARED_BUILDS = ("demo_run", "synthetic_demo_run", "book_site", "shared_run")
 SHARED_GROUP = "shared-runs"
 NOTEBOOK_GROUP = "notebooks"
+# seconds in one process on the shared 2-core machine (pytest --durations=60, 2026-11-30): 845, 724, 559, 291,
+# 290, 184, 158, 141, 137; every other module under 90
 LONGEST_FIRST = (SHARED_GROUP, "tests/test_names.py", "tests/test_refresh.py", "tests/test_deploy_stack.py",
-                 NOTEBOOK_GROUP, "tests/test_service_api.py")
+                 "tests/test_timeseries_figures.py", "tests/test_service_api.py", "tests/test_timeseries_phases.py",
+                 "tests/test_timeseries_trend.py", "tests/test_drug_profile.py")
 
 _NAMES_A_SHARED_BUILD = re.compile(r"\b(?:%s)\b" % "|".join(SHARED_BUILDS))
 
