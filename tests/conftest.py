@@ -7,7 +7,9 @@ is a failure, never a silent skip.
 Runs that many tests only read are built once per session, here: `demo_run` (``cer report HWC
 --from mirror`` on the real demo data), `synthetic_demo_run` (the same where the real data are
 absent) and `book_site` (the Jupyter Book of a hostile synthetic run and two runs of a second
-code). Tests must not change them; they copy what they want to change.
+code). Tests must not change them; they copy what they want to change. Under `make test`'s two
+workers every module that reads one of them runs in the same worker, so each is built once
+(`xdist_groups`).
 """
 from __future__ import annotations
 
