@@ -28,6 +28,9 @@ unexport $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(
 $(foreach v,$(DATA_VARIABLES),$(eval override $(v) := $$(value $(v))))
 export $(DATA_VARIABLES)
 
+# make test: two pytest-xdist workers; tests that share a build or a folder run in one (tests/conftest.py)
+override TEST_WORKERS := --numprocesses=2 --dist=loadgroup --no-loadscope-reorder
+
 REPORT_OPTS = $${KIND:+--kind "$$KIND"} $${FROM:+--from "$$FROM"} $${MIRROR:+--mirror "$$MIRROR"}
 
 .PHONY: help demo report batch refresh lab book serve bench validate test lint-deploy doctor lock clean venv
@@ -87,7 +90,7 @@ validate: $(STAMP) ## simulation table of the time-series methods (200+ series p
 	@cd tests && ../$(BIN)/python validate.py
 
 test: $(STAMP) lint-deploy ## the deployment files' linters, then the test suite (pytest + nbval on the stage notebooks)
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest $(TEST_WORKERS)
 
 lint-deploy: $(STAMP) ## Dockerfile, compose.yaml, workflows, Kubernetes manifests, alert rules (needs promtool)
 	@command -v promtool >/dev/null || { echo "==> installing promtool (Debian package prometheus; needs root)"; \

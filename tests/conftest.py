@@ -7,7 +7,9 @@ is a failure, never a silent skip.
 Runs that many tests only read are built once per session, here: `demo_run` (``cer report HWC
 --from mirror`` on the real demo data), `synthetic_demo_run` (the same where the real data are
 absent) and `book_site` (the Jupyter Book of a hostile synthetic run and two runs of a second
-code). Tests must not change them; they copy what they want to change.
+code). Tests must not change them; they copy what they want to change. Under `make test`'s two
+workers every module that reads one of them runs in the same worker, so each is built once
+(`xdist_groups`).
 """
 from __future__ import annotations
 
@@ -79,3 +81,13 @@ def book_site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from _publishing_fixtures import build_book_site
 
     return build_book_site(tmp_path_factory.mktemp("book"))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: `make test` runs two workers
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``: whole groups of tests per worker, the longest first (`xdist_groups`)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist_groups import GroupScheduling
+
+    return GroupScheduling(config, log)
