@@ -366,8 +366,9 @@ def test_pacing_is_shared_across_processes(threaded_httpserver, tmp_path):  # no
     arrivals, elapsed, base = paced_bursts(threaded_httpserver, [tmp_path, tmp_path])
     assert len(arrivals) == 12
     assert elapsed >= 2.0  # 12 requests at 5 per second need two full waits
-    for t in arrivals:  # never more than 5 in any 1-second window (50 ms allowed for delivery jitter)
-        assert sum(1 for u in arrivals if t <= u < t + 0.95) <= 5
+    for t in arrivals:  # never more than 5 in any 1-second window (250 ms allowed for delivery on a loaded machine;
+        # unshared pacing would put 10 in the first window)
+        assert sum(1 for u in arrivals if t <= u < t + 0.75) <= 5
     # cached answers do not count against the budget
     again = time.monotonic()
     _paced_burst(str(tmp_path), base, 0, 6)

@@ -39,8 +39,9 @@ def test_pace_is_shared_through_redis_by_processes_with_separate_cache_folders(t
     arrivals, elapsed, base = paced_bursts(threaded_httpserver, [tmp_path / "machine0", tmp_path / "machine1"], redis_url)
     assert len(arrivals) == 12
     assert elapsed >= 2.0  # 12 requests at 5 per second need two full waits
-    for t in arrivals:  # never more than 5 in any 1-second window (50 ms allowed for delivery jitter)
-        assert sum(1 for u in arrivals if t <= u < t + 0.95) <= 5
+    for t in arrivals:  # never more than 5 in any 1-second window (250 ms allowed for delivery on a loaded machine;
+        # unshared pacing would put 10 in the first window)
+        assert sum(1 for u in arrivals if t <= u < t + 0.75) <= 5
     assert not list(tmp_path.rglob("pace.sqlite"))  # the pace was kept in Redis, not in the folders
     # the cache is shared too: a third "machine" with an empty folder gets every answer from Redis
     again = time.monotonic()

@@ -63,15 +63,13 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
-def test_whole_chain_timing_files_and_json(tmp_path):
-    """series -> trend -> change points -> forecast -> problems -> figures on ~50 000 reports."""
+def test_whole_chain_files_and_json(tmp_path):
+    """series -> trend -> change points -> forecast -> problems -> figures on ~50 000 reports.
+
+    Its speed is measured by ``make bench`` (the analyze stage on the largest real series), not here."""
     events, problems, totals = synthetic_inputs()
     assert 45_000 < events["n_reports"].sum() < 55_000
-    start = time.perf_counter()
     series, trend, changes, forecast, profile, figures = run_chain(events, problems, totals, tmp_path)
-    elapsed = time.perf_counter() - start
-    print(f"\nwhole chain on {events['n_reports'].sum()} reports, {series.n_months} months: {elapsed:.2f} s")
-    assert elapsed < 30  # target is well under 10 s; generous here so a loaded CI machine does not flake
 
     assert [f.id for f in figures] == FIGURE_IDS
     for record in figures:

@@ -93,7 +93,7 @@ def count_rate_limited(client: redis.Redis, answers: int) -> None:
 
 
 def note_success(client: redis.Redis, code: str, unix_time: float) -> None:
-    client.hset(LAST_SUCCESS, code, f"{unix_time:.0f}")
+    client.hset(LAST_SUCCESS, code, repr(float(unix_time)))  # the exact time: rounding could move it past the job's end
 
 
 def counters(client: redis.Redis, queue: str) -> dict[str, Any]:
