@@ -42,7 +42,7 @@ def test_metrics_show_queue_length_429s_and_last_success(monkeypatch, tmp_path):
         text = generate_latest(ApiMetrics(client).registry).decode()
         assert 'cer_queue_length{queue="cer"} 3.0' in text
         assert "cer_openfda_rate_limited_total 2.0" in text
-        assert 'cer_report_last_success_timestamp_seconds{code="HWC"} 1.796e+09' in text
+        assert 'cer_report_last_success_timestamp_seconds{code="HWC"} 1.7960000004e+09' in text  # the exact time, not rounded
     finally:
         stack.stop()
 
