@@ -136,6 +136,8 @@ def test_a_drug_runs_notebooks_show_no_raw_python_repr_and_no_zero_for_not_asses
     assert raw_reprs(run) == []
     analyze = (run / "03_analyze.ipynb").read_text(encoding="utf-8")
     assert "listedness not assessed" in analyze and "0 unlisted" not in analyze  # a mirror holds no label
+    html = (run / "cer.html").read_text(encoding="utf-8")  # a block note is never wrapped inside a sentence's brackets
+    assert not re.search(r"\(\s*</p>", html) and not re.search(r"<p[^>]*>\s*\)", html)
 
 
 @pytest.mark.realdata
