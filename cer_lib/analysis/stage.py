@@ -211,8 +211,7 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         min_months=methods.forecast.min_months,
         n_origins=methods.forecast.backtest_origins,
     )
-    device_years = all_totals[(all_totals["scope"] == "device") & (all_totals["period"] != "all")]
-    counted_per_year = dict(zip(device_years["period"], device_years["n_reports"].astype(int)))
+    counted_per_year = _device_per_year(totals)  # events once, when reports of one event were merged
     truncated_terms = bool(problem_counts["truncated"].fillna(False).any())
     problems = problem_profile(
         problem_counts,
@@ -227,10 +226,7 @@ def analyze(ctx: RunContext) -> AnalysisResults:
         problems = dataclasses.replace(problems, notes=[*problems.notes, _events_once_text(
             problems_merge, "in the year of its earliest report, with every term any of its reports carries")])
     comparators = resolution.comparator_codes
-    raw_years = _row_totals(tables["report_totals"], None)
-    raw_years = raw_years[(raw_years["scope"] == "device") & (raw_years["period"] != "all")]
-    summary_reports = summary_report_counts(tables["summary_reports"],
-                                            dict(zip(raw_years["period"], raw_years["n_reports"].astype(int))), device)
+    summary_reports = summary_report_counts(tables["summary_reports"], _device_per_year(tables["report_totals"]), device)
     signals, unavailable = _signals(problem_counts, totals, device, comparators, methods.signals)
     figures = make_figures(series, folder.figures_dir, trend=trend, shares=shares, changes=changes, forecast=forecast,
                            problems=problems, reports=series_reports, unit="events" if series_merge.applied else "reports",
@@ -391,6 +387,13 @@ def _signals(
         results[problem_type] = score_device_problems(
             term_counts, product_totals, device, signal_settings, stratified=stratify, row_totals=row_words)
     return results, None if results else "no problem terms were coded for the device's reports"
+
+
+def _device_per_year(totals: pd.DataFrame) -> dict[str, int]:
+    """The device's reports (all reports, not only coded ones) per calendar year."""
+    rows = _row_totals(totals, None)
+    rows = rows[(rows["scope"] == "device") & (rows["period"] != "all")]
+    return dict(zip(rows["period"], rows["n_reports"].astype(int)))
 
 
 def _row_totals(totals: pd.DataFrame, problem_type: str | None) -> pd.DataFrame:
